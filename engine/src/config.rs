@@ -1,0 +1,128 @@
+//! What the engine needs to know about the client and the provider.
+//!
+//! Every field has a default except `client_id`, so a transcript or a profile only lists
+//! what differs. Endpoints given here override discovered ones (RFC 8414 §2 lets a
+//! deployment pin them; some providers publish no metadata at all).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// Client and provider configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The provider's issuer identifier. Enables discovery and `iss` checks.
+    pub issuer: Option<String>,
+    /// The client identifier registered with the provider.
+    pub client_id: String,
+    /// Only for providers that insist on a secret even for installed apps (sent in the body).
+    pub client_secret: Option<Secret>,
+    /// Scopes to request.
+    pub scopes: Vec<String>,
+    /// Redirect URI for flows whose host does not choose one (paste flow, fixed ports).
+    pub redirect_uri: Option<String>,
+    /// Endpoints that override (or replace) discovery.
+    pub endpoints: Endpoints,
+    /// Fetch RFC 8414 / OIDC metadata from `issuer` when an endpoint is not configured.
+    pub discovery: bool,
+    /// Extra authorization request parameters, e.g. `audience`, `resource`, `prompt`, `code`.
+    pub authorization_params: BTreeMap<String, String>,
+    /// How the code exchange is encoded.
+    pub token_request: TokenRequestFormat,
+    /// Refresh this long before expiry (scaled down for short-lived tokens).
+    pub refresh_buffer_secs: u64,
+    /// How long to wait for the browser's redirect or a pasted code.
+    pub callback_timeout_secs: u64,
+    /// Device polling interval when the provider names none (RFC 8628 §3.2: 5 s).
+    pub device_poll_interval_secs: u64,
+    /// Lifetime assumed when a token response has no `expires_in`.
+    pub assumed_token_lifetime_secs: u64,
+    /// Longest wait between retries of a refresh that failed for a transient reason.
+    pub max_retry_backoff_secs: u64,
+    /// Time limit the host applies to each HTTP request.
+    pub http_timeout_ms: u64,
+    /// Largest response body the engine will parse; hosts stop reading beyond it.
+    pub max_response_bytes: usize,
+    /// Sent as `post_logout_redirect_uri` in the end-session URL.
+    pub post_logout_redirect_uri: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            client_id: String::new(),
+            client_secret: None,
+            scopes: Vec::new(),
+            redirect_uri: None,
+            endpoints: Endpoints::default(),
+            discovery: true,
+            authorization_params: BTreeMap::new(),
+            token_request: TokenRequestFormat::Form,
+            refresh_buffer_secs: 300,
+            callback_timeout_secs: 300,
+            device_poll_interval_secs: 5,
+            assumed_token_lifetime_secs: 600,
+            max_retry_backoff_secs: 60,
+            http_timeout_ms: 30_000,
+            max_response_bytes: 64 * 1024,
+            post_logout_redirect_uri: None,
+        }
+    }
+}
+
+impl Config {
+    /// A configuration for `client_id` at `issuer`, everything else default.
+    pub fn new(issuer: impl Into<String>, client_id: impl Into<String>) -> Self {
+        Self { issuer: Some(issuer.into()), client_id: client_id.into(), ..Self::default() }
+    }
+
+    /// Whether the scopes ask for OpenID Connect (which adds `nonce` and id_token checks).
+    pub fn wants_openid(&self) -> bool {
+        self.scopes.iter().any(|s| s == "openid")
+    }
+}
+
+/// Provider endpoints. Any of them may come from configuration or from discovery.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Endpoints {
+    pub authorization: Option<String>,
+    pub token: Option<String>,
+    pub device_authorization: Option<String>,
+    pub revocation: Option<String>,
+    pub userinfo: Option<String>,
+    pub end_session: Option<String>,
+    /// A provider-specific logout call (POST with the access token as bearer).
+    pub server_logout: Option<String>,
+}
+
+impl Endpoints {
+    /// `self` where set, else `fallback`.
+    pub fn or(&self, fallback: &Endpoints) -> Endpoints {
+        let pick = |a: &Option<String>, b: &Option<String>| a.clone().or_else(|| b.clone());
+        Endpoints {
+            authorization: pick(&self.authorization, &fallback.authorization),
+            token: pick(&self.token, &fallback.token),
+            device_authorization: pick(&self.device_authorization, &fallback.device_authorization),
+            revocation: pick(&self.revocation, &fallback.revocation),
+            userinfo: pick(&self.userinfo, &fallback.userinfo),
+            end_session: pick(&self.end_session, &fallback.end_session),
+            server_logout: pick(&self.server_logout, &fallback.server_logout),
+        }
+    }
+}
+
+/// Body encoding of token-endpoint requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenRequestFormat {
+    /// `application/x-www-form-urlencoded`, as RFC 6749 §4.1.3 specifies.
+    #[default]
+    Form,
+    /// A JSON object that also carries `state`, for providers that require it.
+    Json,
+}

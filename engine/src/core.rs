@@ -1,0 +1,205 @@
+//! What every state shares: configuration, the session, waiting callers, and the queue of
+//! effects. States hold only what belongs to one flow (see [`crate::machine`]).
+
+use std::collections::VecDeque;
+
+use crate::config::{Config, Endpoints};
+use crate::effect::{Effect, Event, HttpRequest, Method};
+use crate::entropy::Entropy;
+use crate::error::{Endpoint, Error};
+use crate::input::{Input, RequestId, WaiterId};
+use crate::protocol::discovery::Metadata;
+use crate::protocol::token::Encoded;
+use crate::session::{SESSION_FORMAT_VERSION, StoredSession};
+use crate::time::UnixMillis;
+
+/// A caller waiting for a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Waiter {
+    pub id: WaiterId,
+    pub min_ttl_secs: u64,
+}
+
+/// The cross-process refresh lock, as far as the engine knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lock {
+    Released,
+    /// `LockSession` was emitted; `SessionLocked` has not arrived yet.
+    Requested,
+    Held,
+}
+
+/// When the next background refresh happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AutoRefresh {
+    /// At the session's refresh-due time.
+    Scheduled,
+    /// After a transient failure, at this time (always before the token expires).
+    RetryAt(UnixMillis),
+    /// Not until a caller asks (the last failure was not transient, or the token expired).
+    Paused,
+}
+
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub config: Config,
+    pub entropy: Entropy,
+    pub session: Option<StoredSession>,
+    /// Metadata discovered during this run.
+    pub discovered: Option<Metadata>,
+    pub waiters: Vec<Waiter>,
+    pub outbox: VecDeque<Effect>,
+    /// Commands that arrived while the current state could not take them.
+    pub deferred: VecDeque<Input>,
+    pub lock: Lock,
+    pub auto_refresh: AutoRefresh,
+    /// Consecutive transient refresh failures, for the backoff.
+    pub refresh_failures: u32,
+    next_request: u64,
+}
+
+impl Core {
+    pub(crate) fn new(config: Config, seed: [u8; 32]) -> Self {
+        Self {
+            config,
+            entropy: Entropy::new(seed),
+            session: None,
+            discovered: None,
+            waiters: Vec::new(),
+            outbox: VecDeque::new(),
+            deferred: VecDeque::new(),
+            lock: Lock::Released,
+            auto_refresh: AutoRefresh::Scheduled,
+            refresh_failures: 0,
+            next_request: 1,
+        }
+    }
+
+    pub(crate) fn emit(&mut self, effect: Effect) {
+        self.outbox.push_back(effect);
+    }
+
+    pub(crate) fn event(&mut self, event: Event) {
+        self.emit(Effect::Event(event));
+    }
+
+    /// Configured endpoints, then discovered ones, then those remembered in the session.
+    pub(crate) fn endpoints(&self) -> Endpoints {
+        let discovered = self.discovered.as_ref().map(|m| m.endpoints.clone()).unwrap_or_default();
+        let remembered = self.session.as_ref().map(|s| s.endpoints.clone()).unwrap_or_default();
+        self.config.endpoints.or(&discovered.or(&remembered))
+    }
+
+    /// Endpoints worth remembering in a new session (what discovery found).
+    pub(crate) fn endpoints_to_remember(&self) -> Endpoints {
+        match &self.discovered {
+            Some(metadata) => metadata.endpoints.clone(),
+            None => self.session.as_ref().map(|s| s.endpoints.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// Queues an HTTP request and returns its id.
+    pub(crate) fn request(&mut self, endpoint: Endpoint, method: Method, url: &str, encoded: Option<Encoded>) -> RequestId {
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        let (headers, body) = match encoded {
+            Some(e) => (e.headers, Some(e.body)),
+            None => (
+                std::collections::BTreeMap::from([("accept".to_owned(), "application/json".to_owned())]),
+                None,
+            ),
+        };
+        self.emit(Effect::Http(HttpRequest {
+            id,
+            endpoint,
+            method,
+            url: url.to_owned(),
+            headers,
+            body,
+            timeout_ms: self.config.http_timeout_ms,
+            max_response_bytes: self.config.max_response_bytes,
+        }));
+        id
+    }
+
+    /// Whether a loaded session belongs to this client and this engine can read it.
+    pub(crate) fn is_ours(&self, session: &StoredSession) -> bool {
+        session.version <= SESSION_FORMAT_VERSION
+            && session.client_id == self.config.client_id
+            && (self.config.issuer.is_none() || session.issuer == self.config.issuer)
+    }
+
+    pub(crate) fn join(&mut self, id: WaiterId, min_ttl_secs: u64) {
+        self.waiters.push(Waiter { id, min_ttl_secs });
+    }
+
+    /// The longest lifetime any waiter asks for.
+    pub(crate) fn most_demanding_ttl(&self) -> u64 {
+        self.waiters.iter().map(|w| w.min_ttl_secs).max().unwrap_or(0)
+    }
+
+    pub(crate) fn serve(&mut self, waiters: Vec<WaiterId>) {
+        if waiters.is_empty() {
+            return;
+        }
+        if let Some(session) = &self.session {
+            let event = Event::TokenReady {
+                waiters,
+                access_token: session.access_token.clone(),
+                expires_at: session.expires_at,
+            };
+            self.event(event);
+        } else {
+            self.fail(waiters, Error::NotLoggedIn);
+        }
+    }
+
+    pub(crate) fn fail(&mut self, waiters: Vec<WaiterId>, error: Error) {
+        if !waiters.is_empty() {
+            self.event(Event::TokenFailed { waiters, error });
+        }
+    }
+
+    /// Releases every waiter: those the current token satisfies get it (one event), the
+    /// rest get `error` (one event).
+    pub(crate) fn release_waiters(&mut self, now: UnixMillis, error: Error) {
+        let waiters = std::mem::take(&mut self.waiters);
+        let (served, failed): (Vec<Waiter>, Vec<Waiter>) = waiters.into_iter().partition(|w| {
+            self.session.as_ref().is_some_and(|s| s.is_usable(now, w.min_ttl_secs))
+        });
+        self.serve(served.into_iter().map(|w| w.id).collect());
+        self.fail(failed.into_iter().map(|w| w.id).collect(), error);
+    }
+
+    /// Emits `UnlockSession` if the lock was requested or is held.
+    pub(crate) fn unlock(&mut self) {
+        if self.lock != Lock::Released {
+            self.emit(Effect::UnlockSession);
+            self.lock = Lock::Released;
+        }
+    }
+
+    /// When the background refresh timer fires, if it is armed.
+    pub(crate) fn refresh_timer(&self) -> Option<UnixMillis> {
+        let session = self.session.as_ref()?;
+        session.refresh_token.as_ref()?;
+        match self.auto_refresh {
+            AutoRefresh::Scheduled => Some(session.refresh_due_at(self.config.refresh_buffer_secs)),
+            AutoRefresh::RetryAt(at) => Some(at),
+            AutoRefresh::Paused => None,
+        }
+    }
+
+    /// Capped exponential backoff: 1 s, 2 s, 4 s … up to `max_retry_backoff_secs`.
+    pub(crate) fn next_backoff_millis(&mut self) -> u64 {
+        self.refresh_failures = self.refresh_failures.saturating_add(1);
+        let exponent = self.refresh_failures.saturating_sub(1).min(20);
+        (1000u64 << exponent).min(self.config.max_retry_backoff_secs.saturating_mul(1000))
+    }
+
+    /// Forget failures after a success or a new session.
+    pub(crate) fn reset_refresh_schedule(&mut self) {
+        self.refresh_failures = 0;
+        self.auto_refresh = AutoRefresh::Scheduled;
+    }
+}

@@ -1,0 +1,135 @@
+//! Everything the engine wants done: requests, UI, storage, and events for the app.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Endpoint, Error};
+use crate::input::{RequestId, WaiterId};
+use crate::secret::Secret;
+use crate::session::{Identity, StoredSession};
+use crate::time::UnixMillis;
+
+/// One thing for the host to do. Hosts perform effects in the order they are polled; in
+/// particular a `PersistSession` completes before the events that follow it are delivered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Effect {
+    /// Send an HTTP request; answer with `HttpResponse` or `HttpFailed` carrying its id.
+    Http(HttpRequest),
+    /// Open this URL in the user's browser (and show it, in case that fails).
+    OpenBrowser { url: String },
+    /// Show this URL and ask the user to paste what the provider shows after sign-in.
+    PromptForCode { url: String },
+    /// Show the device flow's user code and where to enter it.
+    ShowUserCode(UserCode),
+    /// Read the stored session; answer with `SessionLoaded`.
+    LoadSession,
+    /// Take the cross-process refresh lock, then re-read storage; answer `SessionLocked`.
+    LockSession,
+    /// Release the lock taken for `LockSession` (also if it is still being acquired).
+    UnlockSession,
+    /// Store this session, replacing the previous one atomically.
+    PersistSession { session: StoredSession },
+    /// Remove the stored session.
+    DeleteSession,
+    /// Tell the application something happened.
+    Event(Event),
+}
+
+/// HTTP method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Method {
+    #[serde(rename = "GET")]
+    Get,
+    #[serde(rename = "POST")]
+    Post,
+}
+
+/// An HTTP request, fully encoded. Hosts send it as is, do not follow redirects, stop
+/// reading the body after `max_response_bytes + 1` bytes and give up after `timeout_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpRequest {
+    pub id: RequestId,
+    pub endpoint: Endpoint,
+    pub method: Method,
+    pub url: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    pub timeout_ms: u64,
+    pub max_response_bytes: usize,
+}
+
+/// The device flow's instructions for the user (RFC 8628 §3.3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserCode {
+    /// The code as issued.
+    pub user_code: String,
+    /// The code grouped for reading aloud, e.g. `WDJB-MJHT`.
+    pub display_code: String,
+    pub verification_uri: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_uri_complete: Option<String>,
+    pub expires_at: UnixMillis,
+}
+
+/// Why the session ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum LogoutReason {
+    /// `Logout` was asked for.
+    Requested,
+    /// The provider rejected the refresh token; a new login is needed.
+    SessionEnded { error: Error },
+    /// Another process deleted the stored session.
+    LoggedOutElsewhere,
+}
+
+/// The outcome of one server-side call made during logout.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerCall {
+    /// `revoke_refresh_token`, `revoke_access_token` or `server_logout`.
+    pub call: String,
+    /// `None` on success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Error>,
+}
+
+/// A notification for the application.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A login finished and the session is stored.
+    LoggedIn {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<Identity>,
+        scopes: Vec<String>,
+        expires_at: UnixMillis,
+    },
+    /// A login ended without a session; an existing session is unchanged.
+    LoginFailed { error: Error },
+    /// These waiters get this token (one event releases every joined caller).
+    TokenReady { waiters: Vec<WaiterId>, access_token: Secret, expires_at: UnixMillis },
+    /// These waiters get no token.
+    TokenFailed { waiters: Vec<WaiterId>, error: Error },
+    /// A background refresh failed; the current token stays in use until it expires.
+    RefreshFailed {
+        error: Error,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_at: Option<UnixMillis>,
+    },
+    /// The session is gone. `end_session_url`, when present, signs the user out of the
+    /// provider's browser session too.
+    LoggedOut {
+        reason: LogoutReason,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end_session_url: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        server_calls: Vec<ServerCall>,
+    },
+}

@@ -1,0 +1,353 @@
+//! Typed errors. Each message says what was wrong and what to do; none contains a secret.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Which provider endpoint an error came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    Discovery,
+    Authorization,
+    Token,
+    DeviceAuthorization,
+    Revocation,
+    Userinfo,
+    ServerLogout,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Endpoint::Discovery => "discovery",
+            Endpoint::Authorization => "authorization",
+            Endpoint::Token => "token",
+            Endpoint::DeviceAuthorization => "device authorization",
+            Endpoint::Revocation => "revocation",
+            Endpoint::Userinfo => "userinfo",
+            Endpoint::ServerLogout => "server logout",
+        })
+    }
+}
+
+/// An OAuth error response (RFC 6749 §4.1.2.1 and §5.2, RFC 8628 §3.5).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthError {
+    /// The `error` code, e.g. `invalid_grant`.
+    pub code: String,
+    /// `error_description`, shortened and stripped of control characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `error_uri`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+}
+
+impl OAuthError {
+    fn advice(&self) -> &'static str {
+        match self.code.as_str() {
+            "invalid_request" => "the provider rejected the request as malformed; check the profile's endpoints and parameters",
+            "invalid_client" => "the provider does not accept this client; check client_id (and client_secret)",
+            "invalid_grant" => "the grant is no longer valid; run `tessera login` again",
+            "unauthorized_client" => "this client may not use this grant type; check the client's registration",
+            "unsupported_grant_type" => "the provider does not support this flow; try another login method",
+            "invalid_scope" => "the provider rejected the requested scopes; check the profile's scopes",
+            "access_denied" => "the request was denied; run `tessera login` again if that was a mistake",
+            "expired_token" => "the device code expired before it was approved; run `tessera login --device` again",
+            "server_error" | "temporarily_unavailable" => "the provider had a problem; try again shortly",
+            "unsupported_response_type" => "the provider does not support the authorization code flow for this client",
+            "login_required" | "consent_required" | "interaction_required" => {
+                "the provider needs you to sign in interactively; run `tessera login`"
+            }
+            _ => "see the provider's documentation for this error",
+        }
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`", self.code)?;
+        if let Some(description) = &self.description {
+            write!(f, " ({description})")?;
+        }
+        write!(f, ": {}", self.advice())
+    }
+}
+
+/// Why a network request produced no HTTP response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportErrorKind {
+    /// Nothing arrived within the request's time limit.
+    Timeout,
+    /// The connection could not be made (DNS, refused, TLS).
+    Connect,
+    /// The server answered with a redirect, which token endpoints must not do.
+    Redirect,
+    /// Anything else the host's HTTP stack reported.
+    Other,
+}
+
+/// What was wrong with a response body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum ResponseProblem {
+    /// Larger than `max_response_bytes`.
+    TooLarge { limit: usize },
+    /// Not a JSON object (or form-encoded body), e.g. an HTML error page.
+    NotAnObject { content_type: Option<String>, bytes: usize },
+    /// A required member is absent.
+    MissingField { field: String },
+    /// A member has the wrong type or an unusable value.
+    InvalidField { field: String, reason: String },
+    /// A status code with no OAuth error in the body.
+    UnexpectedStatus { status: u16 },
+}
+
+impl fmt::Display for ResponseProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResponseProblem::TooLarge { limit } => write!(f, "the body is larger than {limit} bytes"),
+            ResponseProblem::NotAnObject { content_type, bytes } => write!(
+                f,
+                "expected a JSON object, got {} ({bytes} bytes)",
+                content_type.as_deref().unwrap_or("no content type")
+            ),
+            ResponseProblem::MissingField { field } => write!(f, "`{field}` is missing"),
+            ResponseProblem::InvalidField { field, reason } => write!(f, "`{field}` {reason}"),
+            ResponseProblem::UnexpectedStatus { status } => {
+                write!(f, "unexpected HTTP status {status} with no OAuth error in the body")
+            }
+        }
+    }
+}
+
+/// What was wrong with the redirect (or pasted code) that should end an authorization.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum CallbackProblem {
+    /// Neither a URL with a query, `code#state`, nor a plausible bare code.
+    Unreadable,
+    /// `state` differs from the one this login sent.
+    StateMismatch,
+    /// `state` is absent from a redirect URL.
+    MissingState,
+    /// `iss` differs from the configured issuer (RFC 9207).
+    IssuerMismatch { received: String },
+    /// `iss` is absent although the provider advertises it (RFC 9207 §2.4).
+    MissingIssuer,
+    /// No `code` and no `error`.
+    MissingCode,
+}
+
+impl fmt::Display for CallbackProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallbackProblem::Unreadable => f.write_str(
+                "could not read the redirect; paste the whole URL, `code#state`, or the code",
+            ),
+            CallbackProblem::StateMismatch => f.write_str(
+                "the redirect's `state` does not match this login (a stale tab or a forged redirect); run `tessera login` again",
+            ),
+            CallbackProblem::MissingState => {
+                f.write_str("the redirect has no `state`; run `tessera login` again")
+            }
+            CallbackProblem::IssuerMismatch { received } => write!(
+                f,
+                "the redirect came from issuer `{received}`, not the configured one (a mix-up attack?); run `tessera login` again"
+            ),
+            CallbackProblem::MissingIssuer => f.write_str(
+                "the redirect has no `iss` although the provider promises one (RFC 9207); run `tessera login` again",
+            ),
+            CallbackProblem::MissingCode => {
+                f.write_str("the redirect has neither a code nor an error; run `tessera login` again")
+            }
+        }
+    }
+}
+
+/// A problem with the ID token's claims.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum IdTokenProblem {
+    /// Not three base64url segments with a JSON payload.
+    Malformed,
+    IssuerMismatch,
+    AudienceMismatch,
+    NonceMismatch,
+    Expired,
+}
+
+/// Everything that can make a login, a token request or a logout fail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Error {
+    /// There is no session; log in first.
+    NotLoggedIn,
+    /// The session has ended and needs a new login (its refresh token was rejected, or
+    /// the access token expired with no refresh token to renew it).
+    LoginRequired { reason: String },
+    /// The provider answered with an OAuth error.
+    #[serde(rename = "oauth")]
+    OAuth { endpoint: Endpoint, status: u16, error: OAuthError },
+    /// No HTTP response arrived.
+    Transport { endpoint: Endpoint, kind: TransportErrorKind, detail: String },
+    /// A response the engine could not use.
+    Response { endpoint: Endpoint, status: u16, problem: ResponseProblem },
+    /// The authorization redirect could not be accepted.
+    Callback { problem: CallbackProblem },
+    /// The ID token's claims are not for this client or this login.
+    IdToken { problem: IdTokenProblem },
+    /// The discovered metadata names another issuer (RFC 8414 §3.3).
+    IssuerMismatch { expected: String, received: String },
+    /// The configuration lacks something the flow needs.
+    Config { problem: String },
+    /// Nothing came back from the browser in time.
+    CallbackTimeout,
+    /// The device code expired before it was approved (client-side deadline).
+    DeviceCodeExpired,
+    /// The flow was cancelled or replaced by another login.
+    Cancelled,
+    /// The host reported that storage failed.
+    Storage { detail: String },
+}
+
+/// Broad classes of [`Error`], e.g. for CLI exit codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No session, or the session needs a new login.
+    NotLoggedIn,
+    /// The user or the provider refused.
+    Denied,
+    /// The network or the provider's availability.
+    Network,
+    /// The provider's answer or the redirect was wrong.
+    Protocol,
+    /// The profile is incomplete or wrong.
+    Config,
+    /// Timed out or cancelled.
+    Interrupted,
+    /// Storage failed.
+    Storage,
+}
+
+impl Error {
+    /// The broad class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotLoggedIn | Error::LoginRequired { .. } => ErrorKind::NotLoggedIn,
+            Error::OAuth { error, .. } => match error.code.as_str() {
+                "access_denied" | "expired_token" => ErrorKind::Denied,
+                "invalid_grant" => ErrorKind::NotLoggedIn,
+                "server_error" | "temporarily_unavailable" => ErrorKind::Network,
+                "invalid_client" | "unauthorized_client" | "invalid_scope" => ErrorKind::Config,
+                _ => ErrorKind::Protocol,
+            },
+            Error::Transport { .. } => ErrorKind::Network,
+            Error::Response { status, .. } if *status >= 500 => ErrorKind::Network,
+            Error::Response { .. } | Error::Callback { .. } | Error::IdToken { .. } => {
+                ErrorKind::Protocol
+            }
+            Error::IssuerMismatch { .. } | Error::Config { .. } => ErrorKind::Config,
+            Error::DeviceCodeExpired => ErrorKind::Denied,
+            Error::CallbackTimeout | Error::Cancelled => ErrorKind::Interrupted,
+            Error::Storage { .. } => ErrorKind::Storage,
+        }
+    }
+
+    /// Whether retrying the same request later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Transport { .. } => true,
+            Error::Response { status, .. } => *status >= 500 || *status == 429,
+            Error::OAuth { error, .. } => {
+                matches!(error.code.as_str(), "server_error" | "temporarily_unavailable")
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn config(problem: impl Into<String>) -> Self {
+        Error::Config { problem: problem.into() }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NotLoggedIn => f.write_str("not logged in; run `tessera login`"),
+            Error::LoginRequired { reason } => {
+                write!(f, "the session has ended ({reason}); run `tessera login`")
+            }
+            Error::OAuth { endpoint, status, error } => {
+                write!(f, "the {endpoint} endpoint answered {status} with {error}")
+            }
+            Error::Transport { endpoint, kind, detail } => {
+                let what = match kind {
+                    TransportErrorKind::Timeout => "timed out",
+                    TransportErrorKind::Connect => "could not connect",
+                    TransportErrorKind::Redirect => "answered with a redirect, which is not followed",
+                    TransportErrorKind::Other => "failed",
+                };
+                write!(f, "the request to the {endpoint} endpoint {what} ({detail}); check the network and try again")
+            }
+            Error::Response { endpoint, status, problem } => write!(
+                f,
+                "the {endpoint} endpoint's response (HTTP {status}) is unusable: {problem}; the provider may be misconfigured or down"
+            ),
+            Error::Callback { problem } => write!(f, "{problem}"),
+            Error::IdToken { problem } => write!(
+                f,
+                "the ID token is not valid for this login ({problem:?}); run `tessera login` again"
+            ),
+            Error::IssuerMismatch { expected, received } => write!(
+                f,
+                "discovery at `{expected}` describes issuer `{received}`; fix the profile's issuer (it must match exactly)"
+            ),
+            Error::Config { problem } => write!(f, "configuration: {problem}"),
+            Error::CallbackTimeout => f.write_str(
+                "no redirect arrived before the login timed out; run `tessera login` again (or use --device / --paste)",
+            ),
+            Error::DeviceCodeExpired => f.write_str(
+                "the device code expired before it was approved; run `tessera login --device` again",
+            ),
+            Error::Cancelled => f.write_str("the login was cancelled"),
+            Error::Storage { detail } => write!(f, "storage failed: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// An input the engine refused because it does not fit its current state.
+///
+/// This is what `handle` returns as `Err`: the input was dropped and nothing changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "rejected", rename_all = "snake_case")]
+pub enum Rejected {
+    /// No request with this id is outstanding: never issued, already answered, or abandoned
+    /// because its flow ended (e.g. a response arriving after logout).
+    UnknownRequest { id: u64 },
+    /// The input makes no sense in the current state (e.g. a redirect when no login waits).
+    Unexpected { input: String, state: String },
+    /// The input could not be read (e.g. pasted text that is no code); the flow goes on.
+    Invalid { reason: String },
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejected::UnknownRequest { id } => {
+                write!(f, "no request {id} is outstanding; its response was ignored")
+            }
+            Rejected::Unexpected { input, state } => {
+                write!(f, "`{input}` is not expected while {state}; it was ignored")
+            }
+            Rejected::Invalid { reason } => write!(f, "{reason}"),
+        }
+    }
+}
+
+impl std::error::Error for Rejected {}

@@ -1,0 +1,111 @@
+//! Everything that reaches the engine from outside: commands, responses, storage, time.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TransportErrorKind;
+use crate::secret::Secret;
+use crate::session::StoredSession;
+
+/// Identifies one HTTP request the engine asked for; the response must carry it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RequestId(pub u64);
+
+/// Identifies one caller waiting for a token; chosen by the host, echoed in the event
+/// that releases it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WaiterId(pub u64);
+
+/// How the user proves who they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginMethod {
+    /// Authorization code + PKCE; the browser's redirect comes back as [`Input::Callback`].
+    Browser,
+    /// Authorization code + PKCE; the user pastes the code ([`Input::PastedCode`]).
+    Paste,
+    /// Device authorization grant (RFC 8628).
+    Device,
+}
+
+/// One input to [`Engine::handle`](crate::Engine::handle).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Input {
+    /// Start a login. `redirect_uri` is the one the host listens on (e.g. a loopback port
+    /// it just bound); without it the configured one is used.
+    Login {
+        method: LoginMethod,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        redirect_uri: Option<String>,
+    },
+    /// A caller wants an access token valid for at least `min_ttl_secs` more seconds.
+    GetToken {
+        waiter: WaiterId,
+        #[serde(default)]
+        min_ttl_secs: u64,
+    },
+    /// A resource server answered 401 to `access_token`: refresh (once) unless a newer
+    /// token already exists.
+    TokenRejected { waiter: WaiterId, access_token: Secret },
+    /// End the session: revoke and delete, or only delete when `force`.
+    Logout {
+        #[serde(default)]
+        force: bool,
+    },
+    /// Abandon a login in progress.
+    Cancel,
+    /// The redirect the browser delivered (loopback server, `launchWebAuthFlow`).
+    Callback { url: String },
+    /// What the user pasted: a redirect URL, `code#state`, or a bare code.
+    PastedCode { text: String },
+    /// The answer to [`Effect::Http`](crate::Effect::Http).
+    HttpResponse {
+        id: RequestId,
+        status: u16,
+        /// Lower-case names; repeated headers joined with `, `.
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        #[serde(default)]
+        body: String,
+    },
+    /// The request produced no HTTP response.
+    HttpFailed {
+        id: RequestId,
+        kind: TransportErrorKind,
+        #[serde(default)]
+        detail: String,
+    },
+    /// The answer to `LoadSession`: what storage holds (`None` when empty or unreadable).
+    SessionLoaded { session: Option<StoredSession> },
+    /// The answer to `LockSession`: the lock is held and this is a fresh read of storage.
+    SessionLocked { session: Option<StoredSession> },
+    /// A storage effect failed (the lock could not be taken, the store is unreadable).
+    StorageFailed { detail: String },
+    /// The time returned by `poll_timeout` has come.
+    Timeout,
+}
+
+impl Input {
+    /// A short name for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Input::Login { .. } => "login",
+            Input::GetToken { .. } => "get_token",
+            Input::TokenRejected { .. } => "token_rejected",
+            Input::Logout { .. } => "logout",
+            Input::Cancel => "cancel",
+            Input::Callback { .. } => "callback",
+            Input::PastedCode { .. } => "pasted_code",
+            Input::HttpResponse { .. } => "http_response",
+            Input::HttpFailed { .. } => "http_failed",
+            Input::SessionLoaded { .. } => "session_loaded",
+            Input::SessionLocked { .. } => "session_locked",
+            Input::StorageFailed { .. } => "storage_failed",
+            Input::Timeout => "timeout",
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! # tessera-engine
+//!
+//! An OAuth 2.0 / OpenID Connect client as a pure state machine: no I/O, no clock, no
+//! randomness of its own. The host feeds it inputs (commands, HTTP responses, what
+//! storage read, timeouts) together with the current time, and performs the effects it
+//! asks for (HTTP requests, opening a browser, persisting the session, events for the
+//! application). Same seed and same inputs give the same effects, byte for byte.
+//!
+//! ## Run loop
+//!
+//! ```
+//! use tessera_engine::{Config, Engine, Effect, Input, UnixMillis, WaiterId};
+//!
+//! let now = UnixMillis(1_700_000_000_000);
+//! let mut engine = Engine::new(Config::new("https://op.example", "my-cli"), [7; 32], now);
+//! // Engine::new asks for the stored session first.
+//! assert_eq!(engine.poll_effect(), Some(Effect::LoadSession));
+//! engine.handle(now, Input::SessionLoaded { session: None }).unwrap();
+//! engine.handle(now, Input::GetToken { waiter: WaiterId(1), min_ttl_secs: 0 }).unwrap();
+//! while let Some(effect) = engine.poll_effect() {
+//!     // perform it: here, a TokenFailed(not_logged_in) event for waiter 1
+//!     # let _ = effect;
+//! }
+//! if let Some(_wake_at) = engine.poll_timeout() {
+//!     // arm one timer; when it fires: engine.handle(now, Input::Timeout)
+//! }
+//! ```
+//!
+//! One input, then drain every effect, then re-arm the single timer. `handle` returns
+//! `Err` only for inputs that do not fit the current state (see [`Rejected`]); the engine
+//! is then unchanged. No input may panic.
+//!
+//! The flows and their states are described in [`machine`](crate::Engine) docs: see the
+//! state diagram in the source of `machine/mod.rs`.
+
+#![forbid(unsafe_code)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+mod config;
+mod core;
+mod effect;
+mod entropy;
+mod error;
+mod input;
+mod machine;
+mod pkce;
+mod protocol;
+mod secret;
+mod session;
+mod time;
+#[cfg(feature = "transcript")]
+pub mod transcript;
+
+use statig::blocking::{IntoStateMachineExt as _, StateMachine};
+
+pub use config::{Config, Endpoints, TokenRequestFormat};
+pub use effect::{Effect, Event, HttpRequest, LogoutReason, Method, ServerCall, UserCode};
+pub use error::{
+    CallbackProblem, Endpoint, Error, ErrorKind, IdTokenProblem, OAuthError, Rejected, ResponseProblem,
+    TransportErrorKind,
+};
+pub use input::{Input, LoginMethod, RequestId, WaiterId};
+pub use protocol::id_token::unsigned_id_token;
+pub use secret::Secret;
+pub use session::{Identity, SESSION_FORMAT_VERSION, Status, StoredSession};
+pub use time::UnixMillis;
+
+use crate::core::Core;
+use crate::machine::{Ctx, Machine, Rejection};
+
+/// One client session: a login, its tokens, and their renewal.
+pub struct Engine {
+    machine: StateMachine<Machine>,
+    core: Core,
+}
+
+impl Engine {
+    /// A new engine. It starts by asking for the stored session (`Effect::LoadSession`).
+    ///
+    /// `seed` is the only source of randomness (PKCE verifier, `state`, `nonce`): hosts
+    /// pass 32 bytes from the OS; tests and transcripts pass a fixed value.
+    pub fn new(config: Config, seed: [u8; 32], now: UnixMillis) -> Self {
+        let mut core = Core::new(config, seed);
+        let mut ctx = Ctx { now, core: &mut core, rejection: None };
+        let machine = Machine.uninitialized_state_machine().init_with_context(&mut ctx);
+        core.emit(Effect::LoadSession);
+        Self { machine: machine.into(), core }
+    }
+
+    /// Feeds one input. `Err` means the input was refused and nothing changed.
+    pub fn handle(&mut self, now: UnixMillis, input: Input) -> Result<(), Rejected> {
+        let state = self.state_name();
+        let rejection = self.dispatch(now, &input);
+        while self.machine.state().takes_deferred_commands() {
+            let Some(deferred) = self.core.deferred.pop_front() else { break };
+            // Deferred commands are always accepted by the states that take them.
+            let _ = self.dispatch(now, &deferred);
+        }
+        match rejection {
+            None => Ok(()),
+            Some(Rejection::UnknownRequest(id)) => Err(Rejected::UnknownRequest { id: id.0 }),
+            Some(Rejection::Unexpected) => {
+                Err(Rejected::Unexpected { input: input.name().to_owned(), state: state.to_owned() })
+            }
+            Some(Rejection::Invalid(error)) => Err(Rejected::Invalid { reason: error.to_string() }),
+        }
+    }
+
+    fn dispatch(&mut self, now: UnixMillis, input: &Input) -> Option<Rejection> {
+        let mut ctx = Ctx { now, core: &mut self.core, rejection: None };
+        self.machine.handle_with_context(input, &mut ctx);
+        ctx.rejection
+    }
+
+    /// The next effect to perform, in order.
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.core.outbox.pop_front()
+    }
+
+    /// When the engine next needs `Input::Timeout`; `None` when no timer is armed. The
+    /// time may already have passed: then fire at once.
+    pub fn poll_timeout(&self) -> Option<UnixMillis> {
+        self.machine.state().wake_at(&self.core)
+    }
+
+    /// The current state's name (`idle`, `awaiting_callback`, …).
+    pub fn state_name(&self) -> &'static str {
+        self.machine.state().name()
+    }
+
+    /// The session as the engine holds it.
+    pub fn session(&self) -> Option<&StoredSession> {
+        self.core.session.as_ref()
+    }
+
+    /// The configuration the engine runs with.
+    pub fn config(&self) -> &Config {
+        &self.core.config
+    }
+
+    /// What a host shows for `status`.
+    pub fn status(&self, now: UnixMillis) -> Status {
+        Status::project(self.state_name(), self.core.session.as_ref(), now)
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("state", &self.state_name())
+            .field("session", &self.core.session)
+            .field("pending_effects", &self.core.outbox.len())
+            .finish()
+    }
+}

@@ -1,0 +1,417 @@
+//! The states of a session and the transitions between them.
+//!
+//! ```text
+//!                         ┌──────────────────┐
+//!          Engine::new ──▶│ loading_session  │  (commands are deferred until storage answers)
+//!                         └──────────────────┘
+//!                    SessionLoaded(None)│  │SessionLoaded(Some)
+//!                  ┌────────────────────┘  └──────────────────────────┐
+//!                  ▼                                                  ▼
+//!          ┌──────────────┐   Login     ╔═ logging_in ═══════════╗  ┌─ authenticated ──────────────────────┐
+//!          │  logged_out  │────────────▶║ discovering            ║  │ ┌──────┐ GetToken (stale)/Timeout/401 │
+//!          └──────────────┘             ║ awaiting_callback ─┐   ║  │ │ idle │──────────┐                   │
+//!                 ▲  ▲  LoginFailed /   ║ exchanging_code ◀──┘   ║  │ └──────┘          ▼                   │
+//!                 │  │  Cancel          ║ requesting_device_code ║  │   ▲   ╔ refreshing_session ══════╗   │
+//!                 │  └──────────────────║ waiting_to_poll ◀─┐    ║  │   │   ║ locking_session          ║   │
+//!                 │                     ║ polling_device ───┘    ║  │   └───║ refreshing               ║   │
+//!                 │                     ╚════════════════════════╝  │       ║ confirming_grant_loss    ║   │
+//!                 │                          │ token response       │       ╚══════════════════════════╝   │
+//!                 │                          └─────────────────────▶│          │ invalid_grant confirmed   │
+//!                 │  session ended ◀─────────────────────────────────────────── ┘                          │
+//!                 │                                                 └────────────────┬────────────────────┘
+//!                 │           ┌──────────┐       Logout                              │
+//!                 └───────────│ revoking │◀──────────────────────────────────────────┘
+//!               all answered  └──────────┘
+//! ```
+//!
+//! Superstates (double borders) hold what their children share: `logging_in` serves or
+//! queues token requests while a login runs and handles `Cancel`; `authenticated` takes
+//! `Login` and `Logout`; `refreshing_session` makes every token request join the one
+//! refresh in flight (single flight) and defers `Login`/`Logout` until it ends, so a
+//! rotated refresh token is never dropped. `engine`, the top, rejects what nothing else
+//! handled. Each handler's doc lists its transitions.
+
+mod actions;
+mod info;
+
+use statig::prelude::*;
+
+use crate::core::Lock;
+use crate::effect::{Event, LogoutReason};
+use crate::error::Error;
+use crate::input::{Input, LoginMethod, RequestId};
+use crate::protocol::authorize::PendingAuthorization;
+use crate::protocol::device::DeviceGrant;
+use crate::time::UnixMillis;
+
+pub(crate) use actions::{Ctx, Rejection};
+
+/// The statig machine. All shared data lives in [`Core`], passed as context, so the
+/// engine can read and drain it between inputs.
+#[derive(Debug, Default)]
+pub(crate) struct Machine;
+
+#[state_machine(initial = "State::loading_session()", state(derive(Debug, Clone)))]
+impl Machine {
+    /// Waiting for storage to answer `LoadSession`.
+    ///
+    /// - `SessionLoaded` ⇒ [`idle`](Self::idle) with a usable session, else [`logged_out`](Self::logged_out)
+    /// - `StorageFailed` ⇒ [`logged_out`](Self::logged_out)
+    /// - commands ⇒ deferred until one of those
+    #[state(superstate = "engine")]
+    fn loading_session(context: &mut Ctx<'_>, event: &Input) -> Outcome<State> {
+        match event {
+            Input::SessionLoaded { session } => context.adopt_loaded(session.clone()),
+            Input::StorageFailed { .. } => Transition(State::logged_out()),
+            _ if actions::is_command(event) => context.defer(event),
+            _ => Super,
+        }
+    }
+
+    /// No session.
+    ///
+    /// - `Login` ⇒ a `logging_in` state (or stays, with `LoginFailed`, on a config error)
+    /// - `GetToken`, `TokenRejected` ⇒ `TokenFailed(not_logged_in)`
+    /// - `Logout` ⇒ `DeleteSession` (clears whatever storage holds) and `LoggedOut`
+    #[state(superstate = "engine")]
+    fn logged_out(context: &mut Ctx<'_>, event: &Input) -> Outcome<State> {
+        match event {
+            Input::Login { method, redirect_uri } => context.start_login(*method, redirect_uri.clone()),
+            Input::GetToken { waiter, .. } | Input::TokenRejected { waiter, .. } => {
+                context.core.fail(vec![*waiter], Error::NotLoggedIn);
+                Handled
+            }
+            Input::Logout { force } => context.logout(*force),
+            Input::Cancel => Handled,
+            _ => Super,
+        }
+    }
+
+    /// A session exists and no refresh is running.
+    ///
+    /// - `GetToken` ⇒ `TokenReady`, or [`locking_session`](Self::locking_session) when the
+    ///   token is too close to expiry for the caller (or in its refresh window)
+    /// - `TokenRejected` ⇒ the newer token if there is one, else a forced refresh
+    /// - `Timeout` at the refresh time ⇒ [`locking_session`](Self::locking_session)
+    #[state(superstate = "authenticated")]
+    fn idle(context: &mut Ctx<'_>, event: &Input) -> Outcome<State> {
+        match event {
+            Input::GetToken { waiter, min_ttl_secs } => context.get_token(*waiter, *min_ttl_secs),
+            Input::TokenRejected { waiter, access_token } => context.token_rejected(*waiter, access_token),
+            Input::Timeout => context.on_refresh_timer(),
+            _ => Super,
+        }
+    }
+
+    /// Waiting for the cross-process lock and a fresh read of storage.
+    ///
+    /// - `SessionLocked` with a session a sibling already refreshed ⇒ [`idle`](Self::idle)
+    /// - `SessionLocked` otherwise ⇒ [`refreshing`](Self::refreshing)
+    /// - `SessionLocked(None)` (another process logged out) ⇒ [`logged_out`](Self::logged_out)
+    /// - `StorageFailed` ⇒ [`idle`](Self::idle) with the failure reported
+    #[state(superstate = "refreshing_session")]
+    fn locking_session(context: &mut Ctx<'_>, event: &Input) -> Outcome<State> {
+        match event {
+            Input::SessionLocked { session } => {
+                context.core.lock = Lock::Held;
+                context.after_lock(session.clone())
+            }
+            Input::StorageFailed { detail } => {
+                context.refresh_failed(Error::Storage { detail: detail.clone() })
+            }
+            _ => Super,
+        }
+    }
+
+    /// A refresh request is in flight.
+    ///
+    /// - success ⇒ `PersistSession`, `UnlockSession`, `TokenReady` ⇒ [`idle`](Self::idle)
+    /// - `invalid_grant` ⇒ `LoadSession` ⇒ [`confirming_grant_loss`](Self::confirming_grant_loss)
+    /// - any other failure ⇒ [`idle`](Self::idle) with backoff if transient
+    #[state(superstate = "refreshing_session")]
+    fn refreshing(context: &mut Ctx<'_>, request: &mut RequestId, event: &Input) -> Outcome<State> {
+        match event {
+            Input::HttpResponse { id, status, headers, body } if id == request => {
+                context.refresh_answered(*status, headers, body)
+            }
+            Input::HttpFailed { id, kind, detail } if id == request => {
+                context.refresh_failed(actions::transport(crate::error::Endpoint::Token, *kind, detail))
+            }
+            _ => Super,
+        }
+    }
+
+    /// The provider said `invalid_grant`; storage is re-read once in case a sibling
+    /// process rotated the refresh token meanwhile.
+    ///
+    /// - a newer refresh token in storage ⇒ [`refreshing`](Self::refreshing) with it, or
+    ///   [`idle`](Self::idle) if its access token already suffices
+    /// - otherwise ⇒ `DeleteSession`, `LoggedOut(session_ended)` ⇒ [`logged_out`](Self::logged_out)
+    #[state(superstate = "refreshing_session")]
+    fn confirming_grant_loss(context: &mut Ctx<'_>, error: &mut Error, event: &Input) -> Outcome<State> {
+        match event {
+            Input::SessionLoaded { session } => context.after_reread(session.clone(), error.clone()),
+            Input::StorageFailed { .. } => context.end_session(error.clone()),
+            _ => Super,
+        }
+    }
+
+    /// Every token request joins the refresh in flight; `Login`, `Logout` and `Cancel`
+    /// wait until it ends.
+    #[superstate(superstate = "authenticated")]
+    fn refreshing_session(context: &mut Ctx<'_>, event: &Input) -> Outcome<State> {
+        match event {
+            Input::GetToken { waiter, min_ttl_secs } => {
+                context.core.join(*waiter, *min_ttl_secs);
+                Handled
+            }
+            Input::TokenRejected { waiter, .. } => {
+                context.core.join(*waiter, 0);
+                Handled
+            }
+            Input::Login { .. } | Input::Logout { .. } | Input::Cancel => context.defer(event),
+            Input::Timeout => Handled,
+            _ => Super,
+        }
+    }
+
+    /// A session exists.
+    ///
+    /// - `Login` ⇒ a `logging_in` state; the session stays until the new one replaces it
+    /// - `Logout` ⇒ [`revoking`](Self::revoking), or [`logged_out`](Self::logged_out) when
+    ///   forced or there is nothing to call
+    #[superstate(superstate = "engine")]
+    fn authenticated(context: &mut Ctx<'_>, event: &Input) -> Outcome<State> {
+        match event {
+            Input::Login { method, redirect_uri } => context.start_login(*method, redirect_uri.clone()),
+            Input::Logout { force } => context.logout(*force),
+            Input::Cancel => Handled,
+            _ => Super,
+        }
+    }
+
+    /// Fetching the provider's metadata before a login.
+    ///
+    /// - metadata ⇒ the login continues (see [`logged_out`](Self::logged_out))
+    /// - 404 at the OpenID location ⇒ the RFC 8414 location, once
+    /// - anything else ⇒ `LoginFailed`
+    #[state(superstate = "logging_in")]
+    fn discovering(
+        context: &mut Ctx<'_>,
+        request: &mut RequestId,
+        method: &mut LoginMethod,
+        redirect_uri: &mut Option<String>,
+        fallback_url: &mut Option<String>,
+        event: &Input,
+    ) -> Outcome<State> {
+        match event {
+            Input::HttpResponse { id, status, headers, body } if id == request => context.discovery_answered(
+                *status,
+                headers,
+                body,
+                *method,
+                redirect_uri.clone(),
+                fallback_url.take(),
+            ),
+            Input::HttpFailed { id, kind, detail } if id == request => {
+                context.login_failed(actions::transport(crate::error::Endpoint::Discovery, *kind, detail))
+            }
+            _ => Super,
+        }
+    }
+
+    /// The browser is open (or the user was asked to paste); waiting for the redirect.
+    ///
+    /// - `Callback` / `PastedCode` that checks out ⇒ [`exchanging_code`](Self::exchanging_code)
+    /// - a wrong `state`, wrong `iss`, or an `error` ⇒ `LoginFailed`
+    /// - unreadable text ⇒ rejected; still waiting (the user may paste again)
+    /// - `Timeout` at the deadline ⇒ `LoginFailed(callback_timeout)`
+    #[state(superstate = "logging_in")]
+    fn awaiting_callback(
+        context: &mut Ctx<'_>,
+        auth: &mut PendingAuthorization,
+        deadline: &mut UnixMillis,
+        event: &Input,
+    ) -> Outcome<State> {
+        match event {
+            Input::Callback { url } => context.callback_received(auth, actions::CallbackText::Redirect(url)),
+            Input::PastedCode { text } => context.callback_received(auth, actions::CallbackText::Paste(text)),
+            Input::Timeout if context.now >= *deadline => context.login_failed(Error::CallbackTimeout),
+            _ => Super,
+        }
+    }
+
+    /// The code exchange is in flight.
+    ///
+    /// - tokens ⇒ `PersistSession`, `LoggedIn` ⇒ [`idle`](Self::idle)
+    /// - anything else ⇒ `LoginFailed` (codes are single-use: no retry)
+    #[state(superstate = "logging_in")]
+    fn exchanging_code(
+        context: &mut Ctx<'_>,
+        request: &mut RequestId,
+        auth: &mut PendingAuthorization,
+        event: &Input,
+    ) -> Outcome<State> {
+        match event {
+            Input::HttpResponse { id, status, headers, body } if id == request => {
+                let nonce = auth.nonce.as_ref().map(|n| n.expose().to_owned());
+                context.token_response_for_login(*status, headers, body, nonce.as_deref())
+            }
+            Input::HttpFailed { id, kind, detail } if id == request => {
+                context.login_failed(actions::transport(crate::error::Endpoint::Token, *kind, detail))
+            }
+            _ => Super,
+        }
+    }
+
+    /// The device authorization request is in flight.
+    ///
+    /// - a device code ⇒ `ShowUserCode` ⇒ [`waiting_to_poll`](Self::waiting_to_poll)
+    /// - anything else ⇒ `LoginFailed`
+    #[state(superstate = "logging_in")]
+    fn requesting_device_code(context: &mut Ctx<'_>, request: &mut RequestId, event: &Input) -> Outcome<State> {
+        match event {
+            Input::HttpResponse { id, status, headers, body } if id == request => {
+                context.device_code_answered(*status, headers, body)
+            }
+            Input::HttpFailed { id, kind, detail } if id == request => context.login_failed(
+                actions::transport(crate::error::Endpoint::DeviceAuthorization, *kind, detail),
+            ),
+            _ => Super,
+        }
+    }
+
+    /// Waiting out the polling interval while the user approves on another device.
+    ///
+    /// - `Timeout` at `poll_at` ⇒ [`polling_device`](Self::polling_device)
+    /// - `Timeout` at the code's expiry ⇒ `LoginFailed(device_code_expired)`
+    #[state(superstate = "logging_in")]
+    fn waiting_to_poll(
+        context: &mut Ctx<'_>,
+        grant: &mut DeviceGrant,
+        poll_at: &mut UnixMillis,
+        event: &Input,
+    ) -> Outcome<State> {
+        match event {
+            Input::Timeout if context.now >= grant.deadline => context.login_failed(Error::DeviceCodeExpired),
+            Input::Timeout if context.now >= *poll_at => context.poll_device(grant.clone()),
+            _ => Super,
+        }
+    }
+
+    /// A device token request is in flight.
+    ///
+    /// - tokens ⇒ `LoggedIn` ⇒ [`idle`](Self::idle)
+    /// - `authorization_pending` ⇒ [`waiting_to_poll`](Self::waiting_to_poll)
+    /// - `slow_down` ⇒ interval + 5 s ⇒ [`waiting_to_poll`](Self::waiting_to_poll)
+    /// - transient failure ⇒ interval doubled ⇒ [`waiting_to_poll`](Self::waiting_to_poll)
+    /// - `access_denied`, `expired_token`, other errors ⇒ `LoginFailed`
+    /// - `Timeout` at the code's expiry ⇒ `LoginFailed(device_code_expired)`
+    #[state(superstate = "logging_in")]
+    fn polling_device(
+        context: &mut Ctx<'_>,
+        grant: &mut DeviceGrant,
+        request: &mut RequestId,
+        event: &Input,
+    ) -> Outcome<State> {
+        match event {
+            Input::HttpResponse { id, status, headers, body } if id == request => {
+                context.device_poll_answered(grant.clone(), *status, headers, body)
+            }
+            Input::HttpFailed { id, .. } if id == request => {
+                let mut grant = grant.clone();
+                grant.interval_secs = actions::backed_off_interval(grant.interval_secs);
+                context.wait_to_poll(grant)
+            }
+            Input::Timeout if context.now >= grant.deadline => context.login_failed(Error::DeviceCodeExpired),
+            _ => Super,
+        }
+    }
+
+    /// A login is running.
+    ///
+    /// - `GetToken` ⇒ the current token if it suffices, else the caller waits for the login
+    /// - `Login` ⇒ this login fails (`cancelled`) and the new one starts
+    /// - `Cancel` ⇒ `LoginFailed(cancelled)` ⇒ back to [`idle`](Self::idle) or [`logged_out`](Self::logged_out)
+    /// - `Logout` ⇒ this login fails, then as `Logout` from where it started
+    #[superstate(superstate = "engine")]
+    fn logging_in(context: &mut Ctx<'_>, event: &Input) -> Outcome<State> {
+        match event {
+            Input::GetToken { waiter, min_ttl_secs } => context.token_during_login(*waiter, *min_ttl_secs),
+            Input::TokenRejected { waiter, .. } => {
+                context.core.join(*waiter, 0);
+                Handled
+            }
+            Input::Login { method, redirect_uri } => {
+                context.core.event(Event::LoginFailed { error: Error::Cancelled });
+                context.start_login(*method, redirect_uri.clone())
+            }
+            Input::Cancel => context.login_failed(Error::Cancelled),
+            Input::Logout { force } => {
+                context.core.event(Event::LoginFailed { error: Error::Cancelled });
+                context.logout(*force)
+            }
+            _ => Super,
+        }
+    }
+
+    /// The local session is deleted; revocation and server logout calls are in flight.
+    ///
+    /// - the last answer ⇒ `LoggedOut` with each call's outcome ⇒ [`logged_out`](Self::logged_out)
+    /// - `GetToken` ⇒ `TokenFailed(not_logged_in)`; `Login` waits until this ends
+    #[state(superstate = "engine")]
+    fn revoking(
+        context: &mut Ctx<'_>,
+        pending: &mut Vec<(RequestId, String)>,
+        calls: &mut Vec<crate::effect::ServerCall>,
+        end_session_url: &mut Option<String>,
+        event: &Input,
+    ) -> Outcome<State> {
+        let answered = match event {
+            Input::HttpResponse { id, status, headers, body } => pending
+                .iter()
+                .position(|(p, _)| p == id)
+                .map(|i| (i, context.read_logout_answer(&pending[i].1, *status, headers, body))),
+            Input::HttpFailed { id, kind, detail } => pending.iter().position(|(p, _)| p == id).map(|i| {
+                let endpoint = actions::logout_call_endpoint(&pending[i].1);
+                (i, Err(actions::transport(endpoint, *kind, detail)))
+            }),
+            Input::GetToken { waiter, .. } | Input::TokenRejected { waiter, .. } => {
+                context.core.fail(vec![*waiter], Error::NotLoggedIn);
+                return Handled;
+            }
+            Input::Login { .. } | Input::Cancel => return context.defer(event),
+            Input::Logout { .. } | Input::Timeout => return Handled,
+            _ => return Super,
+        };
+        let Some((index, result)) = answered else { return Super };
+        let (_, call) = pending.remove(index);
+        calls.push(crate::effect::ServerCall { call, error: result.err() });
+        if !pending.is_empty() {
+            return Handled;
+        }
+        calls.sort_by(|a, b| a.call.cmp(&b.call));
+        context.core.event(Event::LoggedOut {
+            reason: LogoutReason::Requested,
+            end_session_url: end_session_url.take(),
+            server_calls: std::mem::take(calls),
+        });
+        Transition(State::logged_out())
+    }
+
+    /// The top: rejects responses nobody waits for and inputs no state takes.
+    #[superstate]
+    fn engine(context: &mut Ctx<'_>, event: &Input) -> Outcome<State> {
+        match event {
+            Input::Timeout => Handled,
+            Input::HttpResponse { id, .. } | Input::HttpFailed { id, .. } => {
+                context.rejection = Some(Rejection::UnknownRequest(*id));
+                Handled
+            }
+            _ => {
+                context.rejection = Some(Rejection::Unexpected);
+                Handled
+            }
+        }
+    }
+}

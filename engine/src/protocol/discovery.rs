@@ -1,0 +1,78 @@
+//! Provider metadata: OpenID Connect Discovery 1.0 §4 and RFC 8414 §3.
+
+use crate::config::Endpoints;
+use crate::error::Error;
+use crate::protocol::response::Response;
+
+/// What the engine uses from the metadata document.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Metadata {
+    pub endpoints: Endpoints,
+    /// RFC 9207 §3: the authorization response carries `iss`, so it must be checked.
+    pub iss_parameter_supported: bool,
+}
+
+/// The OpenID location first; for issuers with a path, RFC 8414's location as fallback
+/// (it inserts the well-known segment before the path).
+pub(crate) fn metadata_urls(issuer: &str) -> Result<(String, Option<String>), Error> {
+    let parsed = url::Url::parse(issuer)
+        .map_err(|_| Error::config(format!("issuer `{issuer}` is not a URL")))?;
+    let trimmed = issuer.trim_end_matches('/');
+    let openid = format!("{trimmed}/.well-known/openid-configuration");
+    let path = parsed.path().trim_end_matches('/');
+    let fallback = if path.is_empty() {
+        format!("{trimmed}/.well-known/oauth-authorization-server")
+    } else {
+        let origin = parsed.origin().ascii_serialization();
+        format!("{origin}/.well-known/oauth-authorization-server{path}")
+    };
+    Ok((openid, Some(fallback)))
+}
+
+/// Reads the metadata; its `issuer` must equal the configured one exactly (§3.3).
+pub(crate) fn read_metadata(
+    response: &Response<'_>,
+    issuer: &str,
+    limit: usize,
+) -> Result<Metadata, Error> {
+    let fields = response.oauth_fields(limit)?;
+    let received = response.required_str(&fields, "issuer")?;
+    if received != issuer {
+        return Err(Error::IssuerMismatch { expected: issuer.to_owned(), received });
+    }
+    let get = |name: &str| response.optional_str(&fields, name);
+    Ok(Metadata {
+        endpoints: Endpoints {
+            authorization: get("authorization_endpoint")?,
+            token: get("token_endpoint")?,
+            device_authorization: get("device_authorization_endpoint")?,
+            revocation: get("revocation_endpoint")?,
+            userinfo: get("userinfo_endpoint")?,
+            end_session: get("end_session_endpoint")?,
+            server_logout: None,
+        },
+        iss_parameter_supported: fields
+            .get("authorization_response_iss_parameter_supported")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn well_known_locations() {
+        let (openid, fallback) = metadata_urls("https://op.example").unwrap();
+        assert_eq!(openid, "https://op.example/.well-known/openid-configuration");
+        assert_eq!(fallback.unwrap(), "https://op.example/.well-known/oauth-authorization-server");
+        let (openid, fallback) = metadata_urls("https://op.example/tenant/").unwrap();
+        assert_eq!(openid, "https://op.example/tenant/.well-known/openid-configuration");
+        assert_eq!(
+            fallback.unwrap(),
+            "https://op.example/.well-known/oauth-authorization-server/tenant"
+        );
+        assert!(metadata_urls("not a url").is_err());
+    }
+}

@@ -1,0 +1,132 @@
+//! Reading an ID token's claims (OpenID Connect Core §3.1.3.7, steps 2–3, 9 and 11).
+//!
+//! The signature is not verified yet: the token arrives directly from the token endpoint
+//! over TLS, which OIDC Core §3.1.3.7 step 6 accepts as proof of origin for this flow.
+//! Verifying it (JWKS fetched as an effect) belongs in [`check_claims`]'s caller when a
+//! flow needs ID tokens from a less trusted channel.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+
+use crate::error::{Error, IdTokenProblem};
+use crate::session::Identity;
+use crate::time::UnixMillis;
+
+/// Allowed clock difference when checking `exp`.
+const CLOCK_SKEW_MILLIS: u64 = 5 * 60 * 1000;
+
+/// What an ID token must match.
+#[derive(Debug)]
+pub(crate) struct Expected<'a> {
+    pub issuer: Option<&'a str>,
+    pub client_id: &'a str,
+    /// The nonce sent with the authorization request; `None` on refresh.
+    pub nonce: Option<&'a str>,
+    pub now: UnixMillis,
+}
+
+/// Checks the claims and returns who they name.
+pub(crate) fn check_claims(token: &str, expected: &Expected<'_>) -> Result<Identity, Error> {
+    let claims = decode_payload(token).ok_or(Error::IdToken { problem: IdTokenProblem::Malformed })?;
+    let fail = |problem| Err(Error::IdToken { problem });
+    if let Some(issuer) = expected.issuer
+        && claims.get("iss").and_then(Value::as_str) != Some(issuer)
+    {
+        return fail(IdTokenProblem::IssuerMismatch);
+    }
+    let audience_ok = match claims.get("aud") {
+        Some(Value::String(aud)) => aud == expected.client_id,
+        Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(expected.client_id)),
+        _ => false,
+    };
+    if !audience_ok {
+        return fail(IdTokenProblem::AudienceMismatch);
+    }
+    if let Some(nonce) = expected.nonce
+        && claims.get("nonce").and_then(Value::as_str) != Some(nonce)
+    {
+        return fail(IdTokenProblem::NonceMismatch);
+    }
+    match claims.get("exp").and_then(Value::as_f64) {
+        Some(exp) if exp.is_finite() && exp >= 0.0 => {
+            let exp_millis = (exp.min(u64::MAX as f64 / 1000.0) * 1000.0) as u64;
+            if exp_millis.saturating_add(CLOCK_SKEW_MILLIS) < expected.now.0 {
+                return fail(IdTokenProblem::Expired);
+            }
+        }
+        _ => return fail(IdTokenProblem::Malformed),
+    }
+    let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+    Ok(Identity {
+        subject: text("sub"),
+        email: text("email"),
+        name: text("name"),
+        preferred_username: text("preferred_username"),
+    })
+}
+
+fn decode_payload(token: &str) -> Option<serde_json::Map<String, Value>> {
+    let mut parts = token.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || payload.len() > 16 * 1024 {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    match serde_json::from_slice(&bytes).ok()? {
+        Value::Object(claims) => Some(claims),
+        _ => None,
+    }
+}
+
+/// Builds an unsigned token with these claims (tests and hand-written transcripts).
+pub fn unsigned_id_token(claims: &Value) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    format!("{header}.{payload}.")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn expected(now: u64) -> Expected<'static> {
+        Expected { issuer: Some("https://op"), client_id: "cli", nonce: Some("n1"), now: UnixMillis(now) }
+    }
+
+    #[test]
+    fn valid_claims_give_identity() {
+        let token = unsigned_id_token(&json!({
+            "iss": "https://op", "aud": ["cli", "other"], "nonce": "n1", "exp": 2_000_000_000,
+            "sub": "alice", "email": "alice@example.test"
+        }));
+        let identity = check_claims(&token, &expected(1_000)).unwrap();
+        assert_eq!(identity.subject.as_deref(), Some("alice"));
+        assert_eq!(identity.display(), Some("alice@example.test"));
+    }
+
+    #[test]
+    fn each_mismatch_is_named() {
+        let base = json!({"iss": "https://op", "aud": "cli", "nonce": "n1", "exp": 2_000_000_000});
+        let with = |key: &str, value: Value| {
+            let mut claims = base.clone();
+            claims[key] = value;
+            check_claims(&unsigned_id_token(&claims), &expected(1_000)).unwrap_err()
+        };
+        let problem = |e: Error| match e {
+            Error::IdToken { problem } => problem,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(problem(with("iss", json!("https://evil"))), IdTokenProblem::IssuerMismatch);
+        assert_eq!(problem(with("aud", json!("someone-else"))), IdTokenProblem::AudienceMismatch);
+        assert_eq!(problem(with("nonce", json!("n2"))), IdTokenProblem::NonceMismatch);
+        assert_eq!(problem(with("exp", json!(1))), IdTokenProblem::Expired);
+        assert_eq!(problem(with("exp", json!("soon"))), IdTokenProblem::Malformed);
+        assert_eq!(
+            problem(check_claims("not-a-jwt", &expected(0)).unwrap_err()),
+            IdTokenProblem::Malformed
+        );
+    }
+}

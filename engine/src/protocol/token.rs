@@ -1,0 +1,148 @@
+//! The token endpoint: code exchange (RFC 6749 §4.1.3, RFC 7636 §4.5), refresh (§6),
+//! device code polling (RFC 8628 §3.4), and reading the answer (§5.1).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::config::{Config, TokenRequestFormat};
+use crate::error::Error;
+use crate::protocol::id_token::{self, Expected};
+use crate::protocol::response::Response;
+use crate::secret::Secret;
+use crate::session::Identity;
+
+/// Shortest lifetime accepted from `expires_in`: a provider answering 0 would otherwise
+/// make the client refresh in a loop.
+pub(crate) const MIN_LIFETIME_SECS: u64 = 10;
+/// Longest lifetime accepted from `expires_in` (one leap year).
+pub(crate) const MAX_LIFETIME_SECS: u64 = 366 * 24 * 3600;
+
+pub(crate) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// An encoded request body with its headers.
+#[derive(Debug)]
+pub(crate) struct Encoded {
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+}
+
+fn form(params: &[(&str, &str)]) -> Encoded {
+    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+    Encoded {
+        headers: BTreeMap::from([
+            ("accept".to_owned(), "application/json".to_owned()),
+            ("content-type".to_owned(), "application/x-www-form-urlencoded".to_owned()),
+        ]),
+        body,
+    }
+}
+
+fn with_client<'a>(config: &'a Config, mut params: Vec<(&'a str, &'a str)>) -> Vec<(&'a str, &'a str)> {
+    params.push(("client_id", &config.client_id));
+    if let Some(secret) = &config.client_secret {
+        params.push(("client_secret", secret.expose()));
+    }
+    params
+}
+
+/// A form-encoded request with the client's credentials appended.
+pub(crate) fn client_form(config: &Config, params: Vec<(&str, &str)>) -> Encoded {
+    form(&with_client(config, params))
+}
+
+/// The authorization code exchange; JSON (with `state`) when the provider wants it.
+pub(crate) fn exchange_code(
+    config: &Config,
+    code: &Secret,
+    verifier: &Secret,
+    redirect_uri: &str,
+    state: &Secret,
+) -> Encoded {
+    match config.token_request {
+        TokenRequestFormat::Form => client_form(
+            config,
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", code.expose()),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", verifier.expose()),
+            ],
+        ),
+        TokenRequestFormat::Json => {
+            let mut body = json!({
+                "grant_type": "authorization_code",
+                "code": code.expose(),
+                "state": state.expose(),
+                "client_id": config.client_id,
+                "redirect_uri": redirect_uri,
+                "code_verifier": verifier.expose(),
+            });
+            if let Some(secret) = &config.client_secret {
+                body["client_secret"] = Value::String(secret.expose().to_owned());
+            }
+            Encoded {
+                headers: BTreeMap::from([
+                    ("accept".to_owned(), "application/json".to_owned()),
+                    ("content-type".to_owned(), "application/json".to_owned()),
+                ]),
+                body: body.to_string(),
+            }
+        }
+    }
+}
+
+/// A refresh request. Scope is omitted so the grant keeps its original scope (§6).
+pub(crate) fn refresh(config: &Config, refresh_token: &Secret) -> Encoded {
+    client_form(config, vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose())])
+}
+
+/// One device flow poll.
+pub(crate) fn poll_device(config: &Config, device_code: &Secret) -> Encoded {
+    client_form(config, vec![("grant_type", DEVICE_CODE_GRANT), ("device_code", device_code.expose())])
+}
+
+/// A successful token response, validated.
+#[derive(Debug)]
+pub(crate) struct TokenSet {
+    pub access_token: Secret,
+    pub refresh_token: Option<Secret>,
+    pub id_token: Option<Secret>,
+    pub identity: Option<Identity>,
+    /// Clamped to [`MIN_LIFETIME_SECS`, `MAX_LIFETIME_SECS`]; the configured assumption
+    /// when the provider sent none.
+    pub lifetime_secs: u64,
+    /// `None` when the provider did not say (the requested or previous scope applies).
+    pub scopes: Option<Vec<String>>,
+}
+
+/// Reads a token response; an OAuth error in it is returned as [`Error::OAuth`].
+pub(crate) fn read_token_response(
+    response: &Response<'_>,
+    config: &Config,
+    id_expectations: &Expected<'_>,
+) -> Result<TokenSet, Error> {
+    let fields = response.oauth_fields(config.max_response_bytes)?;
+    let access_token = response.required_str(&fields, "access_token")?;
+    if let Some(kind) = response.optional_str(&fields, "token_type")?
+        && !kind.eq_ignore_ascii_case("bearer")
+    {
+        return Err(response.invalid("token_type", "is not `Bearer`; only bearer tokens are supported"));
+    }
+    let lifetime_secs = response
+        .optional_secs(&fields, "expires_in")?
+        .unwrap_or(config.assumed_token_lifetime_secs)
+        .clamp(MIN_LIFETIME_SECS, MAX_LIFETIME_SECS);
+    let refresh_token = response.optional_str(&fields, "refresh_token")?.map(Secret::new);
+    let scopes = response
+        .optional_str(&fields, "scope")?
+        .map(|s| s.split_whitespace().map(str::to_owned).collect());
+    let (id_token, identity) = match response.optional_str(&fields, "id_token")? {
+        Some(token) => {
+            let identity = id_token::check_claims(&token, id_expectations)?;
+            (Some(Secret::new(token)), Some(identity))
+        }
+        None => (None, None),
+    };
+    Ok(TokenSet { access_token: Secret::new(access_token), refresh_token, id_token, identity, lifetime_secs, scopes })
+}

@@ -1,0 +1,235 @@
+//! Replaying a transcript against the engine, and blessing it.
+
+use std::fmt;
+use std::path::Path;
+
+use toml_edit::{DocumentMut, Item, Table, Value};
+
+use super::format::{Step, Transcript};
+use crate::Engine;
+use crate::effect::Effect;
+use crate::error::Rejected;
+use crate::time::UnixMillis;
+
+/// What the engine actually did for one step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepResult {
+    pub rejected: Option<Rejected>,
+    pub state: String,
+    pub wake: Option<u64>,
+    pub effects: Vec<Effect>,
+}
+
+/// What the engine did for a whole transcript.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Replay {
+    pub on_start: Vec<Effect>,
+    pub steps: Vec<StepResult>,
+}
+
+impl Replay {
+    /// Runs the transcript's inputs through a fresh engine.
+    pub fn run(transcript: &Transcript) -> Self {
+        let start = UnixMillis(transcript.start);
+        let mut engine = Engine::new(transcript.config.clone(), transcript.seed_bytes(), start);
+        let on_start = drain(&mut engine);
+        let steps = transcript
+            .steps
+            .iter()
+            .map(|step| {
+                let rejected = engine.handle(transcript.time_of(step), step.input.clone()).err();
+                StepResult {
+                    rejected,
+                    state: engine.state_name().to_owned(),
+                    wake: engine.poll_timeout().map(|t| t.0.saturating_sub(transcript.start)),
+                    effects: drain(&mut engine),
+                }
+            })
+            .collect();
+        Self { on_start, steps }
+    }
+}
+
+fn drain(engine: &mut Engine) -> Vec<Effect> {
+    std::iter::from_fn(|| engine.poll_effect()).collect()
+}
+
+/// How a replay ended when nothing differed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    Blessed,
+}
+
+/// The first difference (or why the file could not be replayed at all).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub file: String,
+    /// 1-based step number; `None` for the file itself or the effects of `Engine::new`.
+    pub step: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.step {
+            Some(step) => write!(f, "{}: step {step}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Replays (or blesses) one file; blessing rewrites it in place.
+pub fn run_file(path: &Path, bless: bool) -> Result<Outcome, Failure> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure { file: name.clone(), step: None, message: format!("cannot read: {e}") })?;
+    let (outcome, blessed) = run_text(&name, &text, bless)?;
+    if let Some(blessed) = blessed
+        && blessed != text
+    {
+        std::fs::write(path, blessed)
+            .map_err(|e| Failure { file: name, step: None, message: format!("cannot write: {e}") })?;
+    }
+    Ok(outcome)
+}
+
+/// Replays transcript text. With `bless`, returns the text with every expectation
+/// replaced by what the engine did (inputs, notes and comments are kept).
+pub fn run_text(name: &str, text: &str, bless: bool) -> Result<(Outcome, Option<String>), Failure> {
+    let fail = |step, message: String| Failure { file: name.to_owned(), step, message };
+    let transcript: Transcript =
+        toml::from_str(text).map_err(|e| fail(None, format!("not a valid transcript: {e}")))?;
+    let replay = Replay::run(&transcript);
+    if bless {
+        let blessed = bless_text(text, &replay).map_err(|e| fail(None, e))?;
+        return Ok((Outcome::Blessed, Some(blessed)));
+    }
+    compare_effects("Engine::new", &transcript.on_start, &replay.on_start).map_err(|m| fail(None, m))?;
+    for (index, (step, actual)) in transcript.steps.iter().zip(&replay.steps).enumerate() {
+        compare_step(step, actual).map_err(|m| {
+            fail(Some(index + 1), format!("(at {} ms, input `{}`) {m}", step.at, step.input.name()))
+        })?;
+    }
+    Ok((Outcome::Passed, None))
+}
+
+fn compare_step(expected: &Step, actual: &StepResult) -> Result<(), String> {
+    if expected.rejected != actual.rejected {
+        return Err(format!(
+            "rejection differs\n  expected: {}\n  actual:   {}",
+            show(&expected.rejected),
+            show(&actual.rejected)
+        ));
+    }
+    compare_effects("the input", &expected.expect, &actual.effects)?;
+    if expected.state != actual.state {
+        return Err(format!("state differs: expected `{}`, actual `{}`", expected.state, actual.state));
+    }
+    if expected.wake != actual.wake {
+        return Err(format!(
+            "timer differs: expected wake at {:?} ms, actual {:?} ms",
+            expected.wake, actual.wake
+        ));
+    }
+    Ok(())
+}
+
+fn compare_effects(after: &str, expected: &[Effect], actual: &[Effect]) -> Result<(), String> {
+    for (index, (e, a)) in expected.iter().zip(actual).enumerate() {
+        if e != a {
+            return Err(format!(
+                "effect {} of {} after {after} differs\n  expected: {}\n  actual:   {}",
+                index + 1,
+                actual.len(),
+                show(e),
+                show(a)
+            ));
+        }
+    }
+    if expected.len() != actual.len() {
+        let extra = if actual.len() > expected.len() {
+            format!("first unexpected: {}", show(&actual[expected.len()]))
+        } else {
+            format!("first missing: {}", show(&expected[actual.len()]))
+        };
+        return Err(format!(
+            "expected {} effects after {after}, got {}; {extra}",
+            expected.len(),
+            actual.len()
+        ));
+    }
+    Ok(())
+}
+
+/// One line of TOML-ish text for a value in a message.
+fn show<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|e| format!("<unprintable: {e}>"))
+}
+
+fn bless_text(text: &str, replay: &Replay) -> Result<String, String> {
+    let mut doc: DocumentMut = text.parse().map_err(|e| format!("not valid TOML: {e}"))?;
+    doc.remove("on_start");
+    if !replay.on_start.is_empty() {
+        let mut item = effects_item(&replay.on_start)?;
+        if let Some(tables) = item.as_array_of_tables_mut() {
+            // Before the steps, where a reader expects it.
+            tables.iter_mut().for_each(|t| t.set_position(Some(0)));
+        }
+        doc.insert("on_start", item);
+    }
+    let Some(steps) = doc.get_mut("step").and_then(Item::as_array_of_tables_mut) else {
+        return Ok(doc.to_string());
+    };
+    for (table, actual) in steps.iter_mut().zip(&replay.steps) {
+        for key in ["rejected", "state", "wake", "expect"] {
+            table.remove(key);
+        }
+        if let Some(rejected) = &actual.rejected {
+            table.insert("rejected", Item::Value(inline(rejected)?));
+        }
+        table.insert("state", toml_edit::value(actual.state.clone()));
+        if let Some(wake) = actual.wake {
+            table.insert("wake", toml_edit::value(i64::try_from(wake).unwrap_or(i64::MAX)));
+        }
+        if !actual.effects.is_empty() {
+            table.insert("expect", effects_item(&actual.effects)?);
+        }
+    }
+    Ok(doc.to_string())
+}
+
+/// Effects as an array of tables whose nested values are inline, one effect per block.
+fn effects_item(effects: &[Effect]) -> Result<Item, String> {
+    let mut array = toml_edit::ArrayOfTables::new();
+    for effect in effects {
+        let Value::InlineTable(inline) = inline(effect)? else {
+            return Err("an effect did not serialize as a table".to_owned());
+        };
+        let mut table: Table = inline.into_table();
+        table.set_implicit(false);
+        array.push(table);
+    }
+    Ok(Item::ArrayOfTables(array))
+}
+
+fn inline<T: serde::Serialize>(value: &T) -> Result<Value, String> {
+    toml_edit::ser::to_string(&Wrapper { v: value })
+        .map_err(|e| e.to_string())
+        .and_then(|s| s.parse::<DocumentMut>().map_err(|e| e.to_string()))
+        .and_then(|doc| {
+            let item = doc.get("v").cloned().ok_or("missing value")?;
+            match item {
+                Item::Value(v) => Ok(v),
+                Item::Table(t) => Ok(Value::InlineTable(t.into_inline_table())),
+                _ => Err("unsupported value".to_owned()),
+            }
+        })
+}
+
+#[derive(serde::Serialize)]
+struct Wrapper<'a, T> {
+    v: &'a T,
+}
