@@ -11,13 +11,24 @@ fn main() {
     let bless = std::env::var_os("TESSERA_BLESS").is_some_and(|v| v != "0");
     let root = tessera_tests::specs_dir();
     let files = tessera_tests::transcripts();
-    assert!(!files.is_empty(), "no transcripts found under {}", root.display());
+    assert!(
+        !files.is_empty(),
+        "no transcripts found under {}",
+        root.display()
+    );
     let trials = files
         .into_iter()
         .map(|path| {
-            let name = path.strip_prefix(&root).unwrap_or(&path).with_extension("").display().to_string();
+            let name = path
+                .strip_prefix(&root)
+                .unwrap_or(&path)
+                .with_extension("")
+                .display()
+                .to_string();
             Trial::test(name, move || {
-                transcript::run_file(&path, bless).map(|_| ()).map_err(|f| Failed::from(f.to_string()))
+                transcript::run_file(&path, bless)
+                    .map(|_| ())
+                    .map_err(|f| Failed::from(f.to_string()))
             })
         })
         .collect();

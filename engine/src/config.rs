@@ -77,7 +77,11 @@ impl Default for Config {
 impl Config {
     /// A configuration for `client_id` at `issuer`, everything else default.
     pub fn new(issuer: impl Into<String>, client_id: impl Into<String>) -> Self {
-        Self { issuer: Some(issuer.into()), client_id: client_id.into(), ..Self::default() }
+        Self {
+            issuer: Some(issuer.into()),
+            client_id: client_id.into(),
+            ..Self::default()
+        }
     }
 
     /// Whether the scopes ask for OpenID Connect (which adds `nonce` and id_token checks).

@@ -85,8 +85,16 @@ impl Core {
 
     /// Configured endpoints, then discovered ones, then those remembered in the session.
     pub(crate) fn endpoints(&self) -> Endpoints {
-        let discovered = self.discovered.as_ref().map(|m| m.endpoints.clone()).unwrap_or_default();
-        let remembered = self.session.as_ref().map(|s| s.endpoints.clone()).unwrap_or_default();
+        let discovered = self
+            .discovered
+            .as_ref()
+            .map(|m| m.endpoints.clone())
+            .unwrap_or_default();
+        let remembered = self
+            .session
+            .as_ref()
+            .map(|s| s.endpoints.clone())
+            .unwrap_or_default();
         self.config.endpoints.or(&discovered.or(&remembered))
     }
 
@@ -94,18 +102,31 @@ impl Core {
     pub(crate) fn endpoints_to_remember(&self) -> Endpoints {
         match &self.discovered {
             Some(metadata) => metadata.endpoints.clone(),
-            None => self.session.as_ref().map(|s| s.endpoints.clone()).unwrap_or_default(),
+            None => self
+                .session
+                .as_ref()
+                .map(|s| s.endpoints.clone())
+                .unwrap_or_default(),
         }
     }
 
     /// Queues an HTTP request and returns its id.
-    pub(crate) fn request(&mut self, endpoint: Endpoint, method: Method, url: &str, encoded: Option<Encoded>) -> RequestId {
+    pub(crate) fn request(
+        &mut self,
+        endpoint: Endpoint,
+        method: Method,
+        url: &str,
+        encoded: Option<Encoded>,
+    ) -> RequestId {
         let id = RequestId(self.next_request);
         self.next_request += 1;
         let (headers, body) = match encoded {
             Some(e) => (e.headers, Some(e.body)),
             None => (
-                std::collections::BTreeMap::from([("accept".to_owned(), "application/json".to_owned())]),
+                std::collections::BTreeMap::from([(
+                    "accept".to_owned(),
+                    "application/json".to_owned(),
+                )]),
                 None,
             ),
         };
@@ -135,7 +156,11 @@ impl Core {
 
     /// The longest lifetime any waiter asks for.
     pub(crate) fn most_demanding_ttl(&self) -> u64 {
-        self.waiters.iter().map(|w| w.min_ttl_secs).max().unwrap_or(0)
+        self.waiters
+            .iter()
+            .map(|w| w.min_ttl_secs)
+            .max()
+            .unwrap_or(0)
     }
 
     pub(crate) fn serve(&mut self, waiters: Vec<WaiterId>) {
@@ -165,7 +190,9 @@ impl Core {
     pub(crate) fn release_waiters(&mut self, now: UnixMillis, error: Error) {
         let waiters = std::mem::take(&mut self.waiters);
         let (served, failed): (Vec<Waiter>, Vec<Waiter>) = waiters.into_iter().partition(|w| {
-            self.session.as_ref().is_some_and(|s| s.is_usable(now, w.min_ttl_secs))
+            self.session
+                .as_ref()
+                .is_some_and(|s| s.is_usable(now, w.min_ttl_secs))
         });
         self.serve(served.into_iter().map(|w| w.id).collect());
         self.fail(failed.into_iter().map(|w| w.id).collect(), error);

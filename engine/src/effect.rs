@@ -30,7 +30,7 @@ pub enum Effect {
     /// Release the lock taken for `LockSession` (also if it is still being acquired).
     UnlockSession,
     /// Store this session, replacing the previous one atomically.
-    PersistSession { session: StoredSession },
+    PersistSession { session: Box<StoredSession> },
     /// Remove the stored session.
     DeleteSession,
     /// Tell the application something happened.
@@ -114,9 +114,16 @@ pub enum Event {
     /// A login ended without a session; an existing session is unchanged.
     LoginFailed { error: Error },
     /// These waiters get this token (one event releases every joined caller).
-    TokenReady { waiters: Vec<WaiterId>, access_token: Secret, expires_at: UnixMillis },
+    TokenReady {
+        waiters: Vec<WaiterId>,
+        access_token: Secret,
+        expires_at: UnixMillis,
+    },
     /// These waiters get no token.
-    TokenFailed { waiters: Vec<WaiterId>, error: Error },
+    TokenFailed {
+        waiters: Vec<WaiterId>,
+        error: Error,
+    },
     /// A background refresh failed; the current token stays in use until it expires.
     RefreshFailed {
         error: Error,

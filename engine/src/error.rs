@@ -47,16 +47,34 @@ pub struct OAuthError {
 impl OAuthError {
     fn advice(&self) -> &'static str {
         match self.code.as_str() {
-            "invalid_request" => "the provider rejected the request as malformed; check the profile's endpoints and parameters",
-            "invalid_client" => "the provider does not accept this client; check client_id (and client_secret)",
+            "invalid_request" => {
+                "the provider rejected the request as malformed; check the profile's endpoints and parameters"
+            }
+            "invalid_client" => {
+                "the provider does not accept this client; check client_id (and client_secret)"
+            }
             "invalid_grant" => "the grant is no longer valid; run `tessera login` again",
-            "unauthorized_client" => "this client may not use this grant type; check the client's registration",
-            "unsupported_grant_type" => "the provider does not support this flow; try another login method",
-            "invalid_scope" => "the provider rejected the requested scopes; check the profile's scopes",
-            "access_denied" => "the request was denied; run `tessera login` again if that was a mistake",
-            "expired_token" => "the device code expired before it was approved; run `tessera login --device` again",
-            "server_error" | "temporarily_unavailable" => "the provider had a problem; try again shortly",
-            "unsupported_response_type" => "the provider does not support the authorization code flow for this client",
+            "unauthorized_client" => {
+                "this client may not use this grant type; check the client's registration"
+            }
+            "unsupported_grant_type" => {
+                "the provider does not support this flow; try another login method"
+            }
+            "invalid_scope" => {
+                "the provider rejected the requested scopes; check the profile's scopes"
+            }
+            "access_denied" => {
+                "the request was denied; run `tessera login` again if that was a mistake"
+            }
+            "expired_token" => {
+                "the device code expired before it was approved; run `tessera login --device` again"
+            }
+            "server_error" | "temporarily_unavailable" => {
+                "the provider had a problem; try again shortly"
+            }
+            "unsupported_response_type" => {
+                "the provider does not support the authorization code flow for this client"
+            }
             "login_required" | "consent_required" | "interaction_required" => {
                 "the provider needs you to sign in interactively; run `tessera login`"
             }
@@ -96,7 +114,10 @@ pub enum ResponseProblem {
     /// Larger than `max_response_bytes`.
     TooLarge { limit: usize },
     /// Not a JSON object (or form-encoded body), e.g. an HTML error page.
-    NotAnObject { content_type: Option<String>, bytes: usize },
+    NotAnObject {
+        content_type: Option<String>,
+        bytes: usize,
+    },
     /// A required member is absent.
     MissingField { field: String },
     /// A member has the wrong type or an unusable value.
@@ -108,8 +129,13 @@ pub enum ResponseProblem {
 impl fmt::Display for ResponseProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ResponseProblem::TooLarge { limit } => write!(f, "the body is larger than {limit} bytes"),
-            ResponseProblem::NotAnObject { content_type, bytes } => write!(
+            ResponseProblem::TooLarge { limit } => {
+                write!(f, "the body is larger than {limit} bytes")
+            }
+            ResponseProblem::NotAnObject {
+                content_type,
+                bytes,
+            } => write!(
                 f,
                 "expected a JSON object, got {} ({bytes} bytes)",
                 content_type.as_deref().unwrap_or("no content type")
@@ -117,7 +143,10 @@ impl fmt::Display for ResponseProblem {
             ResponseProblem::MissingField { field } => write!(f, "`{field}` is missing"),
             ResponseProblem::InvalidField { field, reason } => write!(f, "`{field}` {reason}"),
             ResponseProblem::UnexpectedStatus { status } => {
-                write!(f, "unexpected HTTP status {status} with no OAuth error in the body")
+                write!(
+                    f,
+                    "unexpected HTTP status {status} with no OAuth error in the body"
+                )
             }
         }
     }
@@ -191,11 +220,23 @@ pub enum Error {
     LoginRequired { reason: String },
     /// The provider answered with an OAuth error.
     #[serde(rename = "oauth")]
-    OAuth { endpoint: Endpoint, status: u16, error: OAuthError },
+    OAuth {
+        endpoint: Endpoint,
+        status: u16,
+        error: OAuthError,
+    },
     /// No HTTP response arrived.
-    Transport { endpoint: Endpoint, kind: TransportErrorKind, detail: String },
+    Transport {
+        endpoint: Endpoint,
+        kind: TransportErrorKind,
+        detail: String,
+    },
     /// A response the engine could not use.
-    Response { endpoint: Endpoint, status: u16, problem: ResponseProblem },
+    Response {
+        endpoint: Endpoint,
+        status: u16,
+        problem: ResponseProblem,
+    },
     /// The authorization redirect could not be accepted.
     Callback { problem: CallbackProblem },
     /// The ID token's claims are not for this client or this login.
@@ -263,14 +304,19 @@ impl Error {
             Error::Transport { .. } => true,
             Error::Response { status, .. } => *status >= 500 || *status == 429,
             Error::OAuth { error, .. } => {
-                matches!(error.code.as_str(), "server_error" | "temporarily_unavailable")
+                matches!(
+                    error.code.as_str(),
+                    "server_error" | "temporarily_unavailable"
+                )
             }
             _ => false,
         }
     }
 
     pub(crate) fn config(problem: impl Into<String>) -> Self {
-        Error::Config { problem: problem.into() }
+        Error::Config {
+            problem: problem.into(),
+        }
     }
 }
 
@@ -340,7 +386,10 @@ impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Rejected::UnknownRequest { id } => {
-                write!(f, "no request {id} is outstanding; its response was ignored")
+                write!(
+                    f,
+                    "no request {id} is outstanding; its response was ignored"
+                )
             }
             Rejected::Unexpected { input, state } => {
                 write!(f, "`{input}` is not expected while {state}; it was ignored")

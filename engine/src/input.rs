@@ -50,7 +50,10 @@ pub enum Input {
     },
     /// A resource server answered 401 to `access_token`: refresh (once) unless a newer
     /// token already exists.
-    TokenRejected { waiter: WaiterId, access_token: Secret },
+    TokenRejected {
+        waiter: WaiterId,
+        access_token: Secret,
+    },
     /// End the session: revoke and delete, or only delete when `force`.
     Logout {
         #[serde(default)]

@@ -56,8 +56,8 @@ use statig::blocking::{IntoStateMachineExt as _, StateMachine};
 pub use config::{Config, Endpoints, TokenRequestFormat};
 pub use effect::{Effect, Event, HttpRequest, LogoutReason, Method, ServerCall, UserCode};
 pub use error::{
-    CallbackProblem, Endpoint, Error, ErrorKind, IdTokenProblem, OAuthError, Rejected, ResponseProblem,
-    TransportErrorKind,
+    CallbackProblem, Endpoint, Error, ErrorKind, IdTokenProblem, OAuthError, Rejected,
+    ResponseProblem, TransportErrorKind,
 };
 pub use input::{Input, LoginMethod, RequestId, WaiterId};
 pub use protocol::id_token::unsigned_id_token;
@@ -81,10 +81,19 @@ impl Engine {
     /// pass 32 bytes from the OS; tests and transcripts pass a fixed value.
     pub fn new(config: Config, seed: [u8; 32], now: UnixMillis) -> Self {
         let mut core = Core::new(config, seed);
-        let mut ctx = Ctx { now, core: &mut core, rejection: None };
-        let machine = Machine.uninitialized_state_machine().init_with_context(&mut ctx);
+        let mut ctx = Ctx {
+            now,
+            core: &mut core,
+            rejection: None,
+        };
+        let machine = Machine
+            .uninitialized_state_machine()
+            .init_with_context(&mut ctx);
         core.emit(Effect::LoadSession);
-        Self { machine: machine.into(), core }
+        Self {
+            machine: machine.into(),
+            core,
+        }
     }
 
     /// Feeds one input. `Err` means the input was refused and nothing changed.
@@ -92,22 +101,31 @@ impl Engine {
         let state = self.state_name();
         let rejection = self.dispatch(now, &input);
         while self.machine.state().takes_deferred_commands() {
-            let Some(deferred) = self.core.deferred.pop_front() else { break };
+            let Some(deferred) = self.core.deferred.pop_front() else {
+                break;
+            };
             // Deferred commands are always accepted by the states that take them.
             let _ = self.dispatch(now, &deferred);
         }
         match rejection {
             None => Ok(()),
             Some(Rejection::UnknownRequest(id)) => Err(Rejected::UnknownRequest { id: id.0 }),
-            Some(Rejection::Unexpected) => {
-                Err(Rejected::Unexpected { input: input.name().to_owned(), state: state.to_owned() })
-            }
-            Some(Rejection::Invalid(error)) => Err(Rejected::Invalid { reason: error.to_string() }),
+            Some(Rejection::Unexpected) => Err(Rejected::Unexpected {
+                input: input.name().to_owned(),
+                state: state.to_owned(),
+            }),
+            Some(Rejection::Invalid(error)) => Err(Rejected::Invalid {
+                reason: error.to_string(),
+            }),
         }
     }
 
     fn dispatch(&mut self, now: UnixMillis, input: &Input) -> Option<Rejection> {
-        let mut ctx = Ctx { now, core: &mut self.core, rejection: None };
+        let mut ctx = Ctx {
+            now,
+            core: &mut self.core,
+            rejection: None,
+        };
         self.machine.handle_with_context(input, &mut ctx);
         ctx.rejection
     }

@@ -20,7 +20,10 @@ impl Pkce {
     pub(crate) fn generate(entropy: &mut Entropy) -> Self {
         let verifier = entropy.token(32);
         let challenge = challenge_s256(&verifier);
-        Self { verifier: Secret::new(verifier), challenge }
+        Self {
+            verifier: Secret::new(verifier),
+            challenge,
+        }
     }
 }
 

@@ -80,7 +80,8 @@ impl StoredSession {
 
     /// When a proactive refresh is due.
     pub fn refresh_due_at(&self, configured_buffer_secs: u64) -> UnixMillis {
-        self.expires_at.minus_millis(self.refresh_buffer_millis(configured_buffer_secs))
+        self.expires_at
+            .minus_millis(self.refresh_buffer_millis(configured_buffer_secs))
     }
 
     /// Whether a caller asking for `min_ttl_secs` should wait for a refresh instead of
@@ -115,7 +116,11 @@ impl Status {
     pub(crate) fn project(state: &str, session: Option<&StoredSession>, now: UnixMillis) -> Self {
         let expires_in_secs = session.map(|s| {
             let delta = i128::from(s.expires_at.0) - i128::from(now.0);
-            i64::try_from(delta.div_euclid(1000)).unwrap_or(if delta < 0 { i64::MIN } else { i64::MAX })
+            i64::try_from(delta.div_euclid(1000)).unwrap_or(if delta < 0 {
+                i64::MIN
+            } else {
+                i64::MAX
+            })
         });
         Status {
             state: state.to_owned(),

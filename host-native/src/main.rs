@@ -48,5 +48,9 @@ fn replay(files: &[PathBuf], bless: bool) -> ExitCode {
         }
     }
     println!("{} passed, {} failed", files.len() - failed, failed);
-    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

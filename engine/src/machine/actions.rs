@@ -50,7 +50,11 @@ pub(crate) fn is_command(input: &Input) -> bool {
 }
 
 pub(crate) fn transport(endpoint: Endpoint, kind: TransportErrorKind, detail: &str) -> Error {
-    Error::Transport { endpoint, kind, detail: crate::protocol::response::printable(detail, 200) }
+    Error::Transport {
+        endpoint,
+        kind,
+        detail: crate::protocol::response::printable(detail, 200),
+    }
 }
 
 /// RFC 8628 §3.5: on a connection problem, poll less often (doubling, capped at a minute).
@@ -63,7 +67,11 @@ pub(crate) const REVOKE_ACCESS: &str = "revoke_access_token";
 pub(crate) const SERVER_LOGOUT: &str = "server_logout";
 
 pub(crate) fn logout_call_endpoint(call: &str) -> Endpoint {
-    if call == SERVER_LOGOUT { Endpoint::ServerLogout } else { Endpoint::Revocation }
+    if call == SERVER_LOGOUT {
+        Endpoint::ServerLogout
+    } else {
+        Endpoint::Revocation
+    }
 }
 
 /// Where a redirect came from.
@@ -73,13 +81,28 @@ pub(crate) enum CallbackText<'a> {
 }
 
 impl Ctx<'_> {
-    fn response<'b>(&self, endpoint: Endpoint, status: u16, headers: &'b BTreeMap<String, String>, body: &'b str) -> Response<'b> {
-        Response { endpoint, status, headers, body }
+    fn response<'b>(
+        &self,
+        endpoint: Endpoint,
+        status: u16,
+        headers: &'b BTreeMap<String, String>,
+        body: &'b str,
+    ) -> Response<'b> {
+        Response {
+            endpoint,
+            status,
+            headers,
+            body,
+        }
     }
 
     /// Where the engine rests when no flow runs.
     fn resting_state(&self) -> State {
-        if self.core.session.is_some() { State::idle() } else { State::logged_out() }
+        if self.core.session.is_some() {
+            State::idle()
+        } else {
+            State::logged_out()
+        }
     }
 
     pub(crate) fn defer(&mut self, input: &Input) -> Outcome<State> {
@@ -118,7 +141,8 @@ impl Ctx<'_> {
         }
         if session.refresh_token.is_none() {
             let reason = "the access token expired and there is no refresh token".to_owned();
-            self.core.fail(vec![waiter], Error::LoginRequired { reason });
+            self.core
+                .fail(vec![waiter], Error::LoginRequired { reason });
             return Handled;
         }
         self.core.join(waiter, min_ttl_secs);
@@ -135,8 +159,10 @@ impl Ctx<'_> {
             return self.get_token(waiter, 0);
         }
         if session.refresh_token.is_none() {
-            let reason = "the provider rejected the access token and there is no refresh token".to_owned();
-            self.core.fail(vec![waiter], Error::LoginRequired { reason });
+            let reason =
+                "the provider rejected the access token and there is no refresh token".to_owned();
+            self.core
+                .fail(vec![waiter], Error::LoginRequired { reason });
             return Handled;
         }
         self.core.join(waiter, 0);
@@ -152,9 +178,14 @@ impl Ctx<'_> {
 
     fn begin_refresh(&mut self) -> Outcome<State> {
         if self.core.endpoints().token.is_none() {
-            let error = Error::config("no token endpoint to refresh with: set `issuer` or `endpoints.token`");
+            let error = Error::config(
+                "no token endpoint to refresh with: set `issuer` or `endpoints.token`",
+            );
             self.core.auto_refresh = AutoRefresh::Paused;
-            let waiters = std::mem::take(&mut self.core.waiters).into_iter().map(|w| w.id).collect();
+            let waiters = std::mem::take(&mut self.core.waiters)
+                .into_iter()
+                .map(|w| w.id)
+                .collect();
             self.core.fail(waiters, error);
             return Handled;
         }
@@ -178,7 +209,9 @@ impl Ctx<'_> {
             return self.logged_out_elsewhere();
         };
         let ours = self.core.session.as_ref();
-        let changed = ours.is_none_or(|s| s.access_token != stored.access_token || s.refresh_token != stored.refresh_token);
+        let changed = ours.is_none_or(|s| {
+            s.access_token != stored.access_token || s.refresh_token != stored.refresh_token
+        });
         if changed {
             self.core.session = Some(stored);
             if !self.refresh_still_needed() {
@@ -194,14 +227,20 @@ impl Ctx<'_> {
 
     fn send_refresh(&mut self) -> Outcome<State> {
         let endpoints = self.core.endpoints();
-        let (Some(url), Some(refresh_token)) =
-            (endpoints.token, self.core.session.as_ref().and_then(|s| s.refresh_token.clone()))
-        else {
+        let (Some(url), Some(refresh_token)) = (
+            endpoints.token,
+            self.core
+                .session
+                .as_ref()
+                .and_then(|s| s.refresh_token.clone()),
+        ) else {
             let reason = "there is no refresh token".to_owned();
             return self.refresh_failed(Error::LoginRequired { reason });
         };
         let encoded = token::refresh(&self.core.config, &refresh_token);
-        let request = self.core.request(Endpoint::Token, Method::Post, &url, Some(encoded));
+        let request = self
+            .core
+            .request(Endpoint::Token, Method::Post, &url, Some(encoded));
         Transition(State::refreshing(request))
     }
 
@@ -209,7 +248,8 @@ impl Ctx<'_> {
         self.core.unlock();
         self.core.session = None;
         let reason = "another process logged out".to_owned();
-        self.core.release_waiters(self.now, Error::LoginRequired { reason });
+        self.core
+            .release_waiters(self.now, Error::LoginRequired { reason });
         self.core.event(Event::LoggedOut {
             reason: LogoutReason::LoggedOutElsewhere,
             end_session_url: None,
@@ -218,10 +258,20 @@ impl Ctx<'_> {
         Transition(State::logged_out())
     }
 
-    pub(crate) fn refresh_answered(&mut self, status: u16, headers: &BTreeMap<String, String>, body: &str) -> Outcome<State> {
+    pub(crate) fn refresh_answered(
+        &mut self,
+        status: u16,
+        headers: &BTreeMap<String, String>,
+        body: &str,
+    ) -> Outcome<State> {
         let response = self.response(Endpoint::Token, status, headers, body);
         let config = &self.core.config;
-        let expected = Expected { issuer: config.issuer.as_deref(), client_id: &config.client_id, nonce: None, now: self.now };
+        let expected = Expected {
+            issuer: config.issuer.as_deref(),
+            client_id: &config.client_id,
+            nonce: None,
+            now: self.now,
+        };
         match token::read_token_response(&response, config, &expected) {
             Ok(tokens) => {
                 let Some(previous) = self.core.session.clone() else {
@@ -229,7 +279,9 @@ impl Ctx<'_> {
                 };
                 let session = self.renewed_session(previous, tokens);
                 self.core.session = Some(session.clone());
-                self.core.emit(Effect::PersistSession { session });
+                self.core.emit(Effect::PersistSession {
+                    session: Box::new(session),
+                });
                 self.core.unlock();
                 self.core.reset_refresh_schedule();
                 self.core.release_waiters(self.now, Error::NotLoggedIn);
@@ -261,7 +313,11 @@ impl Ctx<'_> {
 
     pub(crate) fn refresh_failed(&mut self, error: Error) -> Outcome<State> {
         self.core.unlock();
-        let usable_now = self.core.session.as_ref().is_some_and(|s| s.is_usable(self.now, 0));
+        let usable_now = self
+            .core
+            .session
+            .as_ref()
+            .is_some_and(|s| s.is_usable(self.now, 0));
         let retry_at = if error.is_transient() && usable_now {
             let at = self.now.plus_millis(self.core.next_backoff_millis());
             let expires_at = self.core.session.as_ref().map_or(at, |s| s.expires_at);
@@ -275,8 +331,16 @@ impl Ctx<'_> {
         Transition(State::idle())
     }
 
-    pub(crate) fn after_reread(&mut self, stored: Option<StoredSession>, error: Error) -> Outcome<State> {
-        let ours = self.core.session.as_ref().and_then(|s| s.refresh_token.clone());
+    pub(crate) fn after_reread(
+        &mut self,
+        stored: Option<StoredSession>,
+        error: Error,
+    ) -> Outcome<State> {
+        let ours = self
+            .core
+            .session
+            .as_ref()
+            .and_then(|s| s.refresh_token.clone());
         match stored.filter(|s| self.core.is_ours(s)) {
             Some(stored) if stored.refresh_token.is_some() && stored.refresh_token != ours => {
                 self.core.session = Some(stored);
@@ -300,7 +364,8 @@ impl Ctx<'_> {
         self.core.emit(Effect::DeleteSession);
         self.core.unlock();
         let reason = "the provider rejected the refresh token".to_owned();
-        self.core.release_waiters(self.now, Error::LoginRequired { reason });
+        self.core
+            .release_waiters(self.now, Error::LoginRequired { reason });
         self.core.event(Event::LoggedOut {
             reason: LogoutReason::SessionEnded { error },
             end_session_url: None,
@@ -311,7 +376,11 @@ impl Ctx<'_> {
 
     // ----- login -----
 
-    pub(crate) fn token_during_login(&mut self, waiter: WaiterId, min_ttl_secs: u64) -> Outcome<State> {
+    pub(crate) fn token_during_login(
+        &mut self,
+        waiter: WaiterId,
+        min_ttl_secs: u64,
+    ) -> Outcome<State> {
         let fresh = self
             .core
             .session
@@ -326,16 +395,29 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn login_failed(&mut self, error: Error) -> Outcome<State> {
-        self.core.event(Event::LoginFailed { error: error.clone() });
-        let error = if self.core.session.is_some() { error } else { Error::NotLoggedIn };
+        self.core.event(Event::LoginFailed {
+            error: error.clone(),
+        });
+        let error = if self.core.session.is_some() {
+            error
+        } else {
+            Error::NotLoggedIn
+        };
         self.core.release_waiters(self.now, error);
         Transition(self.resting_state())
     }
 
-    pub(crate) fn start_login(&mut self, method: LoginMethod, redirect_uri: Option<String>) -> Outcome<State> {
+    pub(crate) fn start_login(
+        &mut self,
+        method: LoginMethod,
+        redirect_uri: Option<String>,
+    ) -> Outcome<State> {
         let endpoints = self.core.endpoints();
         let first = match method {
-            LoginMethod::Device => ("device_authorization", endpoints.device_authorization.clone()),
+            LoginMethod::Device => (
+                "device_authorization",
+                endpoints.device_authorization.clone(),
+            ),
             _ => ("authorization", endpoints.authorization.clone()),
         };
         let missing = [first, ("token", endpoints.token.clone())]
@@ -343,10 +425,15 @@ impl Ctx<'_> {
             .find_map(|(name, url)| url.is_none().then_some(name));
         if let Some(missing) = missing {
             let config = &self.core.config;
-            return match (&config.issuer, config.discovery && self.core.discovered.is_none()) {
+            return match (
+                &config.issuer,
+                config.discovery && self.core.discovered.is_none(),
+            ) {
                 (Some(issuer), true) => match discovery::metadata_urls(issuer) {
                     Ok((url, fallback)) => {
-                        let request = self.core.request(Endpoint::Discovery, Method::Get, &url, None);
+                        let request =
+                            self.core
+                                .request(Endpoint::Discovery, Method::Get, &url, None);
                         Transition(State::discovering(request, method, redirect_uri, fallback))
                     }
                     Err(error) => self.login_failed(error),
@@ -360,17 +447,38 @@ impl Ctx<'_> {
             LoginMethod::Device => {
                 let url = endpoints.device_authorization.unwrap_or_default();
                 let encoded = device::device_authorization(&self.core.config);
-                let request = self.core.request(Endpoint::DeviceAuthorization, Method::Post, &url, Some(encoded));
+                let request = self.core.request(
+                    Endpoint::DeviceAuthorization,
+                    Method::Post,
+                    &url,
+                    Some(encoded),
+                );
                 Transition(State::requesting_device_code(request))
             }
             LoginMethod::Browser | LoginMethod::Paste => {
-                let Some(redirect_uri) = redirect_uri.or_else(|| self.core.config.redirect_uri.clone()) else {
-                    return self.login_failed(Error::config("no redirect_uri: the host passes one, or set `redirect_uri`"));
+                let Some(redirect_uri) =
+                    redirect_uri.or_else(|| self.core.config.redirect_uri.clone())
+                else {
+                    return self.login_failed(Error::config(
+                        "no redirect_uri: the host passes one, or set `redirect_uri`",
+                    ));
                 };
-                let iss_required = self.core.discovered.as_ref().is_some_and(|m| m.iss_parameter_supported);
+                let iss_required = self
+                    .core
+                    .discovered
+                    .as_ref()
+                    .is_some_and(|m| m.iss_parameter_supported);
                 let core = &mut *self.core;
-                let auth = PendingAuthorization::new(redirect_uri, &core.config, &mut core.entropy, iss_required);
-                let url = match auth.url(&core.config, endpoints.authorization.as_deref().unwrap_or_default()) {
+                let auth = PendingAuthorization::new(
+                    redirect_uri,
+                    &core.config,
+                    &mut core.entropy,
+                    iss_required,
+                );
+                let url = match auth.url(
+                    &core.config,
+                    endpoints.authorization.as_deref().unwrap_or_default(),
+                ) {
                     Ok(url) => url,
                     Err(error) => return self.login_failed(error),
                 };
@@ -396,7 +504,9 @@ impl Ctx<'_> {
         if status == 404
             && let Some(url) = fallback_url
         {
-            let request = self.core.request(Endpoint::Discovery, Method::Get, &url, None);
+            let request = self
+                .core
+                .request(Endpoint::Discovery, Method::Get, &url, None);
             return Transition(State::discovering(request, method, redirect_uri, None));
         }
         let response = self.response(Endpoint::Discovery, status, headers, body);
@@ -410,7 +520,11 @@ impl Ctx<'_> {
         }
     }
 
-    pub(crate) fn callback_received(&mut self, auth: &PendingAuthorization, text: CallbackText<'_>) -> Outcome<State> {
+    pub(crate) fn callback_received(
+        &mut self,
+        auth: &PendingAuthorization,
+        text: CallbackText<'_>,
+    ) -> Outcome<State> {
         let parsed = match text {
             CallbackText::Redirect(url) => Callback::from_redirect(url),
             CallbackText::Paste(text) => Callback::from_paste(text),
@@ -430,8 +544,16 @@ impl Ctx<'_> {
         let Some(url) = self.core.endpoints().token else {
             return self.login_failed(Error::config("no token endpoint"));
         };
-        let encoded = token::exchange_code(&self.core.config, &code, &auth.pkce.verifier, &auth.redirect_uri, &auth.state);
-        let request = self.core.request(Endpoint::Token, Method::Post, &url, Some(encoded));
+        let encoded = token::exchange_code(
+            &self.core.config,
+            &code,
+            &auth.pkce.verifier,
+            &auth.redirect_uri,
+            &auth.state,
+        );
+        let request = self
+            .core
+            .request(Endpoint::Token, Method::Post, &url, Some(encoded));
         Transition(State::exchanging_code(request, auth.clone()))
     }
 
@@ -444,7 +566,12 @@ impl Ctx<'_> {
     ) -> Outcome<State> {
         let response = self.response(Endpoint::Token, status, headers, body);
         let config = &self.core.config;
-        let expected = Expected { issuer: config.issuer.as_deref(), client_id: &config.client_id, nonce, now: self.now };
+        let expected = Expected {
+            issuer: config.issuer.as_deref(),
+            client_id: &config.client_id,
+            nonce,
+            now: self.now,
+        };
         match token::read_token_response(&response, config, &expected) {
             Ok(tokens) => self.complete_login(tokens),
             Err(error) => self.login_failed(error),
@@ -468,7 +595,9 @@ impl Ctx<'_> {
         };
         self.core.session = Some(session.clone());
         self.core.reset_refresh_schedule();
-        self.core.emit(Effect::PersistSession { session: session.clone() });
+        self.core.emit(Effect::PersistSession {
+            session: Box::new(session.clone()),
+        });
         self.core.event(Event::LoggedIn {
             identity: session.identity.clone(),
             scopes: session.scopes.clone(),
@@ -478,7 +607,12 @@ impl Ctx<'_> {
         Transition(State::idle())
     }
 
-    pub(crate) fn device_code_answered(&mut self, status: u16, headers: &BTreeMap<String, String>, body: &str) -> Outcome<State> {
+    pub(crate) fn device_code_answered(
+        &mut self,
+        status: u16,
+        headers: &BTreeMap<String, String>,
+        body: &str,
+    ) -> Outcome<State> {
         let response = self.response(Endpoint::DeviceAuthorization, status, headers, body);
         match device::read_device_authorization(&response, &self.core.config, self.now) {
             Ok((grant, user_code)) => {
@@ -499,7 +633,9 @@ impl Ctx<'_> {
             return self.login_failed(Error::config("no token endpoint"));
         };
         let encoded = token::poll_device(&self.core.config, &grant.device_code);
-        let request = self.core.request(Endpoint::Token, Method::Post, &url, Some(encoded));
+        let request = self
+            .core
+            .request(Endpoint::Token, Method::Post, &url, Some(encoded));
         Transition(State::polling_device(grant, request))
     }
 
@@ -512,10 +648,17 @@ impl Ctx<'_> {
     ) -> Outcome<State> {
         let response = self.response(Endpoint::Token, status, headers, body);
         let config = &self.core.config;
-        let expected = Expected { issuer: config.issuer.as_deref(), client_id: &config.client_id, nonce: None, now: self.now };
+        let expected = Expected {
+            issuer: config.issuer.as_deref(),
+            client_id: &config.client_id,
+            nonce: None,
+            now: self.now,
+        };
         match token::read_token_response(&response, config, &expected) {
             Ok(tokens) => self.complete_login(tokens),
-            Err(Error::OAuth { error, .. }) if error.code == "authorization_pending" => self.wait_to_poll(grant),
+            Err(Error::OAuth { error, .. }) if error.code == "authorization_pending" => {
+                self.wait_to_poll(grant)
+            }
             Err(Error::OAuth { error, .. }) if error.code == "slow_down" => {
                 grant.interval_secs = grant.interval_secs.saturating_add(SLOW_DOWN_STEP_SECS);
                 self.wait_to_poll(grant)
@@ -536,14 +679,27 @@ impl Ctx<'_> {
         self.core.unlock();
         let session = self.core.session.take();
         self.core.emit(Effect::DeleteSession);
-        let waiters = std::mem::take(&mut self.core.waiters).into_iter().map(|w| w.id).collect();
+        let waiters = std::mem::take(&mut self.core.waiters)
+            .into_iter()
+            .map(|w| w.id)
+            .collect();
         self.core.fail(waiters, Error::NotLoggedIn);
         let endpoints = match &session {
-            Some(s) => self.core.config.endpoints.or(&self.core.discovered.as_ref().map(|m| m.endpoints.clone()).unwrap_or_default().or(&s.endpoints)),
+            Some(s) => self.core.config.endpoints.or(&self
+                .core
+                .discovered
+                .as_ref()
+                .map(|m| m.endpoints.clone())
+                .unwrap_or_default()
+                .or(&s.endpoints)),
             None => self.core.endpoints(),
         };
         let (Some(session), false) = (session, force) else {
-            self.core.event(Event::LoggedOut { reason: LogoutReason::Requested, end_session_url: None, server_calls: Vec::new() });
+            self.core.event(Event::LoggedOut {
+                reason: LogoutReason::Requested,
+                end_session_url: None,
+                server_calls: Vec::new(),
+            });
             return Transition(State::logged_out());
         };
         let mut pending = Vec::new();
@@ -551,30 +707,55 @@ impl Ctx<'_> {
             let config = &self.core.config;
             let mut revocations = Vec::new();
             if let Some(refresh_token) = &session.refresh_token {
-                revocations.push((REVOKE_REFRESH, logout::revoke(config, refresh_token, "refresh_token")));
+                revocations.push((
+                    REVOKE_REFRESH,
+                    logout::revoke(config, refresh_token, "refresh_token"),
+                ));
             }
-            revocations.push((REVOKE_ACCESS, logout::revoke(config, &session.access_token, "access_token")));
+            revocations.push((
+                REVOKE_ACCESS,
+                logout::revoke(config, &session.access_token, "access_token"),
+            ));
             for (call, encoded) in revocations {
-                let id = self.core.request(Endpoint::Revocation, Method::Post, url, Some(encoded));
+                let id = self
+                    .core
+                    .request(Endpoint::Revocation, Method::Post, url, Some(encoded));
                 pending.push((id, call.to_owned()));
             }
         }
         if let Some(url) = &endpoints.server_logout {
             let mut encoded = token::client_form(&self.core.config, Vec::new());
-            encoded.headers.insert("authorization".to_owned(), format!("Bearer {}", session.access_token.expose()));
-            let id = self.core.request(Endpoint::ServerLogout, Method::Post, url, Some(encoded));
+            encoded.headers.insert(
+                "authorization".to_owned(),
+                format!("Bearer {}", session.access_token.expose()),
+            );
+            let id = self
+                .core
+                .request(Endpoint::ServerLogout, Method::Post, url, Some(encoded));
             pending.push((id, SERVER_LOGOUT.to_owned()));
         }
-        let end_session_url =
-            endpoints.end_session.as_deref().and_then(|url| logout::end_session_url(&self.core.config, url, &session));
+        let end_session_url = endpoints
+            .end_session
+            .as_deref()
+            .and_then(|url| logout::end_session_url(&self.core.config, url, &session));
         if pending.is_empty() {
-            self.core.event(Event::LoggedOut { reason: LogoutReason::Requested, end_session_url, server_calls: Vec::new() });
+            self.core.event(Event::LoggedOut {
+                reason: LogoutReason::Requested,
+                end_session_url,
+                server_calls: Vec::new(),
+            });
             return Transition(State::logged_out());
         }
         Transition(State::revoking(pending, Vec::new(), end_session_url))
     }
 
-    pub(crate) fn read_logout_answer(&self, call: &str, status: u16, headers: &BTreeMap<String, String>, body: &str) -> Result<(), Error> {
+    pub(crate) fn read_logout_answer(
+        &self,
+        call: &str,
+        status: u16,
+        headers: &BTreeMap<String, String>,
+        body: &str,
+    ) -> Result<(), Error> {
         let endpoint = logout_call_endpoint(call);
         let response = self.response(endpoint, status, headers, body);
         let limit = self.core.config.max_response_bytes;

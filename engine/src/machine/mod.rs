@@ -76,7 +76,10 @@ impl Machine {
     #[state(superstate = "engine")]
     fn logged_out(context: &mut Ctx<'_>, event: &Input) -> Outcome<State> {
         match event {
-            Input::Login { method, redirect_uri } => context.start_login(*method, redirect_uri.clone()),
+            Input::Login {
+                method,
+                redirect_uri,
+            } => context.start_login(*method, redirect_uri.clone()),
             Input::GetToken { waiter, .. } | Input::TokenRejected { waiter, .. } => {
                 context.core.fail(vec![*waiter], Error::NotLoggedIn);
                 Handled
@@ -96,8 +99,14 @@ impl Machine {
     #[state(superstate = "authenticated")]
     fn idle(context: &mut Ctx<'_>, event: &Input) -> Outcome<State> {
         match event {
-            Input::GetToken { waiter, min_ttl_secs } => context.get_token(*waiter, *min_ttl_secs),
-            Input::TokenRejected { waiter, access_token } => context.token_rejected(*waiter, access_token),
+            Input::GetToken {
+                waiter,
+                min_ttl_secs,
+            } => context.get_token(*waiter, *min_ttl_secs),
+            Input::TokenRejected {
+                waiter,
+                access_token,
+            } => context.token_rejected(*waiter, access_token),
             Input::Timeout => context.on_refresh_timer(),
             _ => Super,
         }
@@ -116,9 +125,9 @@ impl Machine {
                 context.core.lock = Lock::Held;
                 context.after_lock(session.clone())
             }
-            Input::StorageFailed { detail } => {
-                context.refresh_failed(Error::Storage { detail: detail.clone() })
-            }
+            Input::StorageFailed { detail } => context.refresh_failed(Error::Storage {
+                detail: detail.clone(),
+            }),
             _ => Super,
         }
     }
@@ -131,12 +140,15 @@ impl Machine {
     #[state(superstate = "refreshing_session")]
     fn refreshing(context: &mut Ctx<'_>, request: &mut RequestId, event: &Input) -> Outcome<State> {
         match event {
-            Input::HttpResponse { id, status, headers, body } if id == request => {
-                context.refresh_answered(*status, headers, body)
-            }
-            Input::HttpFailed { id, kind, detail } if id == request => {
-                context.refresh_failed(actions::transport(crate::error::Endpoint::Token, *kind, detail))
-            }
+            Input::HttpResponse {
+                id,
+                status,
+                headers,
+                body,
+            } if id == request => context.refresh_answered(*status, headers, body),
+            Input::HttpFailed { id, kind, detail } if id == request => context.refresh_failed(
+                actions::transport(crate::error::Endpoint::Token, *kind, detail),
+            ),
             _ => Super,
         }
     }
@@ -148,9 +160,15 @@ impl Machine {
     ///   [`idle`](Self::idle) if its access token already suffices
     /// - otherwise ⇒ `DeleteSession`, `LoggedOut(session_ended)` ⇒ [`logged_out`](Self::logged_out)
     #[state(superstate = "refreshing_session")]
-    fn confirming_grant_loss(context: &mut Ctx<'_>, error: &mut Error, event: &Input) -> Outcome<State> {
+    fn confirming_grant_loss(
+        context: &mut Ctx<'_>,
+        error: &mut Error,
+        event: &Input,
+    ) -> Outcome<State> {
         match event {
-            Input::SessionLoaded { session } => context.after_reread(session.clone(), error.clone()),
+            Input::SessionLoaded { session } => {
+                context.after_reread(session.clone(), error.clone())
+            }
             Input::StorageFailed { .. } => context.end_session(error.clone()),
             _ => Super,
         }
@@ -161,7 +179,10 @@ impl Machine {
     #[superstate(superstate = "authenticated")]
     fn refreshing_session(context: &mut Ctx<'_>, event: &Input) -> Outcome<State> {
         match event {
-            Input::GetToken { waiter, min_ttl_secs } => {
+            Input::GetToken {
+                waiter,
+                min_ttl_secs,
+            } => {
                 context.core.join(*waiter, *min_ttl_secs);
                 Handled
             }
@@ -183,7 +204,10 @@ impl Machine {
     #[superstate(superstate = "engine")]
     fn authenticated(context: &mut Ctx<'_>, event: &Input) -> Outcome<State> {
         match event {
-            Input::Login { method, redirect_uri } => context.start_login(*method, redirect_uri.clone()),
+            Input::Login {
+                method,
+                redirect_uri,
+            } => context.start_login(*method, redirect_uri.clone()),
             Input::Logout { force } => context.logout(*force),
             Input::Cancel => Handled,
             _ => Super,
@@ -205,7 +229,12 @@ impl Machine {
         event: &Input,
     ) -> Outcome<State> {
         match event {
-            Input::HttpResponse { id, status, headers, body } if id == request => context.discovery_answered(
+            Input::HttpResponse {
+                id,
+                status,
+                headers,
+                body,
+            } if id == request => context.discovery_answered(
                 *status,
                 headers,
                 body,
@@ -213,9 +242,9 @@ impl Machine {
                 redirect_uri.clone(),
                 fallback_url.take(),
             ),
-            Input::HttpFailed { id, kind, detail } if id == request => {
-                context.login_failed(actions::transport(crate::error::Endpoint::Discovery, *kind, detail))
-            }
+            Input::HttpFailed { id, kind, detail } if id == request => context.login_failed(
+                actions::transport(crate::error::Endpoint::Discovery, *kind, detail),
+            ),
             _ => Super,
         }
     }
@@ -234,9 +263,15 @@ impl Machine {
         event: &Input,
     ) -> Outcome<State> {
         match event {
-            Input::Callback { url } => context.callback_received(auth, actions::CallbackText::Redirect(url)),
-            Input::PastedCode { text } => context.callback_received(auth, actions::CallbackText::Paste(text)),
-            Input::Timeout if context.now >= *deadline => context.login_failed(Error::CallbackTimeout),
+            Input::Callback { url } => {
+                context.callback_received(auth, actions::CallbackText::Redirect(url))
+            }
+            Input::PastedCode { text } => {
+                context.callback_received(auth, actions::CallbackText::Paste(text))
+            }
+            Input::Timeout if context.now >= *deadline => {
+                context.login_failed(Error::CallbackTimeout)
+            }
             _ => Super,
         }
     }
@@ -253,13 +288,18 @@ impl Machine {
         event: &Input,
     ) -> Outcome<State> {
         match event {
-            Input::HttpResponse { id, status, headers, body } if id == request => {
+            Input::HttpResponse {
+                id,
+                status,
+                headers,
+                body,
+            } if id == request => {
                 let nonce = auth.nonce.as_ref().map(|n| n.expose().to_owned());
                 context.token_response_for_login(*status, headers, body, nonce.as_deref())
             }
-            Input::HttpFailed { id, kind, detail } if id == request => {
-                context.login_failed(actions::transport(crate::error::Endpoint::Token, *kind, detail))
-            }
+            Input::HttpFailed { id, kind, detail } if id == request => context.login_failed(
+                actions::transport(crate::error::Endpoint::Token, *kind, detail),
+            ),
             _ => Super,
         }
     }
@@ -269,11 +309,18 @@ impl Machine {
     /// - a device code ⇒ `ShowUserCode` ⇒ [`waiting_to_poll`](Self::waiting_to_poll)
     /// - anything else ⇒ `LoginFailed`
     #[state(superstate = "logging_in")]
-    fn requesting_device_code(context: &mut Ctx<'_>, request: &mut RequestId, event: &Input) -> Outcome<State> {
+    fn requesting_device_code(
+        context: &mut Ctx<'_>,
+        request: &mut RequestId,
+        event: &Input,
+    ) -> Outcome<State> {
         match event {
-            Input::HttpResponse { id, status, headers, body } if id == request => {
-                context.device_code_answered(*status, headers, body)
-            }
+            Input::HttpResponse {
+                id,
+                status,
+                headers,
+                body,
+            } if id == request => context.device_code_answered(*status, headers, body),
             Input::HttpFailed { id, kind, detail } if id == request => context.login_failed(
                 actions::transport(crate::error::Endpoint::DeviceAuthorization, *kind, detail),
             ),
@@ -293,7 +340,9 @@ impl Machine {
         event: &Input,
     ) -> Outcome<State> {
         match event {
-            Input::Timeout if context.now >= grant.deadline => context.login_failed(Error::DeviceCodeExpired),
+            Input::Timeout if context.now >= grant.deadline => {
+                context.login_failed(Error::DeviceCodeExpired)
+            }
             Input::Timeout if context.now >= *poll_at => context.poll_device(grant.clone()),
             _ => Super,
         }
@@ -315,7 +364,12 @@ impl Machine {
         event: &Input,
     ) -> Outcome<State> {
         match event {
-            Input::HttpResponse { id, status, headers, body } if id == request => {
+            Input::HttpResponse {
+                id,
+                status,
+                headers,
+                body,
+            } if id == request => {
                 context.device_poll_answered(grant.clone(), *status, headers, body)
             }
             Input::HttpFailed { id, .. } if id == request => {
@@ -323,7 +377,9 @@ impl Machine {
                 grant.interval_secs = actions::backed_off_interval(grant.interval_secs);
                 context.wait_to_poll(grant)
             }
-            Input::Timeout if context.now >= grant.deadline => context.login_failed(Error::DeviceCodeExpired),
+            Input::Timeout if context.now >= grant.deadline => {
+                context.login_failed(Error::DeviceCodeExpired)
+            }
             _ => Super,
         }
     }
@@ -337,18 +393,28 @@ impl Machine {
     #[superstate(superstate = "engine")]
     fn logging_in(context: &mut Ctx<'_>, event: &Input) -> Outcome<State> {
         match event {
-            Input::GetToken { waiter, min_ttl_secs } => context.token_during_login(*waiter, *min_ttl_secs),
+            Input::GetToken {
+                waiter,
+                min_ttl_secs,
+            } => context.token_during_login(*waiter, *min_ttl_secs),
             Input::TokenRejected { waiter, .. } => {
                 context.core.join(*waiter, 0);
                 Handled
             }
-            Input::Login { method, redirect_uri } => {
-                context.core.event(Event::LoginFailed { error: Error::Cancelled });
+            Input::Login {
+                method,
+                redirect_uri,
+            } => {
+                context.core.event(Event::LoginFailed {
+                    error: Error::Cancelled,
+                });
                 context.start_login(*method, redirect_uri.clone())
             }
             Input::Cancel => context.login_failed(Error::Cancelled),
             Input::Logout { force } => {
-                context.core.event(Event::LoginFailed { error: Error::Cancelled });
+                context.core.event(Event::LoginFailed {
+                    error: Error::Cancelled,
+                });
                 context.logout(*force)
             }
             _ => Super,
@@ -368,14 +434,23 @@ impl Machine {
         event: &Input,
     ) -> Outcome<State> {
         let answered = match event {
-            Input::HttpResponse { id, status, headers, body } => pending
-                .iter()
-                .position(|(p, _)| p == id)
-                .map(|i| (i, context.read_logout_answer(&pending[i].1, *status, headers, body))),
-            Input::HttpFailed { id, kind, detail } => pending.iter().position(|(p, _)| p == id).map(|i| {
-                let endpoint = actions::logout_call_endpoint(&pending[i].1);
-                (i, Err(actions::transport(endpoint, *kind, detail)))
+            Input::HttpResponse {
+                id,
+                status,
+                headers,
+                body,
+            } => pending.iter().position(|(p, _)| p == id).map(|i| {
+                (
+                    i,
+                    context.read_logout_answer(&pending[i].1, *status, headers, body),
+                )
             }),
+            Input::HttpFailed { id, kind, detail } => {
+                pending.iter().position(|(p, _)| p == id).map(|i| {
+                    let endpoint = actions::logout_call_endpoint(&pending[i].1);
+                    (i, Err(actions::transport(endpoint, *kind, detail)))
+                })
+            }
             Input::GetToken { waiter, .. } | Input::TokenRejected { waiter, .. } => {
                 context.core.fail(vec![*waiter], Error::NotLoggedIn);
                 return Handled;
@@ -384,9 +459,14 @@ impl Machine {
             Input::Logout { .. } | Input::Timeout => return Handled,
             _ => return Super,
         };
-        let Some((index, result)) = answered else { return Super };
+        let Some((index, result)) = answered else {
+            return Super;
+        };
         let (_, call) = pending.remove(index);
-        calls.push(crate::effect::ServerCall { call, error: result.err() });
+        calls.push(crate::effect::ServerCall {
+            call,
+            error: result.err(),
+        });
         if !pending.is_empty() {
             return Handled;
         }

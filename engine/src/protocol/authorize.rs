@@ -32,8 +32,16 @@ impl PendingAuthorization {
     ) -> Self {
         let pkce = Pkce::generate(entropy);
         let state = Secret::new(entropy.token(16));
-        let nonce = config.wants_openid().then(|| Secret::new(entropy.token(16)));
-        Self { redirect_uri, state, pkce, nonce, iss_required }
+        let nonce = config
+            .wants_openid()
+            .then(|| Secret::new(entropy.token(16)));
+        Self {
+            redirect_uri,
+            state,
+            pkce,
+            nonce,
+            iss_required,
+        }
     }
 
     /// The URL to open. Extra parameters cannot override the protocol's own.
@@ -70,7 +78,11 @@ impl PendingAuthorization {
     ///
     /// Order matters: `state` first (a forged redirect must not be able to report an
     /// error in this login's name), then `iss`, then an `error`, then the code.
-    pub(crate) fn accept(&self, callback: &Callback, issuer: Option<&str>) -> Result<Secret, Error> {
+    pub(crate) fn accept(
+        &self,
+        callback: &Callback,
+        issuer: Option<&str>,
+    ) -> Result<Secret, Error> {
         let fail = |problem| Err(Error::Callback { problem });
         match &callback.state {
             Some(state) if !self.state.ct_eq(state) => return fail(CallbackProblem::StateMismatch),
@@ -79,7 +91,9 @@ impl PendingAuthorization {
         }
         match (&callback.iss, issuer) {
             (Some(received), Some(expected)) if received != expected => {
-                return fail(CallbackProblem::IssuerMismatch { received: printable(received, 200) });
+                return fail(CallbackProblem::IssuerMismatch {
+                    received: printable(received, 200),
+                });
             }
             (None, _) if self.iss_required && callback.from_url => {
                 return fail(CallbackProblem::MissingIssuer);
@@ -92,12 +106,17 @@ impl PendingAuthorization {
                 status: 0,
                 error: OAuthError {
                     code: printable(code, 64),
-                    description: callback.error_description.as_deref().map(|d| printable(d, 300)),
+                    description: callback
+                        .error_description
+                        .as_deref()
+                        .map(|d| printable(d, 300)),
                     uri: None,
                 },
             });
         }
-        callback.code.clone().ok_or(Error::Callback { problem: CallbackProblem::MissingCode })
+        callback.code.clone().ok_or(Error::Callback {
+            problem: CallbackProblem::MissingCode,
+        })
     }
 }
 
@@ -131,13 +150,16 @@ const MAX_CALLBACK_LEN: usize = 16 * 1024;
 impl Callback {
     /// A redirect URL delivered by the browser.
     pub(crate) fn from_redirect(url: &str) -> Result<Self, Error> {
-        let unreadable = Error::Callback { problem: CallbackProblem::Unreadable };
+        let unreadable = Error::Callback {
+            problem: CallbackProblem::Unreadable,
+        };
         if url.len() > MAX_CALLBACK_LEN {
             return Err(unreadable);
         }
         let url = Url::parse(url.trim()).map_err(|_| unreadable.clone())?;
         let mut callback = Self::from_pairs(url.query_pairs());
-        if callback.code.is_none() && callback.error.is_none()
+        if callback.code.is_none()
+            && callback.error.is_none()
             && let Some(fragment) = url.fragment()
         {
             callback = Self::from_pairs(form_urlencoded::parse(fragment.as_bytes()));
@@ -165,12 +187,19 @@ impl Callback {
                 state: Some(state.to_owned()),
                 ..Self::default()
             }),
-            None if plausible(text) => Ok(Self { code: Some(Secret::new(text)), ..Self::default() }),
-            _ => Err(Error::Callback { problem: CallbackProblem::Unreadable }),
+            None if plausible(text) => Ok(Self {
+                code: Some(Secret::new(text)),
+                ..Self::default()
+            }),
+            _ => Err(Error::Callback {
+                problem: CallbackProblem::Unreadable,
+            }),
         }
     }
 
-    fn from_pairs<'a>(pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>) -> Self {
+    fn from_pairs<'a>(
+        pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
+    ) -> Self {
         let mut callback = Self::default();
         for (name, value) in pairs {
             let value = value.into_owned();

@@ -68,8 +68,18 @@ pub(crate) fn read_device_authorization(
     let deadline = now.plus_secs(lifetime);
     let display_code = group_for_reading(&user_code);
     Ok((
-        DeviceGrant { device_code: Secret::new(device_code), interval_secs, deadline },
-        UserCode { user_code, display_code, verification_uri, verification_uri_complete, expires_at: deadline },
+        DeviceGrant {
+            device_code: Secret::new(device_code),
+            interval_secs,
+            deadline,
+        },
+        UserCode {
+            user_code,
+            display_code,
+            verification_uri,
+            verification_uri_complete,
+            expires_at: deadline,
+        },
     ))
 }
 
@@ -80,8 +90,18 @@ pub(crate) fn group_for_reading(code: &str) -> String {
     if chars.len() < 6 || !chars.iter().all(char::is_ascii_alphanumeric) {
         return code.to_owned();
     }
-    let size = if chars.len() % 4 == 0 { 4 } else if chars.len() % 3 == 0 { 3 } else { return code.to_owned() };
-    chars.chunks(size).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
+    let size = if chars.len().is_multiple_of(4) {
+        4
+    } else if chars.len().is_multiple_of(3) {
+        3
+    } else {
+        return code.to_owned();
+    };
+    chars
+        .chunks(size)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 #[cfg(test)]

@@ -38,7 +38,10 @@ pub(crate) fn read_metadata(
     let fields = response.oauth_fields(limit)?;
     let received = response.required_str(&fields, "issuer")?;
     if received != issuer {
-        return Err(Error::IssuerMismatch { expected: issuer.to_owned(), received });
+        return Err(Error::IssuerMismatch {
+            expected: issuer.to_owned(),
+            received,
+        });
     }
     let get = |name: &str| response.optional_str(&fields, name);
     Ok(Metadata {
@@ -65,10 +68,19 @@ mod tests {
     #[test]
     fn well_known_locations() {
         let (openid, fallback) = metadata_urls("https://op.example").unwrap();
-        assert_eq!(openid, "https://op.example/.well-known/openid-configuration");
-        assert_eq!(fallback.unwrap(), "https://op.example/.well-known/oauth-authorization-server");
+        assert_eq!(
+            openid,
+            "https://op.example/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            fallback.unwrap(),
+            "https://op.example/.well-known/oauth-authorization-server"
+        );
         let (openid, fallback) = metadata_urls("https://op.example/tenant/").unwrap();
-        assert_eq!(openid, "https://op.example/tenant/.well-known/openid-configuration");
+        assert_eq!(
+            openid,
+            "https://op.example/tenant/.well-known/openid-configuration"
+        );
         assert_eq!(
             fallback.unwrap(),
             "https://op.example/.well-known/oauth-authorization-server/tenant"

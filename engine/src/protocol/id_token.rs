@@ -28,7 +28,9 @@ pub(crate) struct Expected<'a> {
 
 /// Checks the claims and returns who they name.
 pub(crate) fn check_claims(token: &str, expected: &Expected<'_>) -> Result<Identity, Error> {
-    let claims = decode_payload(token).ok_or(Error::IdToken { problem: IdTokenProblem::Malformed })?;
+    let claims = decode_payload(token).ok_or(Error::IdToken {
+        problem: IdTokenProblem::Malformed,
+    })?;
     let fail = |problem| Err(Error::IdToken { problem });
     if let Some(issuer) = expected.issuer
         && claims.get("iss").and_then(Value::as_str) != Some(issuer)
@@ -93,7 +95,12 @@ mod tests {
     use super::*;
 
     fn expected(now: u64) -> Expected<'static> {
-        Expected { issuer: Some("https://op"), client_id: "cli", nonce: Some("n1"), now: UnixMillis(now) }
+        Expected {
+            issuer: Some("https://op"),
+            client_id: "cli",
+            nonce: Some("n1"),
+            now: UnixMillis(now),
+        }
     }
 
     #[test]
@@ -102,7 +109,7 @@ mod tests {
             "iss": "https://op", "aud": ["cli", "other"], "nonce": "n1", "exp": 2_000_000_000,
             "sub": "alice", "email": "alice@example.test"
         }));
-        let identity = check_claims(&token, &expected(1_000)).unwrap();
+        let identity = check_claims(&token, &expected(1_700_000_000_000)).unwrap();
         assert_eq!(identity.subject.as_deref(), Some("alice"));
         assert_eq!(identity.display(), Some("alice@example.test"));
     }
@@ -113,17 +120,29 @@ mod tests {
         let with = |key: &str, value: Value| {
             let mut claims = base.clone();
             claims[key] = value;
-            check_claims(&unsigned_id_token(&claims), &expected(1_000)).unwrap_err()
+            check_claims(&unsigned_id_token(&claims), &expected(1_700_000_000_000)).unwrap_err()
         };
         let problem = |e: Error| match e {
             Error::IdToken { problem } => problem,
             other => panic!("{other:?}"),
         };
-        assert_eq!(problem(with("iss", json!("https://evil"))), IdTokenProblem::IssuerMismatch);
-        assert_eq!(problem(with("aud", json!("someone-else"))), IdTokenProblem::AudienceMismatch);
-        assert_eq!(problem(with("nonce", json!("n2"))), IdTokenProblem::NonceMismatch);
+        assert_eq!(
+            problem(with("iss", json!("https://evil"))),
+            IdTokenProblem::IssuerMismatch
+        );
+        assert_eq!(
+            problem(with("aud", json!("someone-else"))),
+            IdTokenProblem::AudienceMismatch
+        );
+        assert_eq!(
+            problem(with("nonce", json!("n2"))),
+            IdTokenProblem::NonceMismatch
+        );
         assert_eq!(problem(with("exp", json!(1))), IdTokenProblem::Expired);
-        assert_eq!(problem(with("exp", json!("soon"))), IdTokenProblem::Malformed);
+        assert_eq!(
+            problem(with("exp", json!("soon"))),
+            IdTokenProblem::Malformed
+        );
         assert_eq!(
             problem(check_claims("not-a-jwt", &expected(0)).unwrap_err()),
             IdTokenProblem::Malformed

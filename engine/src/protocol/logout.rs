@@ -12,7 +12,10 @@ use crate::session::StoredSession;
 
 /// The revocation request for one token, with its type hint (RFC 7009 §2.1).
 pub(crate) fn revoke(config: &Config, token: &Secret, hint: &str) -> Encoded {
-    client_form(config, vec![("token", token.expose()), ("token_type_hint", hint)])
+    client_form(
+        config,
+        vec![("token", token.expose()), ("token_type_hint", hint)],
+    )
 }
 
 /// RFC 7009 §2.2: any 200 means the token is no longer valid (the body is ignored).
@@ -33,7 +36,11 @@ pub(crate) fn read_server_logout(response: &Response<'_>, limit: usize) -> Resul
 }
 
 /// The URL that ends the provider's browser session, when the provider has one.
-pub(crate) fn end_session_url(config: &Config, endpoint: &str, session: &StoredSession) -> Option<String> {
+pub(crate) fn end_session_url(
+    config: &Config,
+    endpoint: &str,
+    session: &StoredSession,
+) -> Option<String> {
     let mut url = Url::parse(endpoint).ok()?;
     {
         let mut query = url.query_pairs_mut();

@@ -22,12 +22,21 @@ pub(crate) struct Response<'a> {
 
 impl Response<'_> {
     fn problem(&self, problem: ResponseProblem) -> Error {
-        Error::Response { endpoint: self.endpoint, status: self.status, problem }
+        Error::Response {
+            endpoint: self.endpoint,
+            status: self.status,
+            problem,
+        }
     }
 
     fn media_type(&self) -> Option<String> {
         self.headers.get("content-type").map(|value| {
-            value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+            value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
         })
     }
 
@@ -68,18 +77,25 @@ impl Response<'_> {
                         .get("error_description")
                         .and_then(Value::as_str)
                         .map(|d| printable(d, 300)),
-                    uri: fields.get("error_uri").and_then(Value::as_str).map(|u| printable(u, 300)),
+                    uri: fields
+                        .get("error_uri")
+                        .and_then(Value::as_str)
+                        .map(|u| printable(u, 300)),
                 },
             });
         }
         if !(200..300).contains(&self.status) {
-            return Err(self.problem(ResponseProblem::UnexpectedStatus { status: self.status }));
+            return Err(self.problem(ResponseProblem::UnexpectedStatus {
+                status: self.status,
+            }));
         }
         Ok(fields)
     }
 
     pub(crate) fn missing(&self, field: &str) -> Error {
-        self.problem(ResponseProblem::MissingField { field: field.to_owned() })
+        self.problem(ResponseProblem::MissingField {
+            field: field.to_owned(),
+        })
     }
 
     pub(crate) fn invalid(&self, field: &str, reason: &str) -> Error {
@@ -90,7 +106,11 @@ impl Response<'_> {
     }
 
     /// An optional string member; any other JSON type is an error.
-    pub(crate) fn optional_str(&self, fields: &Fields, name: &str) -> Result<Option<String>, Error> {
+    pub(crate) fn optional_str(
+        &self,
+        fields: &Fields,
+        name: &str,
+    ) -> Result<Option<String>, Error> {
         match fields.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Err(self.invalid(name, "is empty")),
@@ -101,11 +121,13 @@ impl Response<'_> {
 
     /// A required, non-empty string member.
     pub(crate) fn required_str(&self, fields: &Fields, name: &str) -> Result<String, Error> {
-        self.optional_str(fields, name)?.ok_or_else(|| self.missing(name))
+        self.optional_str(fields, name)?
+            .ok_or_else(|| self.missing(name))
     }
 
     /// A number of seconds: a JSON number or a numeric string (some providers quote it).
-    /// `Ok(None)` when absent; negative or fractional values are rounded into range.
+    /// `Ok(None)` when absent; fractions are rounded down, huge values saturate, and a
+    /// negative value is an error (no lifetime or interval can be negative).
     pub(crate) fn optional_secs(&self, fields: &Fields, name: &str) -> Result<Option<u64>, Error> {
         let number = match fields.get(name) {
             None | Some(Value::Null) => return Ok(None),
@@ -114,7 +136,8 @@ impl Response<'_> {
             Some(_) => None,
         };
         match number {
-            Some(n) if n.is_finite() => Ok(Some(if n <= 0.0 { 0 } else { n.min(u64::MAX as f64) as u64 })),
+            Some(n) if n.is_finite() && n < 0.0 => Err(self.invalid(name, "is negative")),
+            Some(n) if n.is_finite() => Ok(Some(n.min(u64::MAX as f64) as u64)),
             _ => Err(self.invalid(name, "is not a number of seconds")),
         }
     }
@@ -134,8 +157,17 @@ pub(crate) fn printable(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
 
-    fn response<'a>(status: u16, headers: &'a BTreeMap<String, String>, body: &'a str) -> Response<'a> {
-        Response { endpoint: Endpoint::Token, status, headers, body }
+    fn response<'a>(
+        status: u16,
+        headers: &'a BTreeMap<String, String>,
+        body: &'a str,
+    ) -> Response<'a> {
+        Response {
+            endpoint: Endpoint::Token,
+            status,
+            headers,
+            body,
+        }
     }
 
     #[test]
@@ -143,7 +175,9 @@ mod tests {
         let headers = BTreeMap::new();
         let r = response(200, &headers, r#"{"error":"authorization_pending"}"#);
         match r.oauth_fields(1000) {
-            Err(Error::OAuth { error, status: 200, .. }) => assert_eq!(error.code, "authorization_pending"),
+            Err(Error::OAuth {
+                error, status: 200, ..
+            }) => assert_eq!(error.code, "authorization_pending"),
             other => panic!("{other:?}"),
         }
     }
@@ -165,11 +199,18 @@ mod tests {
         let r = response(502, &headers, "<html>bad gateway</html>");
         assert!(matches!(
             r.oauth_fields(1000),
-            Err(Error::Response { problem: ResponseProblem::NotAnObject { .. }, status: 502, .. })
+            Err(Error::Response {
+                problem: ResponseProblem::NotAnObject { .. },
+                status: 502,
+                ..
+            })
         ));
         assert!(matches!(
             r.oauth_fields(10),
-            Err(Error::Response { problem: ResponseProblem::TooLarge { limit: 10 }, .. })
+            Err(Error::Response {
+                problem: ResponseProblem::TooLarge { limit: 10 },
+                ..
+            })
         ));
     }
 
@@ -177,10 +218,11 @@ mod tests {
     fn seconds_accept_strings_and_reject_garbage() {
         let headers = BTreeMap::new();
         let r = response(200, &headers, "{}");
-        let fields: Fields = serde_json::from_str(r#"{"a":"3600","b":1e300,"c":-5,"d":[1],"e":"x"}"#).unwrap();
+        let fields: Fields =
+            serde_json::from_str(r#"{"a":"3600","b":1e300,"c":-5,"d":[1],"e":"x"}"#).unwrap();
         assert_eq!(r.optional_secs(&fields, "a").unwrap(), Some(3600));
         assert_eq!(r.optional_secs(&fields, "b").unwrap(), Some(u64::MAX));
-        assert_eq!(r.optional_secs(&fields, "c").unwrap(), Some(0));
+        assert!(r.optional_secs(&fields, "c").is_err());
         assert!(r.optional_secs(&fields, "d").is_err());
         assert!(r.optional_secs(&fields, "e").is_err());
         assert_eq!(r.optional_secs(&fields, "missing").unwrap(), None);

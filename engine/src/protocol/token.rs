@@ -28,17 +28,25 @@ pub(crate) struct Encoded {
 }
 
 fn form(params: &[(&str, &str)]) -> Encoded {
-    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
     Encoded {
         headers: BTreeMap::from([
             ("accept".to_owned(), "application/json".to_owned()),
-            ("content-type".to_owned(), "application/x-www-form-urlencoded".to_owned()),
+            (
+                "content-type".to_owned(),
+                "application/x-www-form-urlencoded".to_owned(),
+            ),
         ]),
         body,
     }
 }
 
-fn with_client<'a>(config: &'a Config, mut params: Vec<(&'a str, &'a str)>) -> Vec<(&'a str, &'a str)> {
+fn with_client<'a>(
+    config: &'a Config,
+    mut params: Vec<(&'a str, &'a str)>,
+) -> Vec<(&'a str, &'a str)> {
     params.push(("client_id", &config.client_id));
     if let Some(secret) = &config.client_secret {
         params.push(("client_secret", secret.expose()));
@@ -94,12 +102,24 @@ pub(crate) fn exchange_code(
 
 /// A refresh request. Scope is omitted so the grant keeps its original scope (§6).
 pub(crate) fn refresh(config: &Config, refresh_token: &Secret) -> Encoded {
-    client_form(config, vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose())])
+    client_form(
+        config,
+        vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose()),
+        ],
+    )
 }
 
 /// One device flow poll.
 pub(crate) fn poll_device(config: &Config, device_code: &Secret) -> Encoded {
-    client_form(config, vec![("grant_type", DEVICE_CODE_GRANT), ("device_code", device_code.expose())])
+    client_form(
+        config,
+        vec![
+            ("grant_type", DEVICE_CODE_GRANT),
+            ("device_code", device_code.expose()),
+        ],
+    )
 }
 
 /// A successful token response, validated.
@@ -127,13 +147,18 @@ pub(crate) fn read_token_response(
     if let Some(kind) = response.optional_str(&fields, "token_type")?
         && !kind.eq_ignore_ascii_case("bearer")
     {
-        return Err(response.invalid("token_type", "is not `Bearer`; only bearer tokens are supported"));
+        return Err(response.invalid(
+            "token_type",
+            "is not `Bearer`; only bearer tokens are supported",
+        ));
     }
     let lifetime_secs = response
         .optional_secs(&fields, "expires_in")?
         .unwrap_or(config.assumed_token_lifetime_secs)
         .clamp(MIN_LIFETIME_SECS, MAX_LIFETIME_SECS);
-    let refresh_token = response.optional_str(&fields, "refresh_token")?.map(Secret::new);
+    let refresh_token = response
+        .optional_str(&fields, "refresh_token")?
+        .map(Secret::new);
     let scopes = response
         .optional_str(&fields, "scope")?
         .map(|s| s.split_whitespace().map(str::to_owned).collect());
@@ -144,5 +169,12 @@ pub(crate) fn read_token_response(
         }
         None => (None, None),
     };
-    Ok(TokenSet { access_token: Secret::new(access_token), refresh_token, id_token, identity, lifetime_secs, scopes })
+    Ok(TokenSet {
+        access_token: Secret::new(access_token),
+        refresh_token,
+        id_token,
+        identity,
+        lifetime_secs,
+        scopes,
+    })
 }

@@ -58,12 +58,17 @@ impl Transcript {
         let hex: Option<Vec<u8>> = (text.len() == 64)
             .then(|| {
                 (0..32)
-                    .map(|i| text.get(2 * i..2 * i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+                    .map(|i| {
+                        text.get(2 * i..2 * i + 2)
+                            .and_then(|b| u8::from_str_radix(b, 16).ok())
+                    })
                     .collect()
             })
             .flatten();
         match hex {
-            Some(bytes) => bytes.try_into().unwrap_or_else(|_| Sha256::digest(text.as_bytes()).into()),
+            Some(bytes) => bytes
+                .try_into()
+                .unwrap_or_else(|_| Sha256::digest(text.as_bytes()).into()),
             None => Sha256::digest(text.as_bytes()).into(),
         }
     }

@@ -37,11 +37,15 @@ impl Replay {
             .steps
             .iter()
             .map(|step| {
-                let rejected = engine.handle(transcript.time_of(step), step.input.clone()).err();
+                let rejected = engine
+                    .handle(transcript.time_of(step), step.input.clone())
+                    .err();
                 StepResult {
                     rejected,
                     state: engine.state_name().to_owned(),
-                    wake: engine.poll_timeout().map(|t| t.0.saturating_sub(transcript.start)),
+                    wake: engine
+                        .poll_timeout()
+                        .map(|t| t.0.saturating_sub(transcript.start)),
                     effects: drain(&mut engine),
                 }
             })
@@ -84,14 +88,20 @@ impl std::error::Error for Failure {}
 /// Replays (or blesses) one file; blessing rewrites it in place.
 pub fn run_file(path: &Path, bless: bool) -> Result<Outcome, Failure> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure { file: name.clone(), step: None, message: format!("cannot read: {e}") })?;
+    let text = std::fs::read_to_string(path).map_err(|e| Failure {
+        file: name.clone(),
+        step: None,
+        message: format!("cannot read: {e}"),
+    })?;
     let (outcome, blessed) = run_text(&name, &text, bless)?;
     if let Some(blessed) = blessed
         && blessed != text
     {
-        std::fs::write(path, blessed)
-            .map_err(|e| Failure { file: name, step: None, message: format!("cannot write: {e}") })?;
+        std::fs::write(path, blessed).map_err(|e| Failure {
+            file: name,
+            step: None,
+            message: format!("cannot write: {e}"),
+        })?;
     }
     Ok(outcome)
 }
@@ -99,7 +109,11 @@ pub fn run_file(path: &Path, bless: bool) -> Result<Outcome, Failure> {
 /// Replays transcript text. With `bless`, returns the text with every expectation
 /// replaced by what the engine did (inputs, notes and comments are kept).
 pub fn run_text(name: &str, text: &str, bless: bool) -> Result<(Outcome, Option<String>), Failure> {
-    let fail = |step, message: String| Failure { file: name.to_owned(), step, message };
+    let fail = |step, message: String| Failure {
+        file: name.to_owned(),
+        step,
+        message,
+    };
     let transcript: Transcript =
         toml::from_str(text).map_err(|e| fail(None, format!("not a valid transcript: {e}")))?;
     let replay = Replay::run(&transcript);
@@ -107,10 +121,14 @@ pub fn run_text(name: &str, text: &str, bless: bool) -> Result<(Outcome, Option<
         let blessed = bless_text(text, &replay).map_err(|e| fail(None, e))?;
         return Ok((Outcome::Blessed, Some(blessed)));
     }
-    compare_effects("Engine::new", &transcript.on_start, &replay.on_start).map_err(|m| fail(None, m))?;
+    compare_effects("Engine::new", &transcript.on_start, &replay.on_start)
+        .map_err(|m| fail(None, m))?;
     for (index, (step, actual)) in transcript.steps.iter().zip(&replay.steps).enumerate() {
         compare_step(step, actual).map_err(|m| {
-            fail(Some(index + 1), format!("(at {} ms, input `{}`) {m}", step.at, step.input.name()))
+            fail(
+                Some(index + 1),
+                format!("(at {} ms, input `{}`) {m}", step.at, step.input.name()),
+            )
         })?;
     }
     Ok((Outcome::Passed, None))
@@ -126,7 +144,10 @@ fn compare_step(expected: &Step, actual: &StepResult) -> Result<(), String> {
     }
     compare_effects("the input", &expected.expect, &actual.effects)?;
     if expected.state != actual.state {
-        return Err(format!("state differs: expected `{}`, actual `{}`", expected.state, actual.state));
+        return Err(format!(
+            "state differs: expected `{}`, actual `{}`",
+            expected.state, actual.state
+        ));
     }
     if expected.wake != actual.wake {
         return Err(format!(
@@ -192,7 +213,10 @@ fn bless_text(text: &str, replay: &Replay) -> Result<String, String> {
         }
         table.insert("state", toml_edit::value(actual.state.clone()));
         if let Some(wake) = actual.wake {
-            table.insert("wake", toml_edit::value(i64::try_from(wake).unwrap_or(i64::MAX)));
+            table.insert(
+                "wake",
+                toml_edit::value(i64::try_from(wake).unwrap_or(i64::MAX)),
+            );
         }
         if !actual.effects.is_empty() {
             table.insert("expect", effects_item(&actual.effects)?);

@@ -1,0 +1,18 @@
+//! Per-state tests: each module starts in one state (via [`scenario::Scenario`]) and
+//! checks the transitions its handler documents.
+
+mod scenario;
+
+mod awaiting_callback;
+mod confirming_grant_loss;
+mod discovering;
+mod exchanging_code;
+mod idle;
+mod loading_session;
+mod locking_session;
+mod logged_out;
+mod polling_device;
+mod properties;
+mod refreshing;
+mod revoking;
+mod waiting_to_poll;
