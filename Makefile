@@ -1,0 +1,49 @@
+# tessera — one entry point for humans and CI. `make test` is what CI runs.
+SHELL := /bin/bash
+CARGO ?= cargo
+ENGINE_FORBIDDEN := tokio|reqwest|ractor|keyring.*|hyper|mio|axum|async-std|getrandom|rand|wasm-bindgen|web-sys|js-sys
+
+.PHONY: test fmt-check lint unit specs wasm engine-deps provider-test bench bless fmt
+
+## Everything CI checks, in order of speed of failure.
+test: fmt-check engine-deps lint unit wasm provider-test
+	@echo "make test: all checks passed"
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## Unit, per-state and property tests, and the specs/ corpus (one test per transcript).
+unit:
+	$(CARGO) test --workspace
+
+specs:
+	$(CARGO) test -p tessera-tests --test specs
+
+## The engine must build for the browser at all times.
+wasm:
+	$(CARGO) build -p tessera-engine --target wasm32-unknown-unknown
+
+## The engine's normal dependency tree (native and wasm) has no I/O or randomness crates.
+engine-deps:
+	@for target in "" "--target wasm32-unknown-unknown"; do \
+	  bad=$$($(CARGO) tree -p tessera-engine -e normal --prefix none $$target | awk '{print $$1}' \
+	        | grep -xE '$(ENGINE_FORBIDDEN)' | sort -u | tr '\n' ' '); \
+	  if [ -n "$$bad" ]; then echo "engine depends on forbidden crates ($${target:-native}): $$bad"; exit 1; fi; \
+	done; echo "engine dependency tree: no I/O, runtime or RNG crates"
+
+## The local authorization server used by end-to-end tests, checked on its own.
+provider-test:
+	cd tests/provider && npm ci --no-audit --no-fund --loglevel=error && node --test
+
+bench:
+	$(CARGO) bench -p tessera-tests --bench engine
+
+## Rewrite every transcript's expectations with what the engine does now (review the diff!).
+bless:
+	TESSERA_BLESS=1 $(CARGO) test -p tessera-tests --test specs
+
+fmt:
+	$(CARGO) fmt --all
