@@ -174,13 +174,13 @@ impl fmt::Display for CallbackProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CallbackProblem::Unreadable => f.write_str(
-                "could not read the redirect; paste the whole URL, `code#state`, or the code",
+                "could not read the redirect: expected a URL with `code` and `state` (each once), `code#state`, or the code alone",
             ),
             CallbackProblem::StateMismatch => f.write_str(
-                "the redirect's `state` does not match this login (a stale tab or a forged redirect); run `tessera login` again",
+                "the redirect's `state` does not match this login (a stale tab or a forged redirect); it was ignored and the login still waits",
             ),
             CallbackProblem::MissingState => {
-                f.write_str("the redirect has no `state`; run `tessera login` again")
+                f.write_str("the redirect has no `state`; it was ignored and the login still waits")
             }
             CallbackProblem::IssuerMismatch { received } => write!(
                 f,
@@ -218,7 +218,8 @@ pub enum Error {
     /// The session has ended and needs a new login (its refresh token was rejected, or
     /// the access token expired with no refresh token to renew it).
     LoginRequired { reason: String },
-    /// The provider answered with an OAuth error.
+    /// The provider answered with an OAuth error. `status` is 0 for an error delivered by
+    /// redirect (there is no HTTP status to report).
     #[serde(rename = "oauth")]
     OAuth {
         endpoint: Endpoint,
@@ -326,6 +327,9 @@ impl fmt::Display for Error {
             Error::NotLoggedIn => f.write_str("not logged in; run `tessera login`"),
             Error::LoginRequired { reason } => {
                 write!(f, "the session has ended ({reason}); run `tessera login`")
+            }
+            Error::OAuth { endpoint: Endpoint::Authorization, error, .. } => {
+                write!(f, "the provider redirected back with {error}")
             }
             Error::OAuth { endpoint, status, error } => {
                 write!(f, "the {endpoint} endpoint answered {status} with {error}")

@@ -8,7 +8,7 @@ use statig::prelude::*;
 use super::State;
 use crate::core::{AutoRefresh, Core, Lock};
 use crate::effect::{Effect, Event, LogoutReason, Method};
-use crate::error::{Endpoint, Error, TransportErrorKind};
+use crate::error::{CallbackProblem, Endpoint, Error, TransportErrorKind};
 use crate::input::{Input, LoginMethod, RequestId, WaiterId};
 use crate::protocol::authorize::{Callback, PendingAuthorization};
 use crate::protocol::device::{self, DeviceGrant, SLOW_DOWN_STEP_SECS};
@@ -438,9 +438,22 @@ impl Ctx<'_> {
                     }
                     Err(error) => self.login_failed(error),
                 },
-                _ => self.login_failed(Error::config(format!(
-                    "no {missing} endpoint: set `issuer` (for discovery) or `endpoints.{missing}`"
-                ))),
+                _ => {
+                    let advice = if self.core.discovered.is_some() {
+                        format!(
+                            "the provider's metadata names no {missing} endpoint; set `endpoints.{missing}`"
+                        )
+                    } else if config.issuer.is_some() {
+                        format!(
+                            "discovery is off and no {missing} endpoint is configured; set `endpoints.{missing}` or enable discovery"
+                        )
+                    } else {
+                        format!(
+                            "no {missing} endpoint: set `issuer` (for discovery) or `endpoints.{missing}`"
+                        )
+                    };
+                    self.login_failed(Error::config(advice))
+                }
             };
         }
         match method {
@@ -529,16 +542,22 @@ impl Ctx<'_> {
             CallbackText::Redirect(url) => Callback::from_redirect(url),
             CallbackText::Paste(text) => Callback::from_paste(text),
         };
-        let callback = match parsed {
-            Ok(callback) => callback,
-            Err(error) => {
-                // Unreadable text ends nothing: the user may paste again.
+        let code = match parsed.and_then(|c| auth.accept(&c, self.core.config.issuer.as_deref())) {
+            Ok(code) => code,
+            // Text that is not this login's redirect ends nothing: the user may paste
+            // again, and a stray or forged request to the loopback port cannot cancel
+            // the login.
+            Err(
+                error @ Error::Callback {
+                    problem:
+                        CallbackProblem::Unreadable
+                        | CallbackProblem::StateMismatch
+                        | CallbackProblem::MissingState,
+                },
+            ) => {
                 self.rejection = Some(Rejection::Invalid(error));
                 return Handled;
             }
-        };
-        let code = match auth.accept(&callback, self.core.config.issuer.as_deref()) {
-            Ok(code) => code,
             Err(error) => return self.login_failed(error),
         };
         let Some(url) = self.core.endpoints().token else {
@@ -573,6 +592,18 @@ impl Ctx<'_> {
             now: self.now,
         };
         match token::read_token_response(&response, config, &expected) {
+            // OIDC Core §3.1.3.3: a granted `openid` scope comes with an ID token, which
+            // is what proves the nonce round trip.
+            Ok(tokens)
+                if nonce.is_some()
+                    && tokens.id_token.is_none()
+                    && tokens
+                        .scopes
+                        .as_ref()
+                        .is_none_or(|s| s.iter().any(|s| s == "openid")) =>
+            {
+                self.login_failed(response.missing("id_token"))
+            }
             Ok(tokens) => self.complete_login(tokens),
             Err(error) => self.login_failed(error),
         }

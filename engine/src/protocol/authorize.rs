@@ -110,7 +110,7 @@ impl PendingAuthorization {
                         .error_description
                         .as_deref()
                         .map(|d| printable(d, 300)),
-                    uri: None,
+                    uri: callback.error_uri.as_deref().map(|u| printable(u, 300)),
                 },
             });
         }
@@ -140,6 +140,7 @@ pub(crate) struct Callback {
     pub iss: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+    pub error_uri: Option<String>,
     /// Read from a URL (where `state` is mandatory) rather than a bare code.
     pub from_url: bool,
 }
@@ -157,12 +158,12 @@ impl Callback {
             return Err(unreadable);
         }
         let url = Url::parse(url.trim()).map_err(|_| unreadable.clone())?;
-        let mut callback = Self::from_pairs(url.query_pairs());
+        let mut callback = Self::from_pairs(url.query_pairs())?;
         if callback.code.is_none()
             && callback.error.is_none()
             && let Some(fragment) = url.fragment()
         {
-            callback = Self::from_pairs(form_urlencoded::parse(fragment.as_bytes()));
+            callback = Self::from_pairs(form_urlencoded::parse(fragment.as_bytes()))?;
         }
         if callback.code.is_none() && callback.error.is_none() && callback.state.is_none() {
             return Err(unreadable);
@@ -197,22 +198,35 @@ impl Callback {
         }
     }
 
+    /// Reads the response parameters. RFC 6749 §3.1 forbids repeating one; a repeated
+    /// `code`, `state`, `iss` or `error` makes the redirect unreadable rather than letting
+    /// the first or last one win.
     fn from_pairs<'a>(
         pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
-    ) -> Self {
+    ) -> Result<Self, Error> {
         let mut callback = Self::default();
+        let mut code = None;
+        let mut repeated = false;
         for (name, value) in pairs {
             let value = value.into_owned();
-            match name.as_ref() {
-                "code" if !value.is_empty() => callback.code = Some(Secret::new(value)),
-                "state" => callback.state = Some(value),
-                "iss" => callback.iss = Some(value),
-                "error" => callback.error = Some(value),
-                "error_description" => callback.error_description = Some(value),
-                _ => {}
-            }
+            let slot = match name.as_ref() {
+                "code" if !value.is_empty() => &mut code,
+                "state" => &mut callback.state,
+                "iss" => &mut callback.iss,
+                "error" => &mut callback.error,
+                "error_description" => &mut callback.error_description,
+                "error_uri" => &mut callback.error_uri,
+                _ => continue,
+            };
+            repeated |= slot.replace(value).is_some();
         }
-        callback
+        if repeated {
+            return Err(Error::Callback {
+                problem: CallbackProblem::Unreadable,
+            });
+        }
+        callback.code = code.map(Secret::new);
+        Ok(callback)
     }
 }
 
@@ -233,6 +247,12 @@ mod tests {
         assert!(Callback::from_paste("two words").is_err());
         assert!(Callback::from_paste("").is_err());
         assert!(Callback::from_paste("a#b#c").is_err());
+    }
+
+    #[test]
+    fn repeated_parameters_are_unreadable() {
+        assert!(Callback::from_redirect("http://127.0.0.1:1/cb?code=a&code=b&state=s").is_err());
+        assert!(Callback::from_redirect("http://127.0.0.1:1/cb?code=a&state=s&state=t").is_err());
     }
 
     #[test]

@@ -26,20 +26,17 @@ fn a_good_redirect_exchanges_the_code_with_the_verifier() {
 }
 
 #[test]
-fn a_wrong_state_ends_the_login() {
+fn a_wrong_state_is_ignored_and_the_login_still_waits() {
     let mut s = Scenario::new().to_awaiting_callback();
-    let effects = s.input(Input::Callback {
-        url: format!("{REDIRECT}?code=c&state=forged"),
-    });
-    assert!(matches!(
-        single_event(&effects),
-        Event::LoginFailed {
-            error: Error::Callback {
-                problem: CallbackProblem::StateMismatch
-            }
-        }
-    ));
-    assert_eq!(s.state(), "logged_out");
+    let stray = s.try_input(Input::Callback { url: format!("{REDIRECT}?code=c&state=forged") });
+    assert!(
+        matches!(&stray, Err(Rejected::Invalid { reason }) if reason.contains("does not match")),
+        "{stray:?}"
+    );
+    assert_eq!(s.state(), "awaiting_callback");
+    let url = s.callback_url();
+    s.input(Input::Callback { url });
+    assert_eq!(s.state(), "exchanging_code");
 }
 
 #[test]
