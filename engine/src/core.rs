@@ -10,14 +10,17 @@ use crate::error::{Endpoint, Error};
 use crate::input::{Input, RequestId, WaiterId};
 use crate::protocol::discovery::Metadata;
 use crate::protocol::token::Encoded;
+use crate::secret::Secret;
 use crate::session::{SESSION_FORMAT_VERSION, StoredSession};
 use crate::time::UnixMillis;
 
 /// A caller waiting for a token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Waiter {
     pub id: WaiterId,
     pub min_ttl_secs: u64,
+    /// The token this caller saw rejected (a 401): it must not be handed back.
+    pub rejected: Option<Secret>,
 }
 
 /// The cross-process refresh lock, as far as the engine knows.
@@ -151,7 +154,20 @@ impl Core {
     }
 
     pub(crate) fn join(&mut self, id: WaiterId, min_ttl_secs: u64) {
-        self.waiters.push(Waiter { id, min_ttl_secs });
+        self.waiters.push(Waiter {
+            id,
+            min_ttl_secs,
+            rejected: None,
+        });
+    }
+
+    /// A caller whose resource server rejected `token` waits for a different one.
+    pub(crate) fn join_rejecting(&mut self, id: WaiterId, token: Secret) {
+        self.waiters.push(Waiter {
+            id,
+            min_ttl_secs: 0,
+            rejected: Some(token),
+        });
     }
 
     /// The longest lifetime any waiter asks for.
@@ -190,9 +206,9 @@ impl Core {
     pub(crate) fn release_waiters(&mut self, now: UnixMillis, error: Error) {
         let waiters = std::mem::take(&mut self.waiters);
         let (served, failed): (Vec<Waiter>, Vec<Waiter>) = waiters.into_iter().partition(|w| {
-            self.session
-                .as_ref()
-                .is_some_and(|s| s.is_usable(now, w.min_ttl_secs))
+            self.session.as_ref().is_some_and(|s| {
+                s.is_usable(now, w.min_ttl_secs) && w.rejected.as_ref() != Some(&s.access_token)
+            })
         });
         self.serve(served.into_iter().map(|w| w.id).collect());
         self.fail(failed.into_iter().map(|w| w.id).collect(), error);

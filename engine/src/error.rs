@@ -206,6 +206,8 @@ pub enum IdTokenProblem {
     AudienceMismatch,
     NonceMismatch,
     Expired,
+    /// A refreshed ID token names another user than the session's (OIDC Core §12.2).
+    SubjectMismatch,
 }
 
 /// Everything that can make a login, a token request or a logout fail.
@@ -302,7 +304,7 @@ impl Error {
     /// Whether retrying the same request later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Transport { .. } => true,
+            Error::Transport { .. } | Error::Storage { .. } => true,
             Error::Response { status, .. } => *status >= 500 || *status == 429,
             Error::OAuth { error, .. } => {
                 matches!(

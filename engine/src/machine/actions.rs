@@ -57,14 +57,20 @@ pub(crate) fn transport(endpoint: Endpoint, kind: TransportErrorKind, detail: &s
     }
 }
 
-/// RFC 8628 §3.5: on a connection problem, poll less often (doubling, capped at a minute).
+/// RFC 8628 §3.5: on a connection problem, poll less often: double the interval, up to a
+/// minute, but never below what the provider asked for.
 pub(crate) fn backed_off_interval(interval_secs: u64) -> u64 {
-    interval_secs.saturating_mul(2).clamp(1, 60)
+    interval_secs
+        .saturating_mul(2)
+        .min(interval_secs.max(60))
+        .max(1)
 }
 
 pub(crate) const REVOKE_REFRESH: &str = "revoke_refresh_token";
 pub(crate) const REVOKE_ACCESS: &str = "revoke_access_token";
 pub(crate) const SERVER_LOGOUT: &str = "server_logout";
+/// The order logout makes its calls in.
+pub(crate) const LOGOUT_CALL_ORDER: [&str; 3] = [REVOKE_REFRESH, REVOKE_ACCESS, SERVER_LOGOUT];
 
 pub(crate) fn logout_call_endpoint(call: &str) -> Endpoint {
     if call == SERVER_LOGOUT {
@@ -135,7 +141,16 @@ impl Ctx<'_> {
             self.core.fail(vec![waiter], Error::NotLoggedIn);
             return Transition(State::logged_out());
         };
-        if !session.wants_refresh(now, min_ttl_secs, buffer) {
+        // After a failed refresh, callers the current token still satisfies get it until
+        // the retry is due, so a provider in trouble is not asked again on every call.
+        let held_off = match self.core.auto_refresh {
+            AutoRefresh::Paused => true,
+            AutoRefresh::RetryAt(at) => now < at,
+            AutoRefresh::Scheduled => false,
+        };
+        if !session.wants_refresh(now, min_ttl_secs, buffer)
+            || (held_off && session.is_usable(now, min_ttl_secs))
+        {
             self.core.serve(vec![waiter]);
             return Handled;
         }
@@ -165,7 +180,7 @@ impl Ctx<'_> {
                 .fail(vec![waiter], Error::LoginRequired { reason });
             return Handled;
         }
-        self.core.join(waiter, 0);
+        self.core.join_rejecting(waiter, rejected.clone());
         self.begin_refresh()
     }
 
@@ -266,10 +281,17 @@ impl Ctx<'_> {
     ) -> Outcome<State> {
         let response = self.response(Endpoint::Token, status, headers, body);
         let config = &self.core.config;
+        let subject = self
+            .core
+            .session
+            .as_ref()
+            .and_then(|s| s.identity.as_ref())
+            .and_then(|i| i.subject.as_deref());
         let expected = Expected {
             issuer: config.issuer.as_deref(),
             client_id: &config.client_id,
             nonce: None,
+            subject,
             now: self.now,
         };
         match token::read_token_response(&response, config, &expected) {
@@ -589,6 +611,7 @@ impl Ctx<'_> {
             issuer: config.issuer.as_deref(),
             client_id: &config.client_id,
             nonce,
+            subject: None,
             now: self.now,
         };
         match token::read_token_response(&response, config, &expected) {
@@ -683,6 +706,7 @@ impl Ctx<'_> {
             issuer: config.issuer.as_deref(),
             client_id: &config.client_id,
             nonce: None,
+            subject: None,
             now: self.now,
         };
         match token::read_token_response(&response, config, &expected) {
@@ -691,7 +715,11 @@ impl Ctx<'_> {
                 self.wait_to_poll(grant)
             }
             Err(Error::OAuth { error, .. }) if error.code == "slow_down" => {
-                grant.interval_secs = grant.interval_secs.saturating_add(SLOW_DOWN_STEP_SECS);
+                // RFC 8628 §3.5 adds 5 s; some providers (GitHub) also name the new
+                // interval in the error body, and the slower of the two wins.
+                let named = device::interval_in(&response, self.core.config.max_response_bytes);
+                let stepped = grant.interval_secs.saturating_add(SLOW_DOWN_STEP_SECS);
+                grant.interval_secs = named.map_or(stepped, |n| n.max(stepped));
                 self.wait_to_poll(grant)
             }
             Err(error) if error.is_transient() => {

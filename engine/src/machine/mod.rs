@@ -186,8 +186,11 @@ impl Machine {
                 context.core.join(*waiter, *min_ttl_secs);
                 Handled
             }
-            Input::TokenRejected { waiter, .. } => {
-                context.core.join(*waiter, 0);
+            Input::TokenRejected {
+                waiter,
+                access_token,
+            } => {
+                context.core.join_rejecting(*waiter, access_token.clone());
                 Handled
             }
             Input::Login { .. } | Input::Logout { .. } | Input::Cancel => context.defer(event),
@@ -397,8 +400,11 @@ impl Machine {
                 waiter,
                 min_ttl_secs,
             } => context.token_during_login(*waiter, *min_ttl_secs),
-            Input::TokenRejected { waiter, .. } => {
-                context.core.join(*waiter, 0);
+            Input::TokenRejected {
+                waiter,
+                access_token,
+            } => {
+                context.core.join_rejecting(*waiter, access_token.clone());
                 Handled
             }
             Input::Login {
@@ -470,7 +476,12 @@ impl Machine {
         if !pending.is_empty() {
             return Handled;
         }
-        calls.sort_by(|a, b| a.call.cmp(&b.call));
+        // Report in the order the calls were made, whatever order the answers came in.
+        calls.sort_by_key(|c| {
+            actions::LOGOUT_CALL_ORDER
+                .iter()
+                .position(|name| *name == c.call)
+        });
         context.core.event(Event::LoggedOut {
             reason: LogoutReason::Requested,
             end_session_url: end_session_url.take(),

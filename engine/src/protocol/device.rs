@@ -83,6 +83,13 @@ pub(crate) fn read_device_authorization(
     ))
 }
 
+/// The `interval` named in an error body, if any (capped like the first one).
+pub(crate) fn interval_in(response: &Response<'_>, limit: usize) -> Option<u64> {
+    let fields = response.fields(limit).ok()?;
+    let secs = response.optional_secs(&fields, "interval").ok()??;
+    Some(secs.clamp(1, MAX_INTERVAL_SECS))
+}
+
 /// `WDJBMJHT` → `WDJB-MJHT` (RFC 8628 §6.1). Codes that already carry separators, or
 /// whose length does not split evenly into groups of four or three, are left alone.
 pub(crate) fn group_for_reading(code: &str) -> String {

@@ -23,6 +23,8 @@ pub(crate) struct Expected<'a> {
     pub client_id: &'a str,
     /// The nonce sent with the authorization request; `None` on refresh.
     pub nonce: Option<&'a str>,
+    /// On refresh, the session's subject: a new ID token must name the same user.
+    pub subject: Option<&'a str>,
     pub now: UnixMillis,
 }
 
@@ -49,6 +51,11 @@ pub(crate) fn check_claims(token: &str, expected: &Expected<'_>) -> Result<Ident
         && claims.get("nonce").and_then(Value::as_str) != Some(nonce)
     {
         return fail(IdTokenProblem::NonceMismatch);
+    }
+    if let Some(subject) = expected.subject
+        && claims.get("sub").and_then(Value::as_str) != Some(subject)
+    {
+        return fail(IdTokenProblem::SubjectMismatch);
     }
     match claims.get("exp").and_then(Value::as_f64) {
         Some(exp) if exp.is_finite() && exp >= 0.0 => {
@@ -99,6 +106,7 @@ mod tests {
             issuer: Some("https://op"),
             client_id: "cli",
             nonce: Some("n1"),
+            subject: None,
             now: UnixMillis(now),
         }
     }

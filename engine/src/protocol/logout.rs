@@ -18,10 +18,11 @@ pub(crate) fn revoke(config: &Config, token: &Secret, hint: &str) -> Encoded {
     )
 }
 
-/// RFC 7009 §2.2: any 200 means the token is no longer valid (the body is ignored).
-/// An error answer is reported but never keeps the local session alive.
+/// RFC 7009 §2.2: 200 means the token is no longer valid (the body is ignored); other
+/// 2xx codes are taken the same way. An error answer is reported but never keeps the
+/// local session alive.
 pub(crate) fn read_revocation(response: &Response<'_>, limit: usize) -> Result<(), Error> {
-    if response.status == 200 {
+    if (200..300).contains(&response.status) {
         return Ok(());
     }
     response.oauth_fields(limit).map(|_| ())

@@ -28,7 +28,9 @@ fn a_good_redirect_exchanges_the_code_with_the_verifier() {
 #[test]
 fn a_wrong_state_is_ignored_and_the_login_still_waits() {
     let mut s = Scenario::new().to_awaiting_callback();
-    let stray = s.try_input(Input::Callback { url: format!("{REDIRECT}?code=c&state=forged") });
+    let stray = s.try_input(Input::Callback {
+        url: format!("{REDIRECT}?code=c&state=forged"),
+    });
     assert!(
         matches!(&stray, Err(Rejected::Invalid { reason }) if reason.contains("does not match")),
         "{stray:?}"
