@@ -51,7 +51,7 @@ fn last_request(engine: &mut Engine) -> (Option<RequestId>, Option<String>) {
 fn cycle(seed: [u8; 32]) -> usize {
     let mut now = UnixMillis(START);
     let mut engine = Engine::new(config(), seed, now);
-    let mut handle = |engine: &mut Engine, now: UnixMillis, input: Input| {
+    let handle = |engine: &mut Engine, now: UnixMillis, input: Input| {
         engine.handle(now, input).expect("accepted");
         last_request(engine)
     };
@@ -62,19 +62,41 @@ fn cycle(seed: [u8; 32]) -> usize {
     };
     let (_, url) = handle(&mut engine, now, login);
     let url = url.expect("authorization URL");
-    let state = url.split("state=").nth(1).and_then(|s| s.split('&').next()).unwrap_or_default();
+    let state = url
+        .split("state=")
+        .nth(1)
+        .and_then(|s| s.split('&').next())
+        .unwrap_or_default();
     let callback = format!("http://127.0.0.1:49152/callback?code=c&state={state}");
     let (id, _) = handle(&mut engine, now, Input::Callback { url: callback });
-    let tokens = r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-1"}"#;
+    let tokens =
+        r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-1"}"#;
     handle(&mut engine, now, ok(id.expect("exchange"), tokens));
-    handle(&mut engine, now, Input::GetToken { waiter: WaiterId(1), min_ttl_secs: 0 });
+    handle(
+        &mut engine,
+        now,
+        Input::GetToken {
+            waiter: WaiterId(1),
+            min_ttl_secs: 0,
+        },
+    );
     now = now.plus_secs(3500);
-    handle(&mut engine, now, Input::GetToken { waiter: WaiterId(2), min_ttl_secs: 0 });
+    handle(
+        &mut engine,
+        now,
+        Input::GetToken {
+            waiter: WaiterId(2),
+            min_ttl_secs: 0,
+        },
+    );
     let session = engine.session().cloned();
     let (id, _) = handle(&mut engine, now, Input::SessionLocked { session });
-    let rotated = r#"{"access_token":"at-2","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2"}"#;
+    let rotated =
+        r#"{"access_token":"at-2","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2"}"#;
     handle(&mut engine, now, ok(id.expect("refresh"), rotated));
-    engine.handle(now, Input::Logout { force: false }).expect("accepted");
+    engine
+        .handle(now, Input::Logout { force: false })
+        .expect("accepted");
     let revocations: Vec<RequestId> = std::iter::from_fn(|| engine.poll_effect())
         .filter_map(|effect| match effect {
             Effect::Http(request) => Some(request.id),
@@ -105,7 +127,9 @@ fn corpus() -> Vec<(String, String)> {
 fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("login_refresh_logout_cycle", |b| b.iter(|| cycle(black_box([9; 32]))));
+    group.bench_function("login_refresh_logout_cycle", |b| {
+        b.iter(|| cycle(black_box([9; 32])))
+    });
     group.finish();
 
     let corpus = corpus();
