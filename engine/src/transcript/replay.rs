@@ -257,3 +257,67 @@ fn inline<T: serde::Serialize>(value: &T) -> Result<Value, String> {
 struct Wrapper<'a, T> {
     v: &'a T,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DRAFT: &str = r#"
+description = "A token request without a session fails."
+seed = "runner-test"
+start = 1700000000000
+
+[config]
+client_id = "c"
+
+[[step]]
+at = 0
+# storage is empty
+input = { type = "session_loaded" }
+
+[[step]]
+at = 5
+input = { type = "get_token", waiter = 1 }
+"#;
+
+    fn blessed() -> String {
+        let (outcome, text) = run_text("draft.toml", DRAFT, true).expect("blessable");
+        assert_eq!(outcome, Outcome::Blessed);
+        text.expect("blessed text")
+    }
+
+    #[test]
+    fn bless_fills_expectations_and_keeps_comments() {
+        let text = blessed();
+        assert!(text.contains("# storage is empty"), "{text}");
+        assert!(text.contains(r#"event = "token_failed""#), "{text}");
+        assert_eq!(run_text("draft.toml", &text, false).expect("passes").0, Outcome::Passed);
+    }
+
+    #[test]
+    fn a_changed_expectation_names_file_and_step() {
+        let broken = blessed().replace("waiters = [1]", "waiters = [2]");
+        let failure = run_text("specs/x.toml", &broken, false).expect_err("must fail");
+        assert_eq!(failure.step, Some(2));
+        let message = failure.to_string();
+        assert!(message.starts_with("specs/x.toml: step 2: (at 5 ms, input `get_token`)"), "{message}");
+        assert!(message.contains("expected") && message.contains("actual"), "{message}");
+    }
+
+    #[test]
+    fn a_wrong_state_and_a_missing_effect_are_reported() {
+        let text = blessed();
+        let wrong_state = text.replacen(r#"state = "logged_out""#, r#"state = "idle""#, 1);
+        let failure = run_text("x", &wrong_state, false).expect_err("must fail");
+        assert!(failure.message.contains("state differs"), "{failure}");
+        let missing = text.replace("[[step.expect]]", "[[step.ignored]]");
+        assert!(run_text("x", &missing, false).is_err());
+    }
+
+    #[test]
+    fn a_typo_in_a_key_is_an_error_not_ignored() {
+        let typo = DRAFT.replace("waiter = 1", "waiterr = 1");
+        let failure = run_text("x", &typo, false).expect_err("must fail");
+        assert!(failure.message.contains("not a valid transcript"), "{failure}");
+    }
+}
