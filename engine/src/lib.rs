@@ -158,7 +158,12 @@ impl Engine {
 
     /// What a host shows for `status`.
     pub fn status(&self, now: UnixMillis) -> Status {
-        Status::project(self.state_name(), self.core.session.as_ref(), now)
+        Status::project(
+            self.state_name(),
+            self.machine.state().is_logging_in(),
+            self.core.session.as_ref(),
+            now,
+        )
     }
 }
 

@@ -110,10 +110,17 @@ pub struct Status {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in_secs: Option<i64>,
     pub refresh_token_present: bool,
+    /// A login flow is running (the session above, if any, stays until it succeeds).
+    pub login_in_progress: bool,
 }
 
 impl Status {
-    pub(crate) fn project(state: &str, session: Option<&StoredSession>, now: UnixMillis) -> Self {
+    pub(crate) fn project(
+        state: &str,
+        login_in_progress: bool,
+        session: Option<&StoredSession>,
+        now: UnixMillis,
+    ) -> Self {
         let expires_in_secs = session.map(|s| {
             let delta = i128::from(s.expires_at.0) - i128::from(now.0);
             i64::try_from(delta.div_euclid(1000)).unwrap_or(if delta < 0 {
@@ -131,6 +138,7 @@ impl Status {
             expires_at: session.map(|s| s.expires_at),
             expires_in_secs,
             refresh_token_present: session.is_some_and(|s| s.refresh_token.is_some()),
+            login_in_progress,
         }
     }
 }

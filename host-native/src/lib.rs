@@ -1,7 +1,25 @@
 //! tessera's native host: runs the [`tessera_engine`] state machine for the `tessera` CLI
 //! and for Rust programs.
 //!
-//! So far this crate offers transcript replay (`tessera replay`); the actor host, the
-//! storage back ends and the rest of the CLI are tracked as their own issue.
+//! ```no_run
+//! # async fn demo(options: tessera::ClientOptions) -> Result<(), Box<dyn std::error::Error>> {
+//! let client = tessera::Client::start(options).await?;
+//! let token = client.access_token().await?;          // cached, or refreshed once
+//! # let _ = token;
+//! # Ok(()) }
+//! ```
 
+mod actor;
+pub mod browser;
+mod client;
+mod clock;
+mod events;
+mod http;
+pub mod loopback;
+pub mod profile;
+pub mod store;
+
+pub use actor::LoopbackOptions;
+pub use client::{Client, ClientError, ClientOptions};
+pub use events::{HostEvent, LoginReport, LogoutReport, Token};
 pub use tessera_engine as engine;

@@ -35,6 +35,19 @@ impl State {
         }
     }
 
+    /// Whether a login flow is running (a `logging_in` substate).
+    pub(crate) fn is_logging_in(&self) -> bool {
+        matches!(
+            self,
+            State::Discovering { .. }
+                | State::AwaitingCallback { .. }
+                | State::ExchangingCode { .. }
+                | State::RequestingDeviceCode { .. }
+                | State::WaitingToPoll { .. }
+                | State::PollingDevice { .. }
+        )
+    }
+
     /// Whether commands deferred earlier can be handled now.
     pub(crate) fn takes_deferred_commands(&self) -> bool {
         !matches!(

@@ -291,7 +291,10 @@ input = { type = "get_token", waiter = 1 }
         let text = blessed();
         assert!(text.contains("# storage is empty"), "{text}");
         assert!(text.contains(r#"event = "token_failed""#), "{text}");
-        assert_eq!(run_text("draft.toml", &text, false).expect("passes").0, Outcome::Passed);
+        assert_eq!(
+            run_text("draft.toml", &text, false).expect("passes").0,
+            Outcome::Passed
+        );
     }
 
     #[test]
@@ -300,8 +303,14 @@ input = { type = "get_token", waiter = 1 }
         let failure = run_text("specs/x.toml", &broken, false).expect_err("must fail");
         assert_eq!(failure.step, Some(2));
         let message = failure.to_string();
-        assert!(message.starts_with("specs/x.toml: step 2: (at 5 ms, input `get_token`)"), "{message}");
-        assert!(message.contains("expected") && message.contains("actual"), "{message}");
+        assert!(
+            message.starts_with("specs/x.toml: step 2: (at 5 ms, input `get_token`)"),
+            "{message}"
+        );
+        assert!(
+            message.contains("expected") && message.contains("actual"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -318,6 +327,9 @@ input = { type = "get_token", waiter = 1 }
     fn a_typo_in_a_key_is_an_error_not_ignored() {
         let typo = DRAFT.replace("waiter = 1", "waiterr = 1");
         let failure = run_text("x", &typo, false).expect_err("must fail");
-        assert!(failure.message.contains("not a valid transcript"), "{failure}");
+        assert!(
+            failure.message.contains("not a valid transcript"),
+            "{failure}"
+        );
     }
 }

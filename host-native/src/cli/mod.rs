@@ -1,0 +1,94 @@
+//! The CLI's commands, on top of the library's [`tessera::Client`].
+
+pub mod args;
+mod login;
+pub mod output;
+mod session;
+
+use std::process::ExitCode;
+
+use tessera::engine::{Error, ErrorKind};
+
+use args::{Cli, Command};
+
+/// Documented exit codes (see `tessera --help`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Other = 1,
+    Usage = 2,
+    NotLoggedIn = 3,
+    Denied = 4,
+    Network = 5,
+    Protocol = 6,
+    Config = 7,
+    Storage = 8,
+    Interrupted = 9,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(exit as u8)
+    }
+}
+
+impl From<&Error> for Exit {
+    fn from(error: &Error) -> Exit {
+        match error.kind() {
+            ErrorKind::NotLoggedIn => Exit::NotLoggedIn,
+            ErrorKind::Denied => Exit::Denied,
+            ErrorKind::Network => Exit::Network,
+            ErrorKind::Protocol => Exit::Protocol,
+            ErrorKind::Config => Exit::Config,
+            ErrorKind::Interrupted => Exit::Interrupted,
+            ErrorKind::Storage => Exit::Storage,
+        }
+    }
+}
+
+/// `-v` shows tessera's own info logs, `-vv` debug; `RUST_LOG` overrides. Logs go to
+/// stderr so stdout stays clean for `tessera token`.
+pub fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "tessera=info,warn",
+        _ => "tessera=debug,info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub async fn run(cli: Cli) -> Exit {
+    match &cli.command {
+        Command::Replay { files, bless } => replay(files, *bless),
+        Command::Login(args) => login::run(&cli, args).await,
+        Command::Status { json } => session::status(&cli, *json).await,
+        Command::Token { min_ttl } => session::token(&cli, *min_ttl).await,
+        Command::Logout { force, json } => session::logout(&cli, *force, *json).await,
+    }
+}
+
+fn replay(files: &[std::path::PathBuf], bless: bool) -> Exit {
+    use tessera::engine::transcript::{self, Outcome};
+    let mut failed = 0usize;
+    for file in files {
+        match transcript::run_file(file, bless) {
+            Ok(Outcome::Passed) => output::line(&format!("ok      {}", file.display())),
+            Ok(Outcome::Blessed) => output::line(&format!("blessed {}", file.display())),
+            Err(failure) => {
+                failed += 1;
+                output::error(&format!("FAILED  {failure}"));
+            }
+        }
+    }
+    output::line(&format!(
+        "{} passed, {} failed",
+        files.len() - failed,
+        failed
+    ));
+    if failed == 0 { Exit::Ok } else { Exit::Other }
+}

@@ -1,0 +1,219 @@
+//! `status`, `token` and `logout`, and opening a profile's session.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::json;
+use tessera::store::{self, PassphraseSource, StoreChoice};
+use tessera::{Client, ClientOptions, LoopbackOptions};
+
+use super::Exit;
+use super::args::{Cli, StoreArg};
+use super::output;
+use tessera::profile::{ConfigFile, ProfileSpec};
+
+/// The configuration directory: `--config-dir`, `TESSERA_CONFIG_DIR`, or the OS's.
+pub fn config_dir(cli: &Cli) -> PathBuf {
+    cli.config_dir
+        .clone()
+        .or_else(|| dirs::config_dir().map(|d| d.join("tessera")))
+        .unwrap_or_else(|| PathBuf::from(".tessera"))
+}
+
+/// The profile as stored in `config.toml`, overlaid with `extra` (login flags).
+pub fn profile(cli: &Cli, extra: &ProfileSpec) -> Result<ProfileSpec, Exit> {
+    let file = ConfigFile::load(&config_dir(cli)).map_err(|e| fail(Exit::Config, &e))?;
+    let stored = file.profiles.get(&cli.profile).cloned().unwrap_or_default();
+    stored
+        .overlay(extra)
+        .resolved()
+        .map_err(|e| fail(Exit::Config, &e))
+}
+
+/// Starts a client for the profile.
+pub async fn open(cli: &Cli, spec: &ProfileSpec, open_browser: bool) -> Result<Client, Exit> {
+    let config = spec.engine_config().map_err(|e| fail(Exit::Config, &e))?;
+    let dir = config_dir(cli);
+    let choice = match (cli.store, spec.store) {
+        (Some(StoreArg::Keyring), _) => StoreChoice::Keyring,
+        (Some(StoreArg::File), _) => StoreChoice::File,
+        (None, Some(name)) => name.into(),
+        (None, None) => StoreChoice::Auto,
+    };
+    let (dir_for_store, profile) = (dir.clone(), cli.profile.clone());
+    let opened = tokio::task::spawn_blocking(move || {
+        store::open_store(
+            choice,
+            &dir_for_store,
+            &profile,
+            PassphraseSource::EnvOrPrompt,
+        )
+    })
+    .await
+    .map_err(|e| fail(Exit::Other, &e))?;
+    let store = opened.map_err(|e| fail(Exit::Storage, &e))?;
+    let options = ClientOptions {
+        config,
+        store: Arc::from(store),
+        config_dir: dir,
+        profile: cli.profile.clone(),
+        loopback: LoopbackOptions {
+            port: spec.port.unwrap_or(0),
+            path: spec
+                .callback_path
+                .clone()
+                .unwrap_or_else(|| "/callback".into()),
+        },
+        open_browser,
+    };
+    Client::start(options)
+        .await
+        .map_err(|e| fail(Exit::Other, &e))
+}
+
+pub fn fail(exit: Exit, error: &dyn std::fmt::Display) -> Exit {
+    output::error(&error.to_string());
+    exit
+}
+
+pub async fn status(cli: &Cli, as_json: bool) -> Exit {
+    let spec = match profile(cli, &ProfileSpec::default()) {
+        Ok(spec) => spec,
+        Err(exit) => return exit,
+    };
+    if spec.client_id.is_none() {
+        if as_json {
+            output::line(&json!({"logged_in": false, "profile": cli.profile}).to_string());
+        } else {
+            output::line(&format!(
+                "Not logged in (no profile `{}` yet). Run `tessera login`.",
+                cli.profile
+            ));
+        }
+        return Exit::NotLoggedIn;
+    }
+    let client = match open(cli, &spec, false).await {
+        Ok(client) => client,
+        Err(exit) => return exit,
+    };
+    let (status, store) = match client.status().await {
+        Ok(answer) => answer,
+        Err(error) => return fail(Exit::from(&error), &error),
+    };
+    let exit = if status.logged_in {
+        Exit::Ok
+    } else {
+        Exit::NotLoggedIn
+    };
+    let store_kind = format!("{:?}", store.kind).to_lowercase();
+    if as_json {
+        let mut value = serde_json::to_value(&status).unwrap_or_default();
+        value["profile"] = json!(cli.profile);
+        value["issuer"] = json!(status.issuer.clone().or(spec.issuer.clone()));
+        value["store"] = json!({"kind": store_kind, "location": store.location, "fallback_reason": store.fallback_reason});
+        output::line(&value.to_string());
+        return exit;
+    }
+    if !status.logged_in {
+        output::line(&format!(
+            "Not logged in (profile `{}`). Run `tessera login`.",
+            cli.profile
+        ));
+    } else {
+        let who = status
+            .identity
+            .as_ref()
+            .and_then(|i| i.display())
+            .unwrap_or("(no identity claims)");
+        output::line(&format!("Logged in as {who}"));
+        if let Some(issuer) = status.issuer.as_ref().or(spec.issuer.as_ref()) {
+            output::line(&format!("  issuer   {issuer}"));
+        }
+        output::line(&format!("  scopes   {}", status.scopes.join(" ")));
+        if let (Some(at), Some(secs)) = (status.expires_at, status.expires_in_secs) {
+            let word = if secs < 0 { "expired" } else { "expires" };
+            output::line(&format!(
+                "  token    {word} {} ({})",
+                output::timestamp(at.0),
+                output::relative(secs)
+            ));
+        }
+        let refresh = if status.refresh_token_present {
+            "yes"
+        } else {
+            "no (log in again when the token expires)"
+        };
+        output::line(&format!("  refresh  {refresh}"));
+    }
+    output::line(&format!("  profile  {}", cli.profile));
+    output::line(&format!("  store    {store_kind}: {}", store.location));
+    if let Some(reason) = &store.fallback_reason {
+        output::line(&format!("           (not the keyring: {reason})"));
+    }
+    exit
+}
+
+pub async fn token(cli: &Cli, min_ttl: u64) -> Exit {
+    let spec = match profile(cli, &ProfileSpec::default()) {
+        Ok(spec) => spec,
+        Err(exit) => return exit,
+    };
+    if spec.client_id.is_none() {
+        return fail(
+            Exit::NotLoggedIn,
+            &format!(
+                "not logged in (no profile `{}`); run `tessera login`",
+                cli.profile
+            ),
+        );
+    }
+    let client = match open(cli, &spec, false).await {
+        Ok(client) => client,
+        Err(exit) => return exit,
+    };
+    match client.access_token_for(min_ttl).await {
+        Ok(token) => {
+            output::line(token.access_token.expose());
+            Exit::Ok
+        }
+        Err(error) => fail(Exit::from(&error), &error),
+    }
+}
+
+pub async fn logout(cli: &Cli, force: bool, as_json: bool) -> Exit {
+    let spec = match profile(cli, &ProfileSpec::default()) {
+        Ok(spec) => spec,
+        Err(exit) => return exit,
+    };
+    if spec.client_id.is_none() {
+        output::note(&format!("Not logged in (no profile `{}`).", cli.profile));
+        return Exit::Ok;
+    }
+    let client = match open(cli, &spec, false).await {
+        Ok(client) => client,
+        Err(exit) => return exit,
+    };
+    match client.logout(force).await {
+        Ok(report) => {
+            if as_json {
+                output::line(&json!({"logged_out": true, "end_session_url": report.end_session_url, "server_calls": report.server_calls}).to_string());
+                return Exit::Ok;
+            }
+            output::note("Logged out; the local session is deleted.");
+            for call in &report.server_calls {
+                match &call.error {
+                    None => output::note(&format!("  {}: done", call.call.replace('_', " "))),
+                    Some(error) => output::note(&format!(
+                        "  {}: failed ({error})",
+                        call.call.replace('_', " ")
+                    )),
+                }
+            }
+            if let Some(url) = report.end_session_url {
+                output::note(&format!("To also sign out in the browser, open: {url}"));
+            }
+            Exit::Ok
+        }
+        Err(error) => fail(Exit::from(&error), &error),
+    }
+}

@@ -1,0 +1,282 @@
+//! Profiles: named OAuth configurations in `<config dir>/config.toml`, built on presets.
+//!
+//! A profile is a preset (data in `presets.toml`) overlaid with the user's settings and
+//! then with command-line flags. `tessera login` saves what the flags said, so later
+//! `tessera token` calls need no flags.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tessera_engine::{Config, Endpoints, LoginMethod, Secret, TokenRequestFormat};
+
+use crate::store::StoreChoice;
+
+const PRESETS: &str = include_str!("presets.toml");
+
+/// One profile as written in `config.toml` (and in `presets.toml`). Every field is
+/// optional so that layers can be merged.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProfileSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+    #[serde(skip_serializing_if = "is_empty_endpoints")]
+    pub endpoints: Endpoints,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<bool>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub authorization_params: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_request: Option<TokenRequestFormat>,
+    /// The login method used when `login` is given none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login: Option<LoginMethod>,
+    /// Fixed loopback port (0 or absent: ephemeral).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreName>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_buffer_secs: Option<u64>,
+    /// Lifetime assumed when the provider sends no `expires_in` (e.g. GitHub's
+    /// non-expiring tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assumed_token_lifetime_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_logout_redirect_uri: Option<String>,
+}
+
+fn is_empty_endpoints(endpoints: &Endpoints) -> bool {
+    *endpoints == Endpoints::default()
+}
+
+/// `store = "keyring" | "file"` in a profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreName {
+    Keyring,
+    File,
+}
+
+impl From<StoreName> for StoreChoice {
+    fn from(name: StoreName) -> Self {
+        match name {
+            StoreName::Keyring => StoreChoice::Keyring,
+            StoreName::File => StoreChoice::File,
+        }
+    }
+}
+
+impl ProfileSpec {
+    /// `self` with every field `over` sets replaced.
+    pub fn overlay(&self, over: &ProfileSpec) -> ProfileSpec {
+        let mut params = self.authorization_params.clone();
+        params.extend(over.authorization_params.clone());
+        macro_rules! pick {
+            ($field:ident) => {
+                over.$field.clone().or_else(|| self.$field.clone())
+            };
+        }
+        ProfileSpec {
+            preset: pick!(preset),
+            issuer: pick!(issuer),
+            client_id: pick!(client_id),
+            client_secret: pick!(client_secret),
+            scopes: pick!(scopes),
+            redirect_uri: pick!(redirect_uri),
+            endpoints: over.endpoints.or(&self.endpoints),
+            discovery: pick!(discovery),
+            authorization_params: params,
+            token_request: pick!(token_request),
+            login: pick!(login),
+            port: pick!(port),
+            callback_path: pick!(callback_path),
+            store: pick!(store),
+            refresh_buffer_secs: pick!(refresh_buffer_secs),
+            assumed_token_lifetime_secs: pick!(assumed_token_lifetime_secs),
+            post_logout_redirect_uri: pick!(post_logout_redirect_uri),
+        }
+    }
+
+    /// The preset this profile names, overlaid with the profile itself.
+    pub fn resolved(&self) -> Result<ProfileSpec, ProfileError> {
+        match &self.preset {
+            None => Ok(self.clone()),
+            Some(name) => Ok(preset(name)?.overlay(self)),
+        }
+    }
+
+    /// The engine configuration this (resolved) profile describes.
+    pub fn engine_config(&self) -> Result<Config, ProfileError> {
+        let client_id = self
+            .client_id
+            .clone()
+            .ok_or(ProfileError::MissingClientId)?;
+        let mut config = Config {
+            issuer: self.issuer.clone(),
+            client_id,
+            client_secret: self.client_secret.clone().map(Secret::new),
+            scopes: self.scopes.clone().unwrap_or_default(),
+            redirect_uri: self.redirect_uri.clone(),
+            endpoints: self.endpoints.clone(),
+            authorization_params: self.authorization_params.clone(),
+            token_request: self.token_request.unwrap_or_default(),
+            post_logout_redirect_uri: self.post_logout_redirect_uri.clone(),
+            ..Config::default()
+        };
+        if let Some(discovery) = self.discovery {
+            config.discovery = discovery;
+        }
+        if let Some(buffer) = self.refresh_buffer_secs {
+            config.refresh_buffer_secs = buffer;
+        }
+        if let Some(lifetime) = self.assumed_token_lifetime_secs {
+            config.assumed_token_lifetime_secs = lifetime;
+        }
+        Ok(config)
+    }
+}
+
+/// A built-in preset by name.
+pub fn preset(name: &str) -> Result<ProfileSpec, ProfileError> {
+    let mut presets: BTreeMap<String, ProfileSpec> =
+        toml::from_str(PRESETS).map_err(|e| ProfileError::Invalid {
+            path: "presets.toml".into(),
+            detail: e.to_string(),
+        })?;
+    presets
+        .remove(name)
+        .ok_or_else(|| ProfileError::UnknownPreset {
+            name: name.to_owned(),
+            known: preset_names(),
+        })
+}
+
+/// The names of the built-in presets.
+pub fn preset_names() -> Vec<String> {
+    toml::from_str::<BTreeMap<String, toml::Value>>(PRESETS)
+        .map(|p| p.into_keys().collect())
+        .unwrap_or_default()
+}
+
+/// `config.toml`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_profile: Option<String>,
+    pub profiles: BTreeMap<String, ProfileSpec>,
+}
+
+impl ConfigFile {
+    pub fn path(config_dir: &Path) -> PathBuf {
+        config_dir.join("config.toml")
+    }
+
+    /// Reads `config.toml`; a missing file is an empty configuration.
+    pub fn load(config_dir: &Path) -> Result<ConfigFile, ProfileError> {
+        let path = Self::path(config_dir);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| ProfileError::Invalid {
+                path,
+                detail: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
+            Err(e) => Err(ProfileError::Io {
+                path,
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    /// Writes `config.toml` atomically (temp file and rename).
+    pub fn save(&self, config_dir: &Path) -> Result<(), ProfileError> {
+        let path = Self::path(config_dir);
+        let io = |e: std::io::Error| ProfileError::Io {
+            path: path.clone(),
+            detail: e.to_string(),
+        };
+        std::fs::create_dir_all(config_dir).map_err(io)?;
+        let text = toml::to_string_pretty(self).map_err(|e| ProfileError::Invalid {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        let temp = config_dir.join(".config.toml.tmp");
+        std::fs::write(&temp, text).map_err(io)?;
+        std::fs::rename(&temp, &path).map_err(io)
+    }
+}
+
+/// What can be wrong with a profile.
+#[derive(Debug)]
+pub enum ProfileError {
+    MissingClientId,
+    UnknownPreset { name: String, known: Vec<String> },
+    UnknownProfile { name: String },
+    Invalid { path: PathBuf, detail: String },
+    Io { path: PathBuf, detail: String },
+}
+
+impl std::fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProfileError::MissingClientId => {
+                f.write_str("no client id: pass --client-id (or --preset) to `tessera login`, or set client_id in the profile")
+            }
+            ProfileError::UnknownPreset { name, known } => {
+                write!(f, "unknown preset `{name}`; known presets: {}", known.join(", "))
+            }
+            ProfileError::UnknownProfile { name } => {
+                write!(f, "no profile `{name}`: run `tessera --profile {name} login --issuer … --client-id …` first")
+            }
+            ProfileError::Invalid { path, detail } => write!(f, "{} is not valid: {detail}", path.display()),
+            ProfileError::Io { path, detail } => write!(f, "cannot access {}: {detail}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for ProfileError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_parses_and_flags_override_it() {
+        for name in preset_names() {
+            preset(&name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        let spec = ProfileSpec {
+            preset: Some("anthropic".into()),
+            scopes: Some(vec!["x".into()]),
+            ..Default::default()
+        };
+        let config = spec.resolved().unwrap().engine_config().unwrap();
+        assert_eq!(config.client_id, "9d1c250a-e61b-44d9-88ed-5944d1962f5e");
+        assert_eq!(config.scopes, vec!["x"]);
+        assert_eq!(config.token_request, TokenRequestFormat::Json);
+        assert_eq!(
+            config.authorization_params.get("code").map(String::as_str),
+            Some("true")
+        );
+    }
+
+    #[test]
+    fn a_profile_without_client_id_says_what_to_do() {
+        let error = ProfileSpec::default().engine_config().unwrap_err();
+        assert!(error.to_string().contains("--client-id"));
+    }
+}

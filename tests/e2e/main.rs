@@ -1,0 +1,187 @@
+//! End to end: the `tessera` binary as a subprocess against a real authorization server
+//! (panva's oidc-provider on 127.0.0.1), with the encrypted file store.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn browser_login_then_status_token_and_logout_revokes() {
+    let provider = Provider::start(&[]);
+    let tessera = Tessera::new(&provider);
+
+    let login = tessera.login(&["--browser"]);
+    assert_ok(&login, "login");
+    assert!(
+        stderr(&login).contains("Logged in as alice@example.test"),
+        "{}",
+        stderr(&login)
+    );
+
+    let status = tessera.run(&["status", "--json"]);
+    assert_ok(&status, "status");
+    let status: Value = serde_json::from_str(&stdout(&status)).expect("status JSON");
+    assert_eq!(status["logged_in"], true);
+    assert_eq!(status["identity"]["email"], "alice@example.test");
+    assert_eq!(status["refresh_token_present"], true);
+    assert_eq!(status["store"]["kind"], "file");
+
+    let token = tessera.run(&["token"]);
+    assert_ok(&token, "token");
+    let access_token = stdout(&token);
+    assert!(!access_token.is_empty() && !access_token.contains(char::is_whitespace));
+    assert!(
+        provider.is_active(&access_token).await,
+        "the provider knows the token"
+    );
+
+    let logout = tessera.run(&["logout"]);
+    assert_ok(&logout, "logout");
+    assert!(
+        !provider.is_active(&access_token).await,
+        "logout revoked the token"
+    );
+    let after = tessera.run(&["token"]);
+    assert_eq!(
+        after.status.code(),
+        Some(3),
+        "not logged in: {}",
+        stderr(&after)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn device_login_is_approved_on_another_device() {
+    let provider = Provider::start(&[]);
+    let tessera = Tessera::new(&provider);
+    let mut child = tessera
+        .command(&[
+            "login",
+            "--device",
+            "--issuer",
+            &provider.issuer,
+            "--client-id",
+            "tessera-cli",
+            "--scope",
+            "openid offline_access",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tessera starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let code = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the user code is shown");
+        if let Some(code) = line.split("enter the code:").nth(1) {
+            break code.trim().to_owned();
+        }
+    };
+    assert_eq!(code.len(), 9, "grouped for reading: {code}");
+    let approved = provider.approve_device(&code).await;
+    assert_eq!(approved["approved"], true, "{approved}");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("exit");
+    assert!(status.success(), "device login failed: {status:?}");
+    assert_ok(&tessera.run(&["token"]), "token after device login");
+}
+
+/// Waits until a 12 s token is inside its refresh window (the last quarter).
+async fn wait_for_refresh_window() {
+    tokio::time::sleep(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expiring_token_is_refreshed_exactly_once() {
+    let provider = Provider::start(&[("ACCESS_TOKEN_TTL", "12")]);
+    let tessera = Tessera::new(&provider);
+    assert_ok(&tessera.login(&["--browser"]), "login");
+    let first = stdout(&tessera.run(&["token"]));
+    assert_eq!(provider.refresh_requests().await, 0);
+
+    wait_for_refresh_window().await;
+    let second = tessera.run(&["token"]);
+    assert_ok(&second, "token after expiry");
+    assert_ne!(stdout(&second), first, "a new token");
+    assert_eq!(provider.refresh_requests().await, 1);
+
+    let third = tessera.run(&["token"]);
+    assert_eq!(
+        stdout(&third),
+        stdout(&second),
+        "the refreshed token is reused"
+    );
+    assert_eq!(provider.refresh_requests().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sixteen_processes_after_expiry_refresh_once_without_invalid_grant() {
+    let provider = Provider::start(&[("ACCESS_TOKEN_TTL", "12")]);
+    let tessera = Tessera::new(&provider);
+    assert_ok(&tessera.login(&["--browser"]), "login");
+    wait_for_refresh_window().await;
+
+    let children: Vec<_> = (0..16)
+        .map(|_| {
+            tessera
+                .command(&["token"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let outputs = tokio::task::spawn_blocking(move || {
+        children
+            .into_iter()
+            .map(|c| c.wait_with_output().expect("exit"))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .expect("join");
+    for output in &outputs {
+        assert_ok(output, "concurrent token");
+    }
+    let tokens: std::collections::BTreeSet<String> = outputs.iter().map(stdout).collect();
+    assert_eq!(
+        tokens.len(),
+        1,
+        "every process got the same refreshed token"
+    );
+    let counters = provider.counters().await;
+    assert_eq!(counters["token_requests"]["refresh_token"], 1, "{counters}");
+    assert_eq!(counters["refresh_invalid_grant"], 0, "{counters}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denied_login_says_so_with_its_exit_code() {
+    let provider = Provider::start(&[]);
+    let tessera = Tessera::new(&provider);
+    let profile = format!(
+        "[profiles.default]\nissuer = \"{}\"\nclient_id = \"tessera-cli\"\nscopes = [\"openid\"]\nauthorization_params = {{ login_hint = \"deny\" }}\n",
+        provider.issuer
+    );
+    std::fs::write(tessera.dir.path().join("config.toml"), profile).expect("write profile");
+    let login = tessera.run(&["login", "--browser"]);
+    assert_eq!(login.status.code(), Some(4), "denied: {}", stderr(&login));
+    assert!(
+        stderr(&login).contains("access_denied"),
+        "{}",
+        stderr(&login)
+    );
+    let status = tessera.run(&["status"]);
+    assert_eq!(status.status.code(), Some(3));
+}

@@ -1,0 +1,230 @@
+//! The real parts the end-to-end tests drive: the local authorization server (panva's
+//! oidc-provider, `tests/provider/`) and the `tessera` binary as a subprocess.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::Once;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn provider_dir() -> PathBuf {
+    repo_root().join("tests").join("provider")
+}
+
+/// Installs the provider's npm packages once (from its lockfile).
+fn install_provider() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        if provider_dir()
+            .join("node_modules")
+            .join("oidc-provider")
+            .exists()
+        {
+            return;
+        }
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(provider_dir())
+            .status()
+            .expect("npm is installed");
+        assert!(status.success(), "npm ci failed in tests/provider");
+    });
+}
+
+/// A running oidc-provider on 127.0.0.1; stopped when dropped (its stdin closes).
+pub struct Provider {
+    child: Child,
+    _stdin: ChildStdin,
+    pub issuer: String,
+    http: reqwest::Client,
+}
+
+impl Provider {
+    pub fn start(env: &[(&str, &str)]) -> Provider {
+        install_provider();
+        let mut command = Command::new("node");
+        command
+            .arg("server.mjs")
+            .current_dir(provider_dir())
+            .env("EXIT_ON_STDIN_CLOSE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            // The provider's logs only when asked for: TESSERA_TEST_PROVIDER_LOG=1.
+            .stderr(if std::env::var_os("TESSERA_TEST_PROVIDER_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("node starts");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("provider prints READY");
+        let ready: Value = serde_json::from_str(line.trim_start_matches("READY ").trim())
+            .unwrap_or_else(|e| panic!("bad READY line {line:?}: {e}"));
+        let issuer = ready["issuer"].as_str().expect("issuer").to_owned();
+        assert!(issuer.starts_with("http://127.0.0.1:"), "{issuer}");
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        Provider {
+            child,
+            _stdin: stdin,
+            issuer,
+            http,
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.issuer))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("provider answers");
+        let text = response.text().await.expect("body");
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+
+    /// Token endpoint and revocation counters (`GET /test/counters`).
+    pub async fn counters(&self) -> Value {
+        let response = self
+            .http
+            .get(format!("{}/test/counters", self.issuer))
+            .send()
+            .await
+            .expect("counters");
+        serde_json::from_str(&response.text().await.expect("body")).expect("json")
+    }
+
+    pub async fn refresh_requests(&self) -> u64 {
+        self.counters().await["token_requests"]["refresh_token"]
+            .as_u64()
+            .unwrap_or(u64::MAX)
+    }
+
+    pub async fn approve_device(&self, user_code: &str) -> Value {
+        self.post("/test/device/approve", json!({ "user_code": user_code }))
+            .await
+    }
+
+    /// Whether the provider still considers `token` active (RFC 7662).
+    pub async fn is_active(&self, token: &str) -> bool {
+        self.post("/test/introspect", json!({ "token": token }))
+            .await["active"]
+            .as_bool()
+            == Some(true)
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `tessera` binary built by this workspace (next to this test's executable).
+pub fn tessera_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile directory");
+    let bin = dir.join(format!("tessera{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "tessera", "--bin", "tessera"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building tessera failed");
+    }
+    bin
+}
+
+/// One user's tessera: its own config directory, the file store with a passphrase, and
+/// the browser stand-in as `$BROWSER`.
+pub struct Tessera {
+    pub dir: tempfile::TempDir,
+    bin: PathBuf,
+    issuer: String,
+}
+
+impl Tessera {
+    pub fn new(provider: &Provider) -> Tessera {
+        Tessera {
+            dir: tempfile::tempdir().expect("temp dir"),
+            bin: tessera_bin(),
+            issuer: provider.issuer.clone(),
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.bin);
+        let browser = format!("node {}", provider_dir().join("browser.mjs").display());
+        command
+            .args(["--store", "file"])
+            .args(args)
+            .env("TESSERA_CONFIG_DIR", self.dir.path())
+            .env("TESSERA_PASSPHRASE", "correct horse battery staple")
+            .env("BROWSER", browser)
+            .env("BROWSER_LOG", self.dir.path().join("browser.log"))
+            .env_remove("TESSERA_PROFILE")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("tessera runs")
+    }
+
+    /// `login --issuer … --client-id tessera-cli --scope "openid offline_access"` plus `extra`.
+    pub fn login(&self, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "login",
+            "--issuer",
+            &self.issuer,
+            "--client-id",
+            "tessera-cli",
+            "--scope",
+            "openid offline_access email profile",
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts success, showing stderr otherwise.
+pub fn assert_ok(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({:?}):\n{}",
+        output.status.code(),
+        stderr(output)
+    );
+}
