@@ -3,10 +3,10 @@ SHELL := /bin/bash
 CARGO ?= cargo
 ENGINE_FORBIDDEN := tokio|reqwest|ractor|keyring.*|hyper|mio|axum|async-std|getrandom|rand|wasm-bindgen|web-sys|js-sys
 
-.PHONY: test fmt-check lint unit specs wasm engine-deps provider-test bench bless fmt
+.PHONY: test fmt-check lint unit specs wasm engine-deps provider-test keyring-test demo bench bless fmt
 
 ## Everything CI checks, in order of speed of failure.
-test: fmt-check engine-deps lint unit wasm provider-test
+test: fmt-check engine-deps lint unit wasm provider-test keyring-test
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -37,6 +37,15 @@ engine-deps:
 ## The local authorization server used by end-to-end tests, checked on its own.
 provider-test:
 	cd tests/provider && npm ci --no-audit --no-fund --loglevel=error && node --test
+
+## The keyring store against a real Secret Service (a private D-Bus session and
+## gnome-keyring, started for the tests: needs the dbus and gnome-keyring packages).
+keyring-test:
+	host-native/tests/with-secret-service.sh $(CARGO) test -p tessera --test store
+
+## The whole cycle against a local authorization server, no human input.
+demo:
+	bash tests/demo.sh
 
 bench:
 	$(CARGO) bench -p tessera-tests --bench engine

@@ -214,6 +214,20 @@ impl Core {
         self.fail(failed.into_iter().map(|w| w.id).collect(), error);
     }
 
+    /// Releases every waiter with a token just obtained (login or refresh): it is the
+    /// freshest the provider will give, so callers asking for more lifetime than the
+    /// provider grants get it rather than an error. Only a caller who saw this very token
+    /// rejected gets `error`.
+    pub(crate) fn serve_all_waiters(&mut self, error: Error) {
+        let waiters = std::mem::take(&mut self.waiters);
+        let current = self.session.as_ref().map(|s| &s.access_token);
+        let (rejected, served): (Vec<Waiter>, Vec<Waiter>) = waiters
+            .into_iter()
+            .partition(|w| w.rejected.is_some() && w.rejected.as_ref() == current);
+        self.serve(served.into_iter().map(|w| w.id).collect());
+        self.fail(rejected.into_iter().map(|w| w.id).collect(), error);
+    }
+
     /// Emits `UnlockSession` if the lock was requested or is held.
     pub(crate) fn unlock(&mut self) {
         if self.lock != Lock::Released {

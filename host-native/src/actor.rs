@@ -55,8 +55,18 @@ pub enum Command {
     },
     Cancel,
     Status {
-        reply: oneshot::Sender<(tessera_engine::Status, StoreInfo)>,
+        reply: oneshot::Sender<StatusReport>,
     },
+}
+
+/// What `status` shows: the engine's projection, where the session is stored, and the
+/// last storage problem (e.g. an unreadable session file) so the user learns why they
+/// appear logged out.
+#[derive(Clone, Debug)]
+pub struct StatusReport {
+    pub status: tessera_engine::Status,
+    pub store: StoreInfo,
+    pub storage_problem: Option<String>,
 }
 
 /// Everything the actor reacts to.
@@ -125,6 +135,8 @@ pub struct SessionState {
     callback_page: Option<PendingCallback>,
     timer: Option<JoinHandle<Result<(), ractor::MessagingErr<SessionMsg>>>>,
     timer_generation: u64,
+    /// The last storage failure, until a storage write succeeds.
+    storage_problem: Option<String>,
 }
 
 impl Actor for SessionActor {
@@ -158,6 +170,7 @@ impl Actor for SessionActor {
             callback_page: None,
             timer: None,
             timer_generation: 0,
+            storage_problem: None,
         };
         // Engine::new asks for the stored session first.
         while let Some(effect) = state.engine.poll_effect() {
@@ -172,12 +185,12 @@ impl Actor for SessionActor {
         let input = match loaded {
             Ok(session) => Input::SessionLoaded { session },
             Err(error) => {
+                let detail = error.to_string();
                 let _ = state.args.events.send(HostEvent::StorageFailed {
-                    detail: error.to_string(),
+                    detail: detail.clone(),
                 });
-                Input::StorageFailed {
-                    detail: error.to_string(),
-                }
+                state.storage_problem = Some(detail.clone());
+                Input::StorageFailed { detail }
             }
         };
         state.feed(&myself, input);
@@ -197,10 +210,13 @@ impl Actor for SessionActor {
             }
             SessionMsg::Stored { failure } => {
                 state.writing = false;
-                if let Some(detail) = failure {
+                if let Some(detail) = &failure {
                     tracing::error!(%detail, "could not store the session");
-                    let _ = state.args.events.send(HostEvent::StorageFailed { detail });
+                    let _ = state.args.events.send(HostEvent::StorageFailed {
+                        detail: detail.clone(),
+                    });
                 }
+                state.storage_problem = failure;
                 state.pump(&myself);
             }
             SessionMsg::Locked { outcome } => match outcome {
@@ -300,7 +316,11 @@ impl SessionState {
                 self.feed(myself, Input::Cancel);
             }
             Command::Status { reply } => {
-                let _ = reply.send((self.engine.status(now()), self.args.store.info().clone()));
+                let _ = reply.send(StatusReport {
+                    status: self.engine.status(now()),
+                    store: self.args.store.info().clone(),
+                    storage_problem: self.storage_problem.clone(),
+                });
             }
         }
     }

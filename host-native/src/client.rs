@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use ractor::{Actor, ActorRef};
-use tessera_engine::{Config, Error, LoginMethod, Rejected, Secret, Status, StoredSession};
+use tessera_engine::{Config, Error, LoginMethod, Rejected, Secret, StoredSession};
 use tokio::sync::{broadcast, oneshot};
 
-use crate::actor::{Command, LoopbackOptions, SessionActor, SessionArgs, SessionMsg};
+use crate::actor::{Command, LoopbackOptions, SessionActor, SessionArgs, SessionMsg, StatusReport};
 use crate::clock::now;
 use crate::events::{HostEvent, LoginReport, LogoutReport, Token};
-use crate::store::{SessionStore, StoreInfo};
+use crate::store::SessionStore;
 
 /// How to start a [`Client`].
 pub struct ClientOptions {
@@ -170,8 +170,8 @@ impl Client {
         self.ask(|reply| Command::Logout { force, reply }).await?
     }
 
-    /// The session as the engine sees it, and where it is stored.
-    pub async fn status(&self) -> Result<(Status, StoreInfo), Error> {
+    /// The session as the engine sees it, where it is stored, and any storage problem.
+    pub async fn status(&self) -> Result<StatusReport, Error> {
         self.ask(|reply| Command::Status { reply }).await
     }
 

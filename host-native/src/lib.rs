@@ -19,7 +19,7 @@ pub mod loopback;
 pub mod profile;
 pub mod store;
 
-pub use actor::LoopbackOptions;
+pub use actor::{LoopbackOptions, StatusReport};
 pub use client::{Client, ClientError, ClientOptions};
 pub use events::{HostEvent, LoginReport, LogoutReport, Token};
 pub use tessera_engine as engine;

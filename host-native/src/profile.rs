@@ -111,12 +111,10 @@ impl ProfileSpec {
         }
     }
 
-    /// The preset this profile names, overlaid with the profile itself.
+    /// The preset this profile names (`generic` when none), overlaid with the profile.
     pub fn resolved(&self) -> Result<ProfileSpec, ProfileError> {
-        match &self.preset {
-            None => Ok(self.clone()),
-            Some(name) => Ok(preset(name)?.overlay(self)),
-        }
+        let name = self.preset.as_deref().unwrap_or("generic");
+        Ok(preset(name)?.overlay(self))
     }
 
     /// The engine configuration this (resolved) profile describes.

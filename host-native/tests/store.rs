@@ -8,7 +8,9 @@
 //! ```
 //!
 //! They create items under service `tessera` with unique `test-…` accounts and delete them.
-//! Set `TESSERA_TEST_NO_KEYRING=1` to keep them away from your desktop keyring.
+//! Set `TESSERA_TEST_NO_KEYRING=1` to keep them away from your desktop keyring;
+//! `TESSERA_TEST_REQUIRE_KEYRING=1` (set by `with-secret-service.sh`) makes a missing
+//! keyring a failure instead of a skip.
 //!
 //! Some tests re-run this binary as a child process (`child_role`) to get a second process
 //! (for the lock) or a controlled environment (no D-Bus session bus).
@@ -226,6 +228,12 @@ fn keyring_or_skip(test: &str, dir: &Path) -> Option<(Box<dyn SessionStore>, Str
     match open_store(StoreChoice::Keyring, dir, &profile, fixed) {
         Ok(store) => Some((store, profile)),
         Err(StoreError::KeyringUnavailable { reason }) => {
+            // The wrapper script sets this: there, a missing keyring is a failure.
+            if std::env::var_os("TESSERA_TEST_REQUIRE_KEYRING").is_some() {
+                panic!(
+                    "{test}: TESSERA_TEST_REQUIRE_KEYRING is set but the keyring is unusable: {reason}"
+                );
+            }
             eprintln!("skipping {test}: no usable Secret Service: {reason}");
             None
         }

@@ -30,6 +30,8 @@ export XDG_DATA_HOME="$keyring_home/.local/share"
 export XDG_RUNTIME_DIR="$keyring_home/run"
 mkdir -m 0700 -p "$XDG_RUNTIME_DIR"
 unset DBUS_SESSION_BUS_ADDRESS
+# Inside this wrapper the keyring must work: tests fail rather than skip.
+export TESSERA_TEST_REQUIRE_KEYRING=1
 
 # --unlock creates the login keyring with the password read from stdin and unlocks it.
 # The daemon exits with the session bus when the command ends.

@@ -140,22 +140,37 @@ impl Drop for Provider {
 }
 
 /// The `tessera` binary built by this workspace (next to this test's executable).
+///
+/// `cargo test --workspace` builds it with the same features as everything else. When it
+/// is missing or older than its sources (e.g. only this test was run), it is built first,
+/// so a test never runs a stale binary.
 pub fn tessera_bin() -> PathBuf {
+    static BUILD: Once = Once::new();
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target profile directory");
+    let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
     let bin = dir.join(format!("tessera{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "tessera", "--bin", "tessera"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building tessera failed");
-    }
+    BUILD.call_once(|| {
+        let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+        let sources = ["host-native/src", "engine/src", "host-native/Cargo.toml", "engine/Cargo.toml"];
+        let newest = sources.iter().filter_map(|s| newest_mtime(&repo_root().join(s))).max();
+        if built.is_none() || newest > built {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-p", "tessera", "--bin", "tessera"])
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building tessera failed");
+        }
+    });
     bin
+}
+
+fn newest_mtime(path: &Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path).ok()?.flatten().filter_map(|e| newest_mtime(&e.path())).max()
 }
 
 /// One user's tessera: its own config directory, the file store with a passphrase, and

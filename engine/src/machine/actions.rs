@@ -306,7 +306,9 @@ impl Ctx<'_> {
                 });
                 self.core.unlock();
                 self.core.reset_refresh_schedule();
-                self.core.release_waiters(self.now, Error::NotLoggedIn);
+                self.core.serve_all_waiters(Error::LoginRequired {
+                    reason: "the provider issued the rejected token again".to_owned(),
+                });
                 Transition(State::idle())
             }
             Err(error @ Error::OAuth { .. }) if is_invalid_grant(&error) => {
@@ -657,7 +659,9 @@ impl Ctx<'_> {
             scopes: session.scopes.clone(),
             expires_at: session.expires_at,
         });
-        self.core.release_waiters(self.now, Error::NotLoggedIn);
+        self.core.serve_all_waiters(Error::LoginRequired {
+            reason: "the provider issued the rejected token again".to_owned(),
+        });
         Transition(State::idle())
     }
 

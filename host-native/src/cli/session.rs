@@ -96,25 +96,30 @@ pub async fn status(cli: &Cli, as_json: bool) -> Exit {
         Ok(client) => client,
         Err(exit) => return exit,
     };
-    let (status, store) = match client.status().await {
-        Ok(answer) => answer,
+    let report = match client.status().await {
+        Ok(report) => report,
         Err(error) => return fail(Exit::from(&error), &error),
     };
-    let exit = if status.logged_in {
-        Exit::Ok
-    } else {
-        Exit::NotLoggedIn
+    let (status, store) = (&report.status, &report.store);
+    let exit = match (&report.storage_problem, status.logged_in) {
+        (_, true) => Exit::Ok,
+        (Some(_), false) => Exit::Storage,
+        (None, false) => Exit::NotLoggedIn,
     };
     let store_kind = format!("{:?}", store.kind).to_lowercase();
     if as_json {
-        let mut value = serde_json::to_value(&status).unwrap_or_default();
+        let mut value = serde_json::to_value(status).unwrap_or_default();
         value["profile"] = json!(cli.profile);
         value["issuer"] = json!(status.issuer.clone().or(spec.issuer.clone()));
         value["store"] = json!({"kind": store_kind, "location": store.location, "fallback_reason": store.fallback_reason});
+        value["storage_problem"] = json!(report.storage_problem);
         output::line(&value.to_string());
         return exit;
     }
-    if !status.logged_in {
+    if let (false, Some(problem)) = (status.logged_in, &report.storage_problem) {
+        output::line("Not logged in: the stored session could not be read.");
+        output::line(&format!("  problem  {problem}"));
+    } else if !status.logged_in {
         output::line(&format!(
             "Not logged in (profile `{}`). Run `tessera login`.",
             cli.profile
@@ -146,7 +151,7 @@ pub async fn status(cli: &Cli, as_json: bool) -> Exit {
         output::line(&format!("  refresh  {refresh}"));
     }
     output::line(&format!("  profile  {}", cli.profile));
-    output::line(&format!("  store    {store_kind}: {}", store.location));
+    output::line(&format!("  store    {}: {}", store.kind, store.location));
     if let Some(reason) = &store.fallback_reason {
         output::line(&format!("           (not the keyring: {reason})"));
     }
@@ -176,7 +181,15 @@ pub async fn token(cli: &Cli, min_ttl: u64) -> Exit {
             output::line(token.access_token.expose());
             Exit::Ok
         }
-        Err(error) => fail(Exit::from(&error), &error),
+        Err(error) => {
+            // "Not logged in" because the store could not be read says so.
+            if let Ok(report) = client.status().await
+                && let Some(problem) = report.storage_problem
+            {
+                return fail(Exit::Storage, &problem);
+            }
+            fail(Exit::from(&error), &error)
+        }
     }
 }
 
