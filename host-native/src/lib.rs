@@ -16,10 +16,12 @@ mod clock;
 mod events;
 mod http;
 pub mod loopback;
+mod middleware;
 pub mod profile;
 pub mod store;
 
 pub use actor::{LoopbackOptions, StatusReport};
 pub use client::{Client, ClientError, ClientOptions};
 pub use events::{HostEvent, LoginReport, LogoutReport, Token};
+pub use middleware::BearerAuth;
 pub use tessera_engine as engine;

@@ -1,6 +1,7 @@
 //! End to end: the `tessera` binary as a subprocess against a real authorization server
 //! (panva's oidc-provider on 127.0.0.1), with the encrypted file store.
 
+mod library;
 mod support;
 
 use std::io::{BufRead, BufReader};
@@ -192,7 +193,14 @@ async fn a_login_killed_mid_flow_leaves_nothing_behind_and_login_works_again() {
     let tessera = Tessera::new(&provider);
     // A "browser" that never delivers the redirect: the login waits for it.
     let mut child = tessera
-        .command(&["login", "--browser", "--issuer", &provider.issuer, "--client-id", "tessera-cli"])
+        .command(&[
+            "login",
+            "--browser",
+            "--issuer",
+            &provider.issuer,
+            "--client-id",
+            "tessera-cli",
+        ])
         .env("BROWSER", "true")
         .stderr(Stdio::piped())
         .spawn()
@@ -205,7 +213,11 @@ async fn a_login_killed_mid_flow_leaves_nothing_behind_and_login_works_again() {
 
     let status = tessera.run(&["status"]);
     assert_eq!(status.status.code(), Some(3), "{}", stderr(&status));
-    assert!(stdout(&status).contains("Not logged in"), "{}", stdout(&status));
+    assert!(
+        stdout(&status).contains("Not logged in"),
+        "{}",
+        stdout(&status)
+    );
     assert_ok(&tessera.login(&["--browser"]), "login after the killed one");
     assert_ok(&tessera.run(&["token"]), "token");
 }
@@ -219,20 +231,42 @@ async fn a_corrupted_or_foreign_store_file_is_explained_and_login_recovers() {
 
     // A wrong passphrase: explained, and the file is left as it was.
     let before = std::fs::read(&file).expect("session file");
-    let wrong = tessera.command(&["status"]).env("TESSERA_PASSPHRASE", "not the passphrase").output().expect("runs");
+    let wrong = tessera
+        .command(&["status"])
+        .env("TESSERA_PASSPHRASE", "not the passphrase")
+        .output()
+        .expect("runs");
     assert_eq!(wrong.status.code(), Some(8), "{}", stderr(&wrong));
-    assert!(stdout(&wrong).to_lowercase().contains("passphrase"), "{}", stdout(&wrong));
-    assert_eq!(std::fs::read(&file).expect("still there"), before, "untouched");
-    assert_ok(&tessera.run(&["status"]), "status with the right passphrase");
+    assert!(
+        stdout(&wrong).to_lowercase().contains("passphrase"),
+        "{}",
+        stdout(&wrong)
+    );
+    assert_eq!(
+        std::fs::read(&file).expect("still there"),
+        before,
+        "untouched"
+    );
+    assert_ok(
+        &tessera.run(&["status"]),
+        "status with the right passphrase",
+    );
 
     // Garbage in the file: status and token explain, login replaces it.
     std::fs::write(&file, b"{\"format\":\"tessera-encrypted-session\",\"vers").expect("corrupt it");
     let status = tessera.run(&["status"]);
     assert_eq!(status.status.code(), Some(8), "{}", stderr(&status));
-    assert!(stdout(&status).contains("could not be read"), "{}", stdout(&status));
+    assert!(
+        stdout(&status).contains("could not be read"),
+        "{}",
+        stdout(&status)
+    );
     let token = tessera.run(&["token"]);
     assert_eq!(token.status.code(), Some(8), "{}", stderr(&token));
     assert!(stdout(&token).is_empty(), "nothing on stdout");
-    assert_ok(&tessera.login(&["--browser"]), "login over the corrupted file");
+    assert_ok(
+        &tessera.login(&["--browser"]),
+        "login over the corrupted file",
+    );
     assert_ok(&tessera.run(&["token"]), "token after recovery");
 }

@@ -123,6 +123,25 @@ impl Provider {
             .await
     }
 
+    /// Revokes an access token at the provider (RFC 7009), as if an admin did.
+    pub async fn revoke(&self, token: &str) {
+        let response = self
+            .http
+            .post(format!("{}/token/revocation", self.issuer))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "token={token}&token_type_hint=access_token&client_id=tessera-cli"
+            ))
+            .send()
+            .await
+            .expect("revocation");
+        assert!(
+            response.status().is_success(),
+            "revocation answered {}",
+            response.status()
+        );
+    }
+
     /// Whether the provider still considers `token` active (RFC 7662).
     pub async fn is_active(&self, token: &str) -> bool {
         self.post("/test/introspect", json!({ "token": token }))
@@ -147,12 +166,23 @@ impl Drop for Provider {
 pub fn tessera_bin() -> PathBuf {
     static BUILD: Once = Once::new();
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile directory");
     let bin = dir.join(format!("tessera{}", std::env::consts::EXE_SUFFIX));
     BUILD.call_once(|| {
         let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
-        let sources = ["host-native/src", "engine/src", "host-native/Cargo.toml", "engine/Cargo.toml"];
-        let newest = sources.iter().filter_map(|s| newest_mtime(&repo_root().join(s))).max();
+        let sources = [
+            "host-native/src",
+            "engine/src",
+            "host-native/Cargo.toml",
+            "engine/Cargo.toml",
+        ];
+        let newest = sources
+            .iter()
+            .filter_map(|s| newest_mtime(&repo_root().join(s)))
+            .max();
         if built.is_none() || newest > built {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
@@ -170,7 +200,11 @@ fn newest_mtime(path: &Path) -> Option<std::time::SystemTime> {
     if !meta.is_dir() {
         return meta.modified().ok();
     }
-    std::fs::read_dir(path).ok()?.flatten().filter_map(|e| newest_mtime(&e.path())).max()
+    std::fs::read_dir(path)
+        .ok()?
+        .flatten()
+        .filter_map(|e| newest_mtime(&e.path()))
+        .max()
 }
 
 /// One user's tessera: its own config directory, the file store with a passphrase, and
