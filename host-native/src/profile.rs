@@ -51,6 +51,10 @@ pub struct ProfileSpec {
     pub store: Option<StoreName>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_buffer_secs: Option<u64>,
+    /// An environment variable holding an API key: `tessera token` prints it when there
+    /// is no session (the last link of the credential chain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
     /// Lifetime assumed when the provider sends no `expires_in` (e.g. GitHub's
     /// non-expiring tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -107,6 +111,7 @@ impl ProfileSpec {
             store: pick!(store),
             refresh_buffer_secs: pick!(refresh_buffer_secs),
             assumed_token_lifetime_secs: pick!(assumed_token_lifetime_secs),
+            api_key_env: pick!(api_key_env),
             post_logout_redirect_uri: pick!(post_logout_redirect_uri),
         }
     }

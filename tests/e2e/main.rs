@@ -270,3 +270,55 @@ async fn a_corrupted_or_foreign_store_file_is_explained_and_login_recovers() {
     );
     assert_ok(&tessera.run(&["token"]), "token after recovery");
 }
+
+#[test]
+fn the_credential_chain_prefers_environment_tokens_then_falls_back_to_an_api_key() {
+    let tessera = Tessera::with_issuer("http://127.0.0.1:9");
+    // 1. Tokens in the environment: no profile and no store needed, nothing written.
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let token = tessera
+        .command(&["token"])
+        .env("TESSERA_ACCESS_TOKEN", "env-access-token")
+        .env("TESSERA_EXPIRES_AT", expires.to_string())
+        .output()
+        .expect("runs");
+    assert_ok(&token, "token from the environment");
+    assert_eq!(stdout(&token), "env-access-token");
+    let status = tessera
+        .command(&["status", "--json"])
+        .env("TESSERA_ACCESS_TOKEN", "env-access-token")
+        .output()
+        .expect("runs");
+    let status: Value = serde_json::from_str(&stdout(&status)).expect("json");
+    assert_eq!(status["store"]["kind"], "environment", "{status}");
+    assert!(
+        !tessera.dir.path().join("default.session").exists(),
+        "nothing stored"
+    );
+
+    // 2. No session: the API key the profile names, with a note on stderr.
+    std::fs::write(
+        tessera.dir.path().join("config.toml"),
+        "[profiles.default]\napi_key_env = \"MY_API_KEY\"\n",
+    )
+    .unwrap();
+    let fallback = tessera
+        .command(&["token"])
+        .env("MY_API_KEY", "sk-test-123")
+        .output()
+        .expect("runs");
+    assert_ok(&fallback, "token from the API key");
+    assert_eq!(stdout(&fallback), "sk-test-123");
+    assert!(
+        stderr(&fallback).contains("MY_API_KEY"),
+        "{}",
+        stderr(&fallback)
+    );
+    // 3. Neither: not logged in.
+    let none = tessera.run(&["token"]);
+    assert_eq!(none.status.code(), Some(3), "{}", stderr(&none));
+}

@@ -217,10 +217,15 @@ pub struct Tessera {
 
 impl Tessera {
     pub fn new(provider: &Provider) -> Tessera {
+        Self::with_issuer(&provider.issuer)
+    }
+
+    /// For tests that need no authorization server.
+    pub fn with_issuer(issuer: &str) -> Tessera {
         Tessera {
             dir: tempfile::tempdir().expect("temp dir"),
             bin: tessera_bin(),
-            issuer: provider.issuer.clone(),
+            issuer: issuer.to_owned(),
         }
     }
 
@@ -235,6 +240,9 @@ impl Tessera {
             .env("BROWSER", browser)
             .env("BROWSER_LOG", self.dir.path().join("browser.log"))
             .env_remove("TESSERA_PROFILE")
+            .env_remove("TESSERA_ACCESS_TOKEN")
+            .env_remove("TESSERA_REFRESH_TOKEN")
+            .env_remove("TESSERA_EXPIRES_AT")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null());
         command

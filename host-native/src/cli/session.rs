@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::json;
+use tessera::engine::{Secret, StoredSession};
 use tessera::store::{self, PassphraseSource, StoreChoice};
 use tessera::{Client, ClientOptions, LoopbackOptions};
 
@@ -30,10 +31,66 @@ pub fn profile(cli: &Cli, extra: &ProfileSpec) -> Result<ProfileSpec, Exit> {
         .map_err(|e| fail(Exit::Config, &e))
 }
 
-/// Starts a client for the profile.
+/// The first link of the credential chain: tokens given in the environment.
+///
+/// `TESSERA_ACCESS_TOKEN` (required), `TESSERA_REFRESH_TOKEN` and `TESSERA_EXPIRES_AT`
+/// (Unix seconds). Without an expiry the token is assumed to live the profile's assumed
+/// lifetime from now. Such a session is used and refreshed in memory, never stored.
+fn session_from_env(config: &tessera::engine::Config) -> Option<StoredSession> {
+    let access_token = std::env::var("TESSERA_ACCESS_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())?;
+    let now = tessera::engine::UnixMillis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    );
+    let expires_at = match std::env::var("TESSERA_EXPIRES_AT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        Some(secs) => tessera::engine::UnixMillis(0).plus_secs(secs),
+        None => now.plus_secs(config.assumed_token_lifetime_secs),
+    };
+    Some(StoredSession {
+        version: tessera::engine::SESSION_FORMAT_VERSION,
+        issuer: config.issuer.clone(),
+        client_id: config.client_id.clone(),
+        access_token: Secret::new(access_token.trim()),
+        refresh_token: std::env::var("TESSERA_REFRESH_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| Secret::new(t.trim())),
+        id_token: None,
+        obtained_at: now,
+        expires_at,
+        scopes: config.scopes.clone(),
+        identity: None,
+        endpoints: Default::default(),
+    })
+}
+
+/// Whether the environment supplies tokens (then no profile or store is needed).
+pub fn env_tokens_present() -> bool {
+    std::env::var("TESSERA_ACCESS_TOKEN").is_ok_and(|t| !t.trim().is_empty())
+}
+
+/// Starts a client for the profile: tokens from the environment if given, else the
+/// stored session.
 pub async fn open(cli: &Cli, spec: &ProfileSpec, open_browser: bool) -> Result<Client, Exit> {
+    let mut spec = spec.clone();
+    if env_tokens_present() && spec.client_id.is_none() {
+        spec.client_id = Some("tessera-env".into());
+    }
     let config = spec.engine_config().map_err(|e| fail(Exit::Config, &e))?;
     let dir = config_dir(cli);
+    if let Some(session) = session_from_env(&config) {
+        tracing::info!(
+            "using the tokens from TESSERA_ACCESS_TOKEN (credential chain: environment first)"
+        );
+        let store = store::MemoryStore::new(Some(session), "TESSERA_ACCESS_TOKEN (memory only)");
+        return start(cli, &spec, config, Arc::new(store), dir, open_browser).await;
+    }
     let choice = match (cli.store, spec.store) {
         (Some(StoreArg::Keyring), _) => StoreChoice::Keyring,
         (Some(StoreArg::File), _) => StoreChoice::File,
@@ -52,9 +109,20 @@ pub async fn open(cli: &Cli, spec: &ProfileSpec, open_browser: bool) -> Result<C
     .await
     .map_err(|e| fail(Exit::Other, &e))?;
     let store = opened.map_err(|e| fail(Exit::Storage, &e))?;
+    start(cli, &spec, config, Arc::from(store), dir, open_browser).await
+}
+
+async fn start(
+    cli: &Cli,
+    spec: &ProfileSpec,
+    config: tessera::engine::Config,
+    store: Arc<dyn store::SessionStore>,
+    dir: PathBuf,
+    open_browser: bool,
+) -> Result<Client, Exit> {
     let options = ClientOptions {
         config,
-        store: Arc::from(store),
+        store,
         config_dir: dir,
         profile: cli.profile.clone(),
         loopback: LoopbackOptions {
@@ -81,7 +149,7 @@ pub async fn status(cli: &Cli, as_json: bool) -> Exit {
         Ok(spec) => spec,
         Err(exit) => return exit,
     };
-    if spec.client_id.is_none() {
+    if spec.client_id.is_none() && !env_tokens_present() {
         if as_json {
             output::line(&json!({"logged_in": false, "profile": cli.profile}).to_string());
         } else {
@@ -150,6 +218,16 @@ pub async fn status(cli: &Cli, as_json: bool) -> Exit {
         };
         output::line(&format!("  refresh  {refresh}"));
     }
+    if !status.logged_in
+        && let Some(name) = spec
+            .api_key_env
+            .as_deref()
+            .filter(|n| std::env::var(n).is_ok())
+    {
+        output::line(&format!(
+            "  fallback `tessera token` prints the API key from ${name}"
+        ));
+    }
     output::line(&format!("  profile  {}", cli.profile));
     output::line(&format!("  store    {}: {}", store.kind, store.location));
     if let Some(reason) = &store.fallback_reason {
@@ -163,7 +241,10 @@ pub async fn token(cli: &Cli, min_ttl: u64) -> Exit {
         Ok(spec) => spec,
         Err(exit) => return exit,
     };
-    if spec.client_id.is_none() {
+    if spec.client_id.is_none() && !env_tokens_present() {
+        if let Some(key) = api_key(&spec) {
+            return key;
+        }
         return fail(
             Exit::NotLoggedIn,
             &format!(
@@ -181,6 +262,12 @@ pub async fn token(cli: &Cli, min_ttl: u64) -> Exit {
             output::line(token.access_token.expose());
             Exit::Ok
         }
+        Err(error)
+            if error.kind() == tessera::engine::ErrorKind::NotLoggedIn
+                && api_key(&spec).is_some() =>
+        {
+            api_key(&spec).unwrap_or(Exit::Other)
+        }
         Err(error) => {
             // "Not logged in" because the store could not be read says so.
             if let Ok(report) = client.status().await
@@ -191,6 +278,19 @@ pub async fn token(cli: &Cli, min_ttl: u64) -> Exit {
             fail(Exit::from(&error), &error)
         }
     }
+}
+
+/// The last link of the credential chain: an API key from the variable the profile names
+/// (printed by `token` when there is no session).
+fn api_key(spec: &ProfileSpec) -> Option<Exit> {
+    let name = spec.api_key_env.as_deref()?;
+    let key = std::env::var(name).ok().filter(|k| !k.trim().is_empty())?;
+    tracing::warn!("no session: falling back to the API key in ${name}");
+    output::note(&format!(
+        "tessera: no session; using the API key from ${name}"
+    ));
+    output::line(key.trim());
+    Some(Exit::Ok)
 }
 
 pub async fn logout(cli: &Cli, force: bool, as_json: bool) -> Exit {

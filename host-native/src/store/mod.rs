@@ -49,6 +49,7 @@ mod file;
 mod fsutil;
 mod keyring;
 mod lock;
+mod memory;
 mod passphrase;
 
 use std::fmt;
@@ -59,6 +60,7 @@ use tessera_engine::StoredSession;
 
 pub use error::StoreError;
 pub use lock::{RefreshLock, RefreshLockGuard, lock_path};
+pub use memory::MemoryStore;
 pub use passphrase::PASSPHRASE_ENV;
 
 /// Which storage the user asked for (`--store auto|keyring|file`).
@@ -103,6 +105,8 @@ impl fmt::Display for StoreChoice {
 pub enum StoreKind {
     Keyring,
     File,
+    /// Tokens given in the environment (`TESSERA_ACCESS_TOKEN`…), kept in memory only.
+    Environment,
 }
 
 impl fmt::Display for StoreKind {
@@ -110,6 +114,7 @@ impl fmt::Display for StoreKind {
         f.write_str(match self {
             StoreKind::Keyring => "keyring",
             StoreKind::File => "encrypted file",
+            StoreKind::Environment => "environment",
         })
     }
 }
@@ -127,7 +132,9 @@ pub struct StoreInfo {
 impl fmt::Display for StoreInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.kind, &self.fallback_reason) {
-            (StoreKind::Keyring, _) | (_, None) => write!(f, "{}: {}", self.kind, self.location),
+            (StoreKind::Keyring | StoreKind::Environment, _) | (_, None) => {
+                write!(f, "{}: {}", self.kind, self.location)
+            }
             (StoreKind::File, Some(reason)) => write!(
                 f,
                 "{}: {} (not the keyring: {reason})",
