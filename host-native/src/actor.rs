@@ -112,6 +112,8 @@ pub struct SessionArgs {
     pub open_browser: bool,
     pub cache: Arc<ArcSwapOption<StoredSession>>,
     pub events: broadcast::Sender<HostEvent>,
+    /// Records every input (`--record`).
+    pub recorder: Option<crate::record::Recorder>,
 }
 
 pub struct SessionActor;
@@ -153,7 +155,11 @@ impl Actor for SessionActor {
     ) -> Result<SessionState, ActorProcessingErr> {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| format!("no OS randomness: {e}"))?;
-        let engine = Engine::new(args.config.clone(), seed, now());
+        let start = now();
+        let engine = Engine::new(args.config.clone(), seed, start);
+        if let Some(recorder) = &args.recorder {
+            recorder.started(&args.config, seed, start);
+        }
         let mut state = SessionState {
             engine,
             args,
@@ -249,6 +255,9 @@ impl SessionState {
     /// One input, then drain and perform.
     fn feed(&mut self, myself: &ActorRef<SessionMsg>, input: Input) -> Option<Rejected> {
         let at = now();
+        if let Some(recorder) = &self.args.recorder {
+            recorder.input(at, &input);
+        }
         let rejected = self.engine.handle(at, input).err();
         if let Some(rejected) = &rejected {
             tracing::debug!(%rejected, state = self.engine.state_name(), "input rejected");

@@ -28,6 +28,8 @@ pub struct ClientOptions {
     pub loopback: LoopbackOptions,
     /// Open the browser for browser logins (else only report the URL as an event).
     pub open_browser: bool,
+    /// Record the session as a transcript (`--record`).
+    pub recorder: Option<crate::record::Recorder>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -87,6 +89,7 @@ impl Client {
             profile: options.profile,
             loopback: options.loopback,
             open_browser: options.open_browser,
+            recorder: options.recorder,
             cache: cache.clone(),
             events: events.clone(),
         };

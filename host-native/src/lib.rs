@@ -18,6 +18,7 @@ mod http;
 pub mod loopback;
 mod middleware;
 pub mod profile;
+pub mod record;
 pub mod store;
 
 pub use actor::{LoopbackOptions, StatusReport};

@@ -33,6 +33,7 @@ async fn logged_in_client(provider: &Provider, dir: &std::path::Path) -> Client 
             path: "/callback".into(),
         },
         open_browser: false,
+        recorder: None,
     })
     .await
     .expect("client starts");

@@ -322,3 +322,38 @@ fn the_credential_chain_prefers_environment_tokens_then_falls_back_to_an_api_key
     let none = tessera.run(&["token"]);
     assert_eq!(none.status.code(), Some(3), "{}", stderr(&none));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recorded_session_replays_and_contains_no_secret() {
+    let provider = Provider::start(&[("ACCESS_TOKEN_TTL", "12")]);
+    let tessera = Tessera::new(&provider);
+    let login_file = tessera.dir.path().join("login.toml");
+    let login = tessera.login(&["--browser", "--record", login_file.to_str().unwrap()]);
+    assert_ok(&login, "recorded login");
+    wait_for_refresh_window().await;
+    let token_file = tessera.dir.path().join("token.toml");
+    let token = tessera.run(&["token", "--record", token_file.to_str().unwrap()]);
+    assert_ok(&token, "recorded token (with a refresh)");
+    let access_token = stdout(&token);
+
+    for file in [&login_file, &token_file] {
+        let text = std::fs::read_to_string(file).expect("transcript written");
+        assert!(
+            !text.contains(&access_token),
+            "{} contains the access token",
+            file.display()
+        );
+        assert!(
+            text.contains("access-token-1"),
+            "{} uses placeholders",
+            file.display()
+        );
+        let replay = tessera.run(&["replay", file.to_str().unwrap()]);
+        assert_ok(&replay, "replay of the recording");
+    }
+    let token_text = std::fs::read_to_string(&token_file).unwrap();
+    assert!(
+        token_text.contains("lock_session") && token_text.contains("refresh_token"),
+        "the refresh is in the recording"
+    );
+}

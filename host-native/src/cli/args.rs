@@ -24,6 +24,10 @@ pub struct Cli {
     /// Where the session is stored (default: the OS keyring, else an encrypted file).
     #[arg(long, global = true, value_enum)]
     pub store: Option<StoreArg>,
+    /// Write this session as a transcript (specs format, secrets replaced) to FILE
+    /// (login, token, logout); `tessera replay FILE` then passes.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub record: Option<PathBuf>,
     /// More logging on stderr (-v, -vv). Tokens are never logged.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -62,13 +62,48 @@ pub fn init_logging(verbose: u8) {
         .try_init();
 }
 
+static RECORDER: std::sync::OnceLock<tessera::record::Recorder> = std::sync::OnceLock::new();
+
+/// The `--record` recorder, if asked for.
+pub fn recorder() -> Option<&'static tessera::record::Recorder> {
+    RECORDER.get()
+}
+
 pub async fn run(cli: Cli) -> Exit {
+    if let Some(path) = &cli.record {
+        let _ = RECORDER.set(tessera::record::Recorder::new(path));
+    }
+    let exit = dispatch(&cli).await;
+    if let Some(recorder) = recorder() {
+        let what = match &cli.command {
+            Command::Login(_) => "login",
+            Command::Token { .. } => "token",
+            Command::Logout { .. } => "logout",
+            Command::Status { .. } => "status",
+            Command::Replay { .. } => "replay",
+        };
+        let description = format!(
+            "Recorded `tessera {what}` (profile `{}`); secrets replaced by placeholders.",
+            cli.profile
+        );
+        match recorder.finish(&description) {
+            Ok(path) => output::note(&format!("Recorded the session as {}", path.display())),
+            Err(error) => {
+                output::error(&format!("could not record the session: {error}"));
+                return if exit == Exit::Ok { Exit::Other } else { exit };
+            }
+        }
+    }
+    exit
+}
+
+async fn dispatch(cli: &Cli) -> Exit {
     match &cli.command {
         Command::Replay { files, bless } => replay(files, *bless),
-        Command::Login(args) => login::run(&cli, args).await,
-        Command::Status { json } => session::status(&cli, *json).await,
-        Command::Token { min_ttl } => session::token(&cli, *min_ttl).await,
-        Command::Logout { force, json } => session::logout(&cli, *force, *json).await,
+        Command::Login(args) => login::run(cli, args).await,
+        Command::Status { json } => session::status(cli, *json).await,
+        Command::Token { min_ttl } => session::token(cli, *min_ttl).await,
+        Command::Logout { force, json } => session::logout(cli, *force, *json).await,
     }
 }
 

@@ -133,6 +133,7 @@ async fn start(
                 .unwrap_or_else(|| "/callback".into()),
         },
         open_browser,
+        recorder: super::recorder().cloned(),
     };
     Client::start(options)
         .await

@@ -1,0 +1,292 @@
+//! `--record FILE`: writes a live session as a transcript in the `specs/` format.
+//!
+//! Every input fed to the engine is kept with its time; at the end the inputs are cleaned
+//! of secrets and the file is blessed, so the expectations are what the engine does with
+//! the cleaned inputs and `tessera replay FILE` passes. Secrets (tokens, codes, device
+//! codes, client secrets) become stable placeholders: the same secret gets the same
+//! placeholder everywhere, so comparisons the engine makes (a rotated refresh token, a
+//! rejected access token) replay the same way. ID tokens are re-encoded unsigned with the
+//! same claims, so the engine's claim checks replay too.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+use tessera_engine::transcript::{Step, Transcript, run_text};
+use tessera_engine::{Config, Input, Secret, StoredSession, UnixMillis, unsigned_id_token};
+
+/// Collects a session's inputs; cheap to clone (shared).
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    inner: Arc<Mutex<Recording>>,
+}
+
+#[derive(Debug)]
+struct Recording {
+    path: PathBuf,
+    config: Option<Config>,
+    seed: [u8; 32],
+    start: UnixMillis,
+    inputs: Vec<(UnixMillis, Input)>,
+}
+
+impl Recorder {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        let recording = Recording {
+            path: path.into(),
+            config: None,
+            seed: [0; 32],
+            start: UnixMillis(0),
+            inputs: Vec::new(),
+        };
+        Self {
+            inner: Arc::new(Mutex::new(recording)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recording> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn started(&self, config: &Config, seed: [u8; 32], start: UnixMillis) {
+        let mut recording = self.lock();
+        recording.config = Some(config.clone());
+        recording.seed = seed;
+        recording.start = start;
+    }
+
+    pub(crate) fn input(&self, at: UnixMillis, input: &Input) {
+        self.lock().inputs.push((at, input.clone()));
+    }
+
+    /// Writes the transcript (cleaned and blessed) and returns its path.
+    pub fn finish(&self, description: &str) -> Result<PathBuf, String> {
+        let recording = self.lock();
+        let Some(config) = recording.config.clone() else {
+            return Err("nothing was recorded".into());
+        };
+        let mut clean = Cleaner::default();
+        let mut config = config;
+        if let Some(secret) = &config.client_secret {
+            config.client_secret = Some(Secret::new(
+                clean.placeholder(secret.expose(), "client-secret"),
+            ));
+        }
+        let steps = recording
+            .inputs
+            .iter()
+            .map(|(at, input)| Step {
+                at: recording.start.millis_until(*at),
+                note: None,
+                input: clean.input(input),
+                rejected: None,
+                state: String::new(),
+                wake: None,
+                expect: Vec::new(),
+            })
+            .collect();
+        let transcript = Transcript {
+            description: description.to_owned(),
+            seed: recording.seed.iter().map(|b| format!("{b:02x}")).collect(),
+            start: recording.start.0,
+            config,
+            on_start: Vec::new(),
+            steps,
+        };
+        let draft = toml::to_string(&transcript)
+            .map_err(|e| format!("cannot encode the transcript: {e}"))?;
+        let name = recording.path.display().to_string();
+        let (_, blessed) = run_text(&name, &draft, true).map_err(|f| f.to_string())?;
+        write(&recording.path, blessed.as_deref().unwrap_or(&draft))?;
+        Ok(recording.path.clone())
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Replaces secrets with placeholders, the same one for the same secret.
+#[derive(Default)]
+struct Cleaner {
+    seen: HashMap<String, String>,
+    counts: HashMap<&'static str, usize>,
+}
+
+const SECRET_FIELDS: [(&str, &str); 5] = [
+    ("access_token", "access-token"),
+    ("refresh_token", "refresh-token"),
+    ("device_code", "device-code"),
+    ("code", "code"),
+    ("client_secret", "client-secret"),
+];
+
+impl Cleaner {
+    fn placeholder(&mut self, secret: &str, kind: &'static str) -> String {
+        if let Some(known) = self.seen.get(secret) {
+            return known.clone();
+        }
+        let n = self.counts.entry(kind).or_default();
+        *n += 1;
+        let placeholder = format!("{kind}-{n}");
+        self.seen.insert(secret.to_owned(), placeholder.clone());
+        placeholder
+    }
+
+    /// The same claims, unsigned: the engine checks claims, not signatures.
+    fn id_token(&mut self, token: &str) -> String {
+        if let Some(known) = self.seen.get(token) {
+            return known.clone();
+        }
+        let claims = token
+            .split('.')
+            .nth(1)
+            .and_then(|p| URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).ok())
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+        let replaced = match claims {
+            Some(claims) => unsigned_id_token(&claims),
+            None => self.placeholder(token, "id-token"),
+        };
+        self.seen.insert(token.to_owned(), replaced.clone());
+        replaced
+    }
+
+    fn secret(&mut self, secret: &Secret, kind: &'static str) -> Secret {
+        Secret::new(self.placeholder(secret.expose(), kind))
+    }
+
+    fn session(&mut self, session: &StoredSession) -> StoredSession {
+        StoredSession {
+            access_token: self.secret(&session.access_token, "access-token"),
+            refresh_token: session
+                .refresh_token
+                .as_ref()
+                .map(|t| self.secret(t, "refresh-token")),
+            id_token: session
+                .id_token
+                .as_ref()
+                .map(|t| Secret::new(self.id_token(t.expose()))),
+            ..session.clone()
+        }
+    }
+
+    fn json(&mut self, value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, value) in map.iter_mut() {
+                    match (key.as_str(), value.as_str()) {
+                        ("id_token", Some(token)) => *value = Value::String(self.id_token(token)),
+                        (name, Some(secret)) => {
+                            if let Some((_, kind)) =
+                                SECRET_FIELDS.iter().find(|(field, _)| *field == name)
+                            {
+                                *value = Value::String(self.placeholder(secret, kind));
+                            }
+                        }
+                        _ => self.json(value),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.json(v)),
+            _ => {}
+        }
+    }
+
+    fn body(&mut self, body: &str) -> String {
+        if let Ok(mut value) = serde_json::from_str::<Value>(body) {
+            self.json(&mut value);
+            return value.to_string();
+        }
+        if body.contains('=') && !body.contains(' ') {
+            let pairs: Vec<(String, String)> = form_pairs(body)
+                .into_iter()
+                .map(|(k, v)| {
+                    let replaced = match SECRET_FIELDS.iter().find(|(field, _)| *field == k) {
+                        Some((_, kind)) => self.placeholder(&v, kind),
+                        None if k == "id_token" => self.id_token(&v),
+                        None => v,
+                    };
+                    (k, replaced)
+                })
+                .collect();
+            return url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish();
+        }
+        body.to_owned()
+    }
+
+    fn url(&mut self, url: &str) -> String {
+        let Ok(mut parsed) = url::Url::parse(url) else {
+            return url.to_owned();
+        };
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let value = if k == "code" {
+                    self.placeholder(&v, "code")
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), value)
+            })
+            .collect();
+        if !pairs.is_empty() {
+            parsed.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        parsed.into()
+    }
+
+    fn input(&mut self, input: &Input) -> Input {
+        match input {
+            Input::HttpResponse {
+                id,
+                status,
+                headers,
+                body,
+            } => Input::HttpResponse {
+                id: *id,
+                status: *status,
+                headers: headers.clone(),
+                body: self.body(body),
+            },
+            Input::Callback { url } => Input::Callback { url: self.url(url) },
+            Input::PastedCode { text } => {
+                let text = text.trim();
+                let cleaned = if text.contains("://") {
+                    self.url(text)
+                } else if let Some((code, state)) = text.split_once('#') {
+                    format!("{}#{state}", self.placeholder(code, "code"))
+                } else {
+                    self.placeholder(text, "code")
+                };
+                Input::PastedCode { text: cleaned }
+            }
+            Input::SessionLoaded { session } => Input::SessionLoaded {
+                session: session.as_ref().map(|s| self.session(s)),
+            },
+            Input::SessionLocked { session } => Input::SessionLocked {
+                session: session.as_ref().map(|s| self.session(s)),
+            },
+            Input::TokenRejected {
+                waiter,
+                access_token,
+            } => Input::TokenRejected {
+                waiter: *waiter,
+                access_token: self.secret(access_token, "access-token"),
+            },
+            other => other.clone(),
+        }
+    }
+}
+
+fn form_pairs(body: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
