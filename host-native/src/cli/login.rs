@@ -101,11 +101,12 @@ pub async fn run(cli: &Cli, args: &LoginArgs) -> Exit {
 /// Runs one login while showing its events; Ctrl-C cancels it.
 async fn login_with(client: &Client, method: LoginMethod) -> Result<tessera::LoginReport, Error> {
     let mut events = client.events();
+    let spinner = Spinner::default();
     let shower = {
-        let client = client.clone();
+        let (client, spinner) = (client.clone(), spinner.clone());
         tokio::spawn(async move {
             while let Ok(event) = events.recv().await {
-                show(&client, event).await;
+                show(&client, &spinner, event).await;
             }
         })
     };
@@ -119,10 +120,41 @@ async fn login_with(client: &Client, method: LoginMethod) -> Result<tessera::Log
         }
     };
     shower.abort();
+    spinner.stop();
     result
 }
 
-async fn show(client: &Client, event: HostEvent) {
+/// A spinner on stderr while the device flow waits for approval (terminals only).
+#[derive(Clone, Default)]
+struct Spinner(std::sync::Arc<std::sync::Mutex<Option<indicatif::ProgressBar>>>);
+
+impl Spinner {
+    fn start(&self, message: &'static str) {
+        if !std::io::stderr().is_terminal() {
+            output::note(message);
+            return;
+        }
+        let bar = indicatif::ProgressBar::new_spinner().with_message(message);
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(bar);
+    }
+
+    fn stop(&self) {
+        if let Some(bar) = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+async fn show(client: &Client, spinner: &Spinner, event: HostEvent) {
     match event {
         HostEvent::OpenBrowser { url } => {
             output::note("Opening your browser to sign in. If it does not open, visit:");
@@ -143,7 +175,7 @@ async fn show(client: &Client, event: HostEvent) {
                     output::note(&art);
                 }
             }
-            output::note("Waiting for approval…");
+            spinner.start("Waiting for approval…");
         }
         HostEvent::PromptForCode { url } => {
             output::note("Open this URL, sign in, then paste the code shown:");
