@@ -33,6 +33,9 @@
 
 mod actions;
 mod info;
+mod login;
+mod logout;
+mod refresh;
 
 use statig::prelude::*;
 

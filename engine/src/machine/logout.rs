@@ -1,0 +1,107 @@
+//! Logging out: delete locally first, then revoke and call the provider.
+
+use std::collections::BTreeMap;
+
+use statig::prelude::*;
+
+use super::State;
+use super::actions::Ctx;
+use super::actions::{REVOKE_ACCESS, REVOKE_REFRESH, SERVER_LOGOUT, logout_call_endpoint};
+use crate::effect::{Effect, Event, LogoutReason, Method};
+use crate::error::{Endpoint, Error};
+use crate::protocol::logout;
+use crate::protocol::token::{self};
+
+impl Ctx<'_> {
+    /// Deletes the local session first (so a crash mid-way cannot leave it behind), then
+    /// calls the provider with the tokens still in memory.
+    pub(crate) fn logout(&mut self, force: bool) -> Outcome<State> {
+        self.core.unlock();
+        let session = self.core.session.take();
+        self.core.emit(Effect::DeleteSession);
+        let waiters = std::mem::take(&mut self.core.waiters)
+            .into_iter()
+            .map(|w| w.id)
+            .collect();
+        self.core.fail(waiters, Error::NotLoggedIn);
+        let endpoints = match &session {
+            Some(s) => self.core.config.endpoints.or(&self
+                .core
+                .discovered
+                .as_ref()
+                .map(|m| m.endpoints.clone())
+                .unwrap_or_default()
+                .or(&s.endpoints)),
+            None => self.core.endpoints(),
+        };
+        let (Some(session), false) = (session, force) else {
+            self.core.event(Event::LoggedOut {
+                reason: LogoutReason::Requested,
+                end_session_url: None,
+                server_calls: Vec::new(),
+            });
+            return Transition(State::logged_out());
+        };
+        let mut pending = Vec::new();
+        if let Some(url) = &endpoints.revocation {
+            let config = &self.core.config;
+            let mut revocations = Vec::new();
+            if let Some(refresh_token) = &session.refresh_token {
+                revocations.push((
+                    REVOKE_REFRESH,
+                    logout::revoke(config, refresh_token, "refresh_token"),
+                ));
+            }
+            revocations.push((
+                REVOKE_ACCESS,
+                logout::revoke(config, &session.access_token, "access_token"),
+            ));
+            for (call, encoded) in revocations {
+                let id = self
+                    .core
+                    .request(Endpoint::Revocation, Method::Post, url, Some(encoded));
+                pending.push((id, call.to_owned()));
+            }
+        }
+        if let Some(url) = &endpoints.server_logout {
+            let mut encoded = token::client_form(&self.core.config, Vec::new());
+            encoded.headers.insert(
+                "authorization".to_owned(),
+                format!("Bearer {}", session.access_token.expose()),
+            );
+            let id = self
+                .core
+                .request(Endpoint::ServerLogout, Method::Post, url, Some(encoded));
+            pending.push((id, SERVER_LOGOUT.to_owned()));
+        }
+        let end_session_url = endpoints
+            .end_session
+            .as_deref()
+            .and_then(|url| logout::end_session_url(&self.core.config, url, &session));
+        if pending.is_empty() {
+            self.core.event(Event::LoggedOut {
+                reason: LogoutReason::Requested,
+                end_session_url,
+                server_calls: Vec::new(),
+            });
+            return Transition(State::logged_out());
+        }
+        Transition(State::revoking(pending, Vec::new(), end_session_url))
+    }
+
+    pub(crate) fn read_logout_answer(
+        &self,
+        call: &str,
+        status: u16,
+        headers: &BTreeMap<String, String>,
+        body: &str,
+    ) -> Result<(), Error> {
+        let endpoint = logout_call_endpoint(call);
+        let response = self.response(endpoint, status, headers, body);
+        let limit = self.core.config.max_response_bytes;
+        match endpoint {
+            Endpoint::ServerLogout => logout::read_server_logout(&response, limit),
+            _ => logout::read_revocation(&response, limit),
+        }
+    }
+}
