@@ -2,11 +2,15 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 ENGINE_FORBIDDEN := tokio|reqwest|ractor|keyring.*|hyper|mio|axum|async-std|getrandom|rand|wasm-bindgen|web-sys|js-sys
+# The wasm-bindgen CLI must be exactly the version host-wasm pins for the crate.
+WASM_BINDGEN_VERSION := $(shell sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' host-wasm/Cargo.toml)
+CHROMEDRIVER ?= $(or $(shell command -v chromedriver),/usr/bin/chromedriver)
 
 .PHONY: test fmt-check lint unit specs wasm engine-deps provider-test keyring-test demo bench bless fmt
+.PHONY: wasm-tools wasm-test wasm-size
 
 ## Everything CI checks, in order of speed of failure.
-test: fmt-check engine-deps lint unit wasm provider-test keyring-test
+test: fmt-check engine-deps lint unit wasm wasm-test provider-test keyring-test
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -25,6 +29,29 @@ specs:
 ## The engine must build for the browser at all times.
 wasm:
 	$(CARGO) build -p tessera-engine --target wasm32-unknown-unknown
+
+## wasm-bindgen-cli (its test runner runs the wasm tests), installed only when the version
+## differs from host-wasm's pin: about 4 minutes on 2 cores. Without its default TLS feature
+## (ring, rustls): the runner only talks to chromedriver on 127.0.0.1.
+wasm-tools:
+	@if [ "$$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $(WASM_BINDGEN_VERSION)" ] \
+	    || ! command -v wasm-bindgen-test-runner >/dev/null; then \
+	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) (about 4 min)"; \
+	  $(CARGO) install -q wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --no-default-features; \
+	fi
+
+## The specs/ corpus under WebAssembly — node, a headless Chromium page and a Chromium
+## service worker — each transcript's effects compared byte for byte with the native
+## replay (host-wasm/tests/). Chromium: apt-get install chromium chromium-driver.
+wasm-test: wasm-tools
+	@[ -x "$(CHROMEDRIVER)" ] || { echo "wasm-test needs chromium and chromium-driver (apt-get install -y chromium chromium-driver)"; exit 1; }
+	$(CARGO) clippy -p tessera-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings
+	CHROMEDRIVER=$(CHROMEDRIVER) TESSERA_SPECS_COUNT=$$(find specs -name '*.toml' | wc -l) \
+	  $(CARGO) test -p tessera-wasm --target wasm32-unknown-unknown -- --nocapture
+
+## Size of the browser build next to oauth4webapi (BENCHMARKS.md); not part of `test`.
+wasm-size: wasm-tools
+	host-wasm/size/measure.sh
 
 ## The engine's normal dependency tree (native and wasm) has no I/O or randomness crates.
 engine-deps:

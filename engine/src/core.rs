@@ -58,6 +58,8 @@ pub(crate) struct Core {
     pub auto_refresh: AutoRefresh,
     /// Consecutive transient refresh failures, for the backoff.
     pub refresh_failures: u32,
+    /// Why the last refresh failed (until one succeeds).
+    pub last_refresh_error: Option<Error>,
     next_request: u64,
 }
 
@@ -74,6 +76,7 @@ impl Core {
             lock: Lock::Released,
             auto_refresh: AutoRefresh::Scheduled,
             refresh_failures: 0,
+            last_refresh_error: None,
             next_request: 1,
         }
     }
@@ -257,6 +260,7 @@ impl Core {
     /// Forget failures after a success or a new session.
     pub(crate) fn reset_refresh_schedule(&mut self) {
         self.refresh_failures = 0;
+        self.last_refresh_error = None;
         self.auto_refresh = AutoRefresh::Scheduled;
     }
 }

@@ -304,7 +304,9 @@ impl Error {
     /// Whether retrying the same request later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Transport { .. } | Error::Storage { .. } => true,
+            // A redirect is a misconfigured endpoint: retrying will not help.
+            Error::Transport { kind, .. } => *kind != TransportErrorKind::Redirect,
+            Error::Storage { .. } => true,
             Error::Response { status, .. } => *status >= 500 || *status == 429,
             Error::OAuth { error, .. } => {
                 matches!(

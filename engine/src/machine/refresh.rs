@@ -46,8 +46,22 @@ impl Ctx<'_> {
                 .fail(vec![waiter], Error::LoginRequired { reason });
             return Handled;
         }
+        if let Some(error) = self.waiting_to_retry() {
+            self.core.fail(vec![waiter], error);
+            return Handled;
+        }
         self.core.join(waiter, min_ttl_secs);
         self.begin_refresh()
+    }
+
+    /// The last refresh error while a transient failure's backoff runs: until the retry is
+    /// due, callers the current token cannot satisfy get that error at once instead of
+    /// asking a provider in trouble again.
+    fn waiting_to_retry(&self) -> Option<Error> {
+        match self.core.auto_refresh {
+            AutoRefresh::RetryAt(at) if self.now < at => self.core.last_refresh_error.clone(),
+            _ => None,
+        }
     }
 
     pub(crate) fn token_rejected(&mut self, waiter: WaiterId, rejected: &Secret) -> Outcome<State> {
@@ -64,6 +78,10 @@ impl Ctx<'_> {
                 "the provider rejected the access token and there is no refresh token".to_owned();
             self.core
                 .fail(vec![waiter], Error::LoginRequired { reason });
+            return Handled;
+        }
+        if let Some(error) = self.waiting_to_retry() {
+            self.core.fail(vec![waiter], error);
             return Handled;
         }
         self.core.join_rejecting(waiter, rejected.clone());
@@ -240,6 +258,7 @@ impl Ctx<'_> {
             None
         };
         self.core.auto_refresh = retry_at.map_or(AutoRefresh::Paused, AutoRefresh::RetryAt);
+        self.core.last_refresh_error = Some(error.clone());
         self.core.release_waiters(self.now, error.clone());
         self.core.event(Event::RefreshFailed { error, retry_at });
         Transition(State::idle())

@@ -63,6 +63,21 @@ impl Response<'_> {
     /// The body of a successful OAuth response: an `error` member (any status) becomes
     /// [`Error::OAuth`], and a non-2xx status without one becomes an unexpected status.
     pub(crate) fn oauth_fields(&self, limit: usize) -> Result<Fields, Error> {
+        if (300..400).contains(&self.status) {
+            // Hosts do not follow redirects from these endpoints (a redirect could carry
+            // the grant elsewhere); say where it pointed, without its path or query.
+            let target = self
+                .headers
+                .get("location")
+                .and_then(|l| url::Url::parse(l).ok())
+                .map(|u| format!(" to {}", u.origin().ascii_serialization()))
+                .unwrap_or_default();
+            return Err(Error::Transport {
+                endpoint: self.endpoint,
+                kind: crate::error::TransportErrorKind::Redirect,
+                detail: format!("HTTP {}{target}", self.status),
+            });
+        }
         let fields = self.fields(limit)?;
         if let Some(code) = fields.get("error") {
             let Some(code) = code.as_str() else {

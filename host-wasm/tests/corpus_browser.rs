@@ -1,0 +1,19 @@
+//! The whole `specs/` corpus replayed by the wasm build in headless Chromium, on a page
+//! (`make wasm-test`; needs `CHROMEDRIVER`). Same checks as `corpus_node.rs`.
+#![cfg(target_family = "wasm")]
+
+mod common;
+
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen_test]
+fn corpus_replays_with_the_native_effects_in_chromium() {
+    // Refuse to pass anywhere but on a page in Chromium.
+    let agent = common::global_string(&["navigator", "userAgent"]);
+    assert!(agent.contains("Chrome"), "not Chromium: {agent:?}");
+    assert_eq!(common::global_string(&["constructor", "name"]), "Window");
+    let summary = common::replay_corpus(common::replay_as_js);
+    wasm_bindgen_test::console_log!("Chromium page: {summary} [{agent}]");
+}

@@ -1,0 +1,22 @@
+//! The whole `specs/` corpus replayed by the wasm build inside a service worker in
+//! headless Chromium — where an MV3 extension's background code runs (no DOM, no
+//! localStorage). Same checks as `corpus_node.rs`.
+#![cfg(target_family = "wasm")]
+
+mod common;
+
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_service_worker);
+
+#[wasm_bindgen_test]
+fn corpus_replays_with_the_native_effects_in_a_service_worker() {
+    let agent = common::global_string(&["navigator", "userAgent"]);
+    assert!(agent.contains("Chrome"), "not Chromium: {agent:?}");
+    assert_eq!(
+        common::global_string(&["constructor", "name"]),
+        "ServiceWorkerGlobalScope"
+    );
+    let summary = common::replay_corpus(common::replay_as_js);
+    wasm_bindgen_test::console_log!("Chromium service worker: {summary} [{agent}]");
+}
