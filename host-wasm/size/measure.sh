@@ -15,7 +15,10 @@ root=$(cd "$here/../.." && pwd)
 cd "$root"
 CARGO=${CARGO:-cargo}
 
-[ -x "$here/node_modules/.bin/wasm-opt" ] || (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+if [ ! -x "$here/node_modules/.bin/wasm-opt" ] \
+  || [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
+  (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 bin="$here/node_modules/.bin"
 target_dir=$($CARGO metadata --format-version 1 --no-deps \
   | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
@@ -27,8 +30,8 @@ size() { wc -c <"$1"; }
 kb() { awk -v b="$1" 'BEGIN { printf "%.1f KB", b / 1000 }'; }
 
 rows=()
-measure() { # name, cargo feature flags
-  local name=$1 flags=$2 dir="$out/$1"
+measure() { # directory, name, cargo feature flags
+  local dir="$out/$1" name=$2 flags=$3
   echo "== tessera-wasm ($name): cargo build --profile wasm-release $flags" >&2
   # shellcheck disable=SC2086
   $CARGO build -q -p tessera-wasm --target wasm32-unknown-unknown --profile wasm-release $flags
@@ -49,15 +52,16 @@ measure() { # name, cargo feature flags
   rows+=("| **tessera-wasm ($name): total** | $(kb $((w0 + j0))) | $(kb $((w1 + j1))) | **$(kb $((w2 + j2)))** |")
 }
 
-measure "engine API" "--no-default-features"
-measure "engine API + transcript replay" ""
+measure api "engine API" "--no-default-features"
+measure replay "engine API + transcript replay" ""
 
 echo "== oauth4webapi" >&2
 o4w=$(node -p 'require(process.argv[1]).version' "$here/node_modules/oauth4webapi/package.json")
-echo 'export * from "oauth4webapi";' >"$here/o4w-entry.mjs"
-"$bin/esbuild" "$here/o4w-entry.mjs" --bundle --format=esm --log-level=warning --outfile="$out/o4w.js"
-"$bin/esbuild" "$here/o4w-entry.mjs" --bundle --minify --format=esm --log-level=warning --outfile="$out/o4w.min.js"
-rm -f "$here/o4w-entry.mjs"
+# The whole module: every export kept. stdin resolves from the working directory.
+for minify in "" --minify; do
+  (cd "$here" && echo 'export * from "oauth4webapi";' | "$bin/esbuild" --bundle $minify \
+    --format=esm --log-level=warning --outfile="$out/o4w${minify:+.min}.js")
+done
 rows+=("| oauth4webapi $o4w: full bundle (JS) | $(kb "$(size "$out/o4w.js")") | $(kb "$(size "$out/o4w.min.js")") | **$(kb "$(gz "$out/o4w.min.js")")** |")
 
 echo
