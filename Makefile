@@ -68,7 +68,8 @@ provider-test:
 ## The keyring store against a real Secret Service (a private D-Bus session and
 ## gnome-keyring, started for the tests: needs the dbus and gnome-keyring packages).
 keyring-test:
-	host-native/tests/with-secret-service.sh $(CARGO) test -p tessera --test store
+	# --workspace keeps the features of `make unit`, so nothing is rebuilt.
+	host-native/tests/with-secret-service.sh $(CARGO) test --workspace --test store
 
 ## The whole cycle against a local authorization server, no human input.
 demo:
