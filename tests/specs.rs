@@ -4,7 +4,6 @@
 //! instead (review the diff before committing it).
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use tessera_engine::transcript;
 
 fn main() {
     let args = Arguments::from_args();
@@ -26,7 +25,7 @@ fn main() {
                 .display()
                 .to_string();
             Trial::test(name, move || {
-                transcript::run_file(&path, bless)
+                tessera_tests::run_file(&path, bless)
                     .map(|_| ())
                     .map_err(|f| Failed::from(f.to_string()))
             })

@@ -3,11 +3,12 @@
 //! A transcript is a TOML file: a configuration, a seed, a start time, then steps. Each
 //! step is one input at a time offset, followed by what the engine must do: the effects
 //! in order, the resulting state, the next timer, and whether the input was rejected.
-//! [`run_file`] replays one and names the first difference; with `bless` it rewrites the
-//! expectations (keeping comments and inputs) instead.
+//! [`run_text`] replays one and names the first difference; with `bless` it returns the
+//! text with the expectations rewritten (keeping comments and inputs). Reading and
+//! writing files is the hosts' job (the engine does no I/O).
 
 mod format;
 mod replay;
 
 pub use format::{Step, Transcript};
-pub use replay::{Failure, Outcome, Replay, run_file, run_text};
+pub use replay::{Failure, Outcome, Replay, run_text};

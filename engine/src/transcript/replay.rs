@@ -1,7 +1,6 @@
 //! Replaying a transcript against the engine, and blessing it.
 
 use std::fmt;
-use std::path::Path;
 
 use toml_edit::{DocumentMut, Item, Table, Value};
 
@@ -84,27 +83,6 @@ impl fmt::Display for Failure {
 }
 
 impl std::error::Error for Failure {}
-
-/// Replays (or blesses) one file; blessing rewrites it in place.
-pub fn run_file(path: &Path, bless: bool) -> Result<Outcome, Failure> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Failure {
-        file: name.clone(),
-        step: None,
-        message: format!("cannot read: {e}"),
-    })?;
-    let (outcome, blessed) = run_text(&name, &text, bless)?;
-    if let Some(blessed) = blessed
-        && blessed != text
-    {
-        std::fs::write(path, blessed).map_err(|e| Failure {
-            file: name,
-            step: None,
-            message: format!("cannot write: {e}"),
-        })?;
-    }
-    Ok(outcome)
-}
 
 /// Replays transcript text. With `bless`, returns the text with every expectation
 /// replaced by what the engine did (inputs, notes and comments are kept).

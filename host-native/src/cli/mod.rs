@@ -108,10 +108,10 @@ async fn dispatch(cli: &Cli) -> Exit {
 }
 
 fn replay(files: &[std::path::PathBuf], bless: bool) -> Exit {
-    use tessera::engine::transcript::{self, Outcome};
+    use tessera::engine::transcript::Outcome;
     let mut failed = 0usize;
     for file in files {
-        match transcript::run_file(file, bless) {
+        match tessera::record::run_file(file, bless) {
             Ok(Outcome::Passed) => output::line(&format!("ok      {}", file.display())),
             Ok(Outcome::Blessed) => output::line(&format!("blessed {}", file.display())),
             Err(failure) => {
