@@ -11,7 +11,7 @@ use crate::input::{Input, RequestId, WaiterId};
 use crate::protocol::discovery::Metadata;
 use crate::protocol::token::Encoded;
 use crate::secret::Secret;
-use crate::session::{SESSION_FORMAT_VERSION, StoredSession};
+use crate::session::StoredSession;
 use crate::time::UnixMillis;
 
 /// A caller waiting for a token.
@@ -151,9 +151,7 @@ impl Core {
 
     /// Whether a loaded session belongs to this client and this engine can read it.
     pub(crate) fn is_ours(&self, session: &StoredSession) -> bool {
-        session.version <= SESSION_FORMAT_VERSION
-            && session.client_id == self.config.client_id
-            && (self.config.issuer.is_none() || session.issuer == self.config.issuer)
+        session.belongs_to(&self.config)
     }
 
     pub(crate) fn join(&mut self, id: WaiterId, min_ttl_secs: u64) {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Endpoints;
+use crate::config::{Config, Endpoints};
 use crate::secret::Secret;
 use crate::time::UnixMillis;
 
@@ -90,6 +90,31 @@ impl StoredSession {
         !self.is_usable(now, min_ttl_secs)
             || (self.refresh_token.is_some() && now >= self.refresh_due_at(buffer_secs))
     }
+
+    /// Whether an engine configured with `config` adopts this session when it is loaded:
+    /// a format it reads, written for its client and (when configured) its issuer.
+    pub fn belongs_to(&self, config: &Config) -> bool {
+        self.version <= SESSION_FORMAT_VERSION
+            && self.client_id == config.client_id
+            && (config.issuer.is_none() || self.issuer == config.issuer)
+    }
+
+    /// The access token an engine configured with `config` would serve at once after
+    /// loading this session, to a caller asking for `min_ttl_secs` at `now`; `None` when
+    /// it would refresh first, or not adopt the session at all.
+    ///
+    /// For hosts that answer from storage without starting an engine (a cached
+    /// `tessera token`): any `None` is handed to a real engine, which decides.
+    pub fn servable_token(
+        &self,
+        config: &Config,
+        now: UnixMillis,
+        min_ttl_secs: u64,
+    ) -> Option<&Secret> {
+        (self.belongs_to(config)
+            && !self.wants_refresh(now, min_ttl_secs, config.refresh_buffer_secs))
+        .then_some(&self.access_token)
+    }
 }
 
 /// A display-ready projection of the engine's session, computed without side effects.
@@ -140,5 +165,79 @@ impl Status {
             refresh_token_present: session.is_some_and(|s| s.refresh_token.is_some()),
             login_in_progress,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(obtained_at: u64, lifetime_secs: u64) -> StoredSession {
+        StoredSession {
+            version: SESSION_FORMAT_VERSION,
+            issuer: Some("https://op.example".into()),
+            client_id: "app".into(),
+            access_token: Secret::new("at"),
+            refresh_token: Some(Secret::new("rt")),
+            id_token: None,
+            obtained_at: UnixMillis(obtained_at),
+            expires_at: UnixMillis(obtained_at).plus_secs(lifetime_secs),
+            scopes: vec![],
+            identity: None,
+            endpoints: Endpoints::default(),
+        }
+    }
+
+    #[test]
+    fn servable_token_follows_the_refresh_rule() {
+        let config = Config::new("https://op.example", "app");
+        let buffer = config.refresh_buffer_secs;
+        let stored = session(0, 3600);
+        for (now_secs, min_ttl) in [
+            (0, 0),
+            (10, 60),
+            (3000, 0),
+            (3599, 0),
+            (3600, 0),
+            (10, 4000),
+        ] {
+            let now = UnixMillis(0).plus_secs(now_secs);
+            assert_eq!(
+                stored.servable_token(&config, now, min_ttl).is_some(),
+                !stored.wants_refresh(now, min_ttl, buffer),
+                "at {now_secs} s for {min_ttl} s"
+            );
+        }
+        let now = UnixMillis(0).plus_secs(10);
+        assert_eq!(
+            stored.servable_token(&config, now, 60),
+            Some(&Secret::new("at"))
+        );
+        assert_eq!(stored.servable_token(&config, now, 4000), None);
+    }
+
+    #[test]
+    fn servable_token_only_for_a_session_the_engine_adopts() {
+        let stored = session(0, 3600);
+        let now = UnixMillis(1000);
+        let ours = Config::new("https://op.example", "app");
+        assert!(stored.belongs_to(&ours));
+        for other in [
+            Config::new("https://op.example", "another-app"),
+            Config::new("https://other.example", "app"),
+        ] {
+            assert!(!stored.belongs_to(&other));
+            assert_eq!(stored.servable_token(&other, now, 0), None);
+        }
+        let newer = StoredSession {
+            version: SESSION_FORMAT_VERSION + 1,
+            ..stored.clone()
+        };
+        assert_eq!(newer.servable_token(&ours, now, 0), None);
+        let no_issuer = Config {
+            issuer: None,
+            ..ours
+        };
+        assert!(stored.belongs_to(&no_issuer));
     }
 }

@@ -21,8 +21,9 @@ use tessera_engine::{
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::client::Published;
 use crate::clock::now;
-use crate::events::{HostEvent, LoginReport, LogoutReport, Token};
+use crate::events::{HostEvent, LoginReport, LogoutReport, SharedSecret, Token};
 use crate::http::HttpExecutor;
 use crate::loopback::{CallbackPage, LoopbackServer, PendingCallback};
 use crate::store::{RefreshLock, RefreshLockGuard, SessionStore, StoreInfo};
@@ -110,7 +111,9 @@ pub struct SessionArgs {
     pub loopback: LoopbackOptions,
     /// Open the user's browser for `OpenBrowser` (else only report the URL).
     pub open_browser: bool,
-    pub cache: Arc<ArcSwapOption<StoredSession>>,
+    pub cache: Arc<ArcSwapOption<Published>>,
+    /// The last storage failure, for `Client::storage_problem`.
+    pub storage_problem: Arc<ArcSwapOption<String>>,
     pub events: broadcast::Sender<HostEvent>,
     /// Records every input (`--record`).
     pub recorder: Option<crate::record::Recorder>,
@@ -137,6 +140,8 @@ pub struct SessionState {
     callback_page: Option<PendingCallback>,
     timer: Option<JoinHandle<Result<(), ractor::MessagingErr<SessionMsg>>>>,
     timer_generation: u64,
+    /// The deadline the armed timer is for (`None`: no timer, or it fired).
+    timer_at: Option<tessera_engine::UnixMillis>,
     /// The last storage failure, until a storage write succeeds.
     storage_problem: Option<String>,
 }
@@ -176,6 +181,7 @@ impl Actor for SessionActor {
             callback_page: None,
             timer: None,
             timer_generation: 0,
+            timer_at: None,
             storage_problem: None,
         };
         // Engine::new asks for the stored session first.
@@ -195,7 +201,7 @@ impl Actor for SessionActor {
                 let _ = state.args.events.send(HostEvent::StorageFailed {
                     detail: detail.clone(),
                 });
-                state.storage_problem = Some(detail.clone());
+                state.set_storage_problem(Some(detail.clone()));
                 Input::StorageFailed { detail }
             }
         };
@@ -222,7 +228,7 @@ impl Actor for SessionActor {
                         detail: detail.clone(),
                     });
                 }
-                state.storage_problem = failure;
+                state.set_storage_problem(failure);
                 state.pump(&myself);
             }
             SessionMsg::Locked { outcome } => match outcome {
@@ -243,6 +249,8 @@ impl Actor for SessionActor {
             SessionMsg::Callback { url, page } => state.callback(&myself, url, page),
             SessionMsg::Timer { generation } => {
                 if generation == state.timer_generation {
+                    // Fired: the next drain arms a timer even for the same deadline.
+                    state.timer_at = None;
                     state.feed(&myself, Input::Timeout);
                 }
             }
@@ -252,6 +260,17 @@ impl Actor for SessionActor {
 }
 
 impl SessionState {
+    /// Remembers the last storage failure (or its end) for `status` and publishes it for
+    /// `Client::storage_problem`.
+    fn set_storage_problem(&mut self, problem: Option<String>) {
+        if self.storage_problem != problem {
+            self.args
+                .storage_problem
+                .store(problem.clone().map(Arc::new));
+            self.storage_problem = problem;
+        }
+    }
+
     /// One input, then drain and perform.
     fn feed(&mut self, myself: &ActorRef<SessionMsg>, input: Input) -> Option<Rejected> {
         let at = now();
@@ -292,6 +311,7 @@ impl SessionState {
                 );
             }
             Command::Login { method, reply } => {
+                self.http.warm_up();
                 let redirect_uri = match method {
                     LoginMethod::Browser => match self.start_loopback(myself).await {
                         Ok(uri) => Some(uri),
@@ -314,6 +334,9 @@ impl SessionState {
                 );
             }
             Command::Logout { force, reply } => {
+                if !force {
+                    self.http.warm_up();
+                }
                 self.logout_reply = Some(reply);
                 self.feed(myself, Input::Logout { force });
             }
@@ -402,10 +425,25 @@ impl SessionState {
             };
             self.perform(myself, effect);
         }
-        self.args
-            .cache
-            .store(self.engine.session().cloned().map(Arc::new));
+        self.publish();
         self.arm_timer(myself);
+    }
+
+    /// Publishes the session for the fast path, when it changed. Most drains (every
+    /// caller joining a refresh in flight, for one) change nothing, and skipping the copy
+    /// keeps a crowd of waiters from delaying the refresh they wait for.
+    fn publish(&self) {
+        let current = self.engine.session();
+        let unchanged = match (self.args.cache.load().as_deref(), current) {
+            (Some(published), Some(session)) => published.session == *session,
+            (None, None) => true,
+            _ => false,
+        };
+        if !unchanged {
+            self.args
+                .cache
+                .store(current.map(|session| Arc::new(Published::new(session))));
+        }
     }
 
     fn perform(&mut self, myself: &ActorRef<SessionMsg>, effect: Effect) {
@@ -454,6 +492,8 @@ impl SessionState {
                 });
             }
             Effect::LockSession => {
+                // A refresh usually follows: set up HTTPS while the lock is taken.
+                self.http.warm_up();
                 let store = self.args.store.clone();
                 let (dir, profile) = (self.args.config_dir.clone(), self.args.profile.clone());
                 let actor = myself.clone();
@@ -500,6 +540,8 @@ impl SessionState {
                 access_token,
                 expires_at,
             } => {
+                // One shared copy for every waiter.
+                let access_token = SharedSecret::from(&access_token);
                 for waiter in waiters {
                     if let Some(reply) = self.waiters.remove(&waiter) {
                         let _ = reply.send(Ok(Token {
@@ -578,13 +620,18 @@ impl SessionState {
         }
     }
 
-    /// One timer: the engine's next wake-up, re-armed after every drain.
+    /// One timer: the engine's next wake-up, re-armed after a drain that moved it.
     fn arm_timer(&mut self, myself: &ActorRef<SessionMsg>) {
+        let wanted = self.engine.poll_timeout();
+        if wanted == self.timer_at {
+            return;
+        }
         if let Some(timer) = self.timer.take() {
             timer.abort();
         }
         self.timer_generation += 1;
-        let Some(at) = self.engine.poll_timeout() else {
+        self.timer_at = wanted;
+        let Some(at) = wanted else {
             return;
         };
         let delay = Duration::from_millis(now().millis_until(at));

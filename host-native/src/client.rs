@@ -14,22 +14,94 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::actor::{Command, LoopbackOptions, SessionActor, SessionArgs, SessionMsg, StatusReport};
 use crate::clock::now;
-use crate::events::{HostEvent, LoginReport, LogoutReport, Token};
+use crate::events::{HostEvent, LoginReport, LogoutReport, SharedSecret, Token};
 use crate::store::SessionStore;
 
-/// How to start a [`Client`].
+/// How to start a [`Client`]: [`ClientOptions::new`] with the two things every client
+/// needs, then the builder methods for the rest. The fields stay public for reading and
+/// changing, but the struct is `#[non_exhaustive]`, so options added later do not break
+/// programs that build it.
+///
+/// ```
+/// # fn demo(dir: std::path::PathBuf) -> Result<(), tessera::store::StoreError> {
+/// use tessera::ClientOptions;
+/// use tessera::engine::Config;
+/// use tessera::store::{PassphraseSource, StoreChoice, open_store};
+///
+/// let store = open_store(StoreChoice::File, &dir, "work", PassphraseSource::Env)?;
+/// let options = ClientOptions::new(Config::new("https://id.example.com", "my-app"), store)
+///     .profile("work")
+///     .config_dir(&dir)
+///     .open_browser(false);
+/// assert_eq!(options.profile, "work");
+/// # Ok(()) }
+/// ```
+#[non_exhaustive]
 pub struct ClientOptions {
     pub config: Config,
     pub store: Arc<dyn SessionStore>,
     /// Where the refresh lock file lives (shared by every process of this profile).
+    /// Default: the platform's config directory + `tessera` (`.tessera` without one).
     pub config_dir: PathBuf,
+    /// Default: `default`.
     pub profile: String,
-    /// Loopback redirect server for browser logins.
+    /// Loopback redirect server for browser logins. Default: an ephemeral port on
+    /// 127.0.0.1, path `/callback`.
     pub loopback: LoopbackOptions,
     /// Open the browser for browser logins (else only report the URL as an event).
+    /// Default: true.
     pub open_browser: bool,
-    /// Record the session as a transcript (`--record`).
+    /// Record the session as a transcript (`--record`). Default: none.
     pub recorder: Option<crate::record::Recorder>,
+}
+
+impl ClientOptions {
+    /// Options for `config` on `store`, with every other option at its default.
+    pub fn new(config: Config, store: impl Into<Arc<dyn SessionStore>>) -> Self {
+        ClientOptions {
+            config,
+            store: store.into(),
+            config_dir: crate::store::default_config_dir()
+                .unwrap_or_else(|| PathBuf::from(".tessera")),
+            profile: "default".to_owned(),
+            loopback: LoopbackOptions {
+                port: 0,
+                path: "/callback".to_owned(),
+            },
+            open_browser: true,
+            recorder: None,
+        }
+    }
+
+    /// Where the refresh lock lives (use the directory the store uses).
+    pub fn config_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config_dir = dir.into();
+        self
+    }
+
+    /// The profile name (the lock file and, for stores opened by tessera, the store).
+    pub fn profile(mut self, profile: impl Into<String>) -> Self {
+        self.profile = profile.into();
+        self
+    }
+
+    /// The loopback redirect server of browser logins.
+    pub fn loopback(mut self, loopback: LoopbackOptions) -> Self {
+        self.loopback = loopback;
+        self
+    }
+
+    /// Whether browser logins open the browser (else only report the URL).
+    pub fn open_browser(mut self, open: bool) -> Self {
+        self.open_browser = open;
+        self
+    }
+
+    /// Records the session as a transcript.
+    pub fn recorder(mut self, recorder: crate::record::Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -39,6 +111,36 @@ impl std::fmt::Debug for ClientOptions {
             .field("config_dir", &self.config_dir)
             .field("store", &self.store.info().location)
             .finish_non_exhaustive()
+    }
+}
+
+/// What the actor publishes for the fast path after a drain that changed the session: the
+/// session (for the engine's own validity rule) and its access token, already shared, so
+/// serving it copies nothing.
+#[derive(Debug)]
+pub(crate) struct Published {
+    pub session: StoredSession,
+    pub token: SharedSecret,
+}
+
+impl Published {
+    pub(crate) fn new(session: &StoredSession) -> Self {
+        Published {
+            token: SharedSecret::from(&session.access_token),
+            session: session.clone(),
+        }
+    }
+}
+
+/// What every clone of a [`Client`] shares; the last one dropped stops the actor.
+#[derive(Debug)]
+struct Handle {
+    actor: ActorRef<SessionMsg>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.actor.stop(None);
     }
 }
 
@@ -59,11 +161,13 @@ impl std::fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
-/// One OAuth session (a profile), shared by every clone of this handle.
+/// One OAuth session (a profile), shared by every clone of this handle. Dropping the last
+/// clone stops the session's actor (as [`Client::stop`] does).
 #[derive(Clone)]
 pub struct Client {
-    actor: ActorRef<SessionMsg>,
-    cache: Arc<ArcSwapOption<StoredSession>>,
+    handle: Arc<Handle>,
+    cache: Arc<ArcSwapOption<Published>>,
+    storage_problem: Arc<ArcSwapOption<String>>,
     events: broadcast::Sender<HostEvent>,
     refresh_buffer_secs: u64,
 }
@@ -71,7 +175,7 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("actor", &self.actor.get_id())
+            .field("actor", &self.handle.actor.get_id())
             .finish()
     }
 }
@@ -80,6 +184,7 @@ impl Client {
     /// Starts the session actor; the stored session is loaded before this returns.
     pub async fn start(options: ClientOptions) -> Result<Client, ClientError> {
         let cache = Arc::new(ArcSwapOption::empty());
+        let storage_problem = Arc::new(ArcSwapOption::empty());
         let (events, _) = broadcast::channel(64);
         let refresh_buffer_secs = options.config.refresh_buffer_secs;
         let args = SessionArgs {
@@ -91,34 +196,74 @@ impl Client {
             open_browser: options.open_browser,
             recorder: options.recorder,
             cache: cache.clone(),
+            storage_problem: storage_problem.clone(),
             events: events.clone(),
         };
         let (actor, _) = Actor::spawn(None, SessionActor, args)
             .await
             .map_err(|e| ClientError::Actor(e.to_string()))?;
         Ok(Client {
-            actor,
+            handle: Arc::new(Handle { actor }),
             cache,
+            storage_problem,
             events,
             refresh_buffer_secs,
         })
     }
 
     /// Subscribes to what the user should see (browser URL, device code, failures).
+    ///
+    /// Events sent before subscribing are not replayed. The one that matters most — the
+    /// stored session could not be read when the client started — stays visible through
+    /// [`Client::storage_problem`] (and [`Client::status`]).
     pub fn events(&self) -> broadcast::Receiver<HostEvent> {
         self.events.subscribe()
     }
 
+    /// The last storage failure (e.g. the session file could not be read when the client
+    /// started, or a write failed), until a write succeeds. Without a round trip.
+    pub fn storage_problem(&self) -> Option<String> {
+        self.storage_problem.load().as_deref().cloned()
+    }
+
     /// A valid access token, refreshing first if needed.
+    ///
+    /// When the cached token will do, the returned future is ready on its first poll and
+    /// nothing is sent to the actor (see [`Client::cached_token`]).
     pub async fn access_token(&self) -> Result<Token, Error> {
         self.access_token_for(0).await
     }
 
     /// A token valid for at least `min_ttl_secs` more seconds.
     pub async fn access_token_for(&self, min_ttl_secs: u64) -> Result<Token, Error> {
-        if let Some(token) = self.cached_token(min_ttl_secs) {
-            return Ok(token);
+        match self.cached_token(min_ttl_secs) {
+            Some(token) => Ok(token),
+            None => self.refreshed_token(min_ttl_secs).await,
         }
+    }
+
+    /// The fast path, synchronous: the token the actor last published when it will do, or
+    /// `None` when only the actor can answer ([`Client::access_token_for`] asks it). An
+    /// `ArcSwap` load, a clock read, the engine's rule ([`StoredSession::wants_refresh`],
+    /// so both paths agree) and a reference-count increment.
+    pub fn cached_token(&self, min_ttl_secs: u64) -> Option<Token> {
+        let guard = self.cache.load();
+        let published = guard.as_deref()?;
+        if published
+            .session
+            .wants_refresh(now(), min_ttl_secs, self.refresh_buffer_secs)
+        {
+            return None;
+        }
+        Some(Token {
+            access_token: published.token.clone(),
+            expires_at: published.session.expires_at,
+        })
+    }
+
+    /// The slow path, out of line so the fast path's future stays small.
+    #[inline(never)]
+    async fn refreshed_token(&self, min_ttl_secs: u64) -> Result<Token, Error> {
         self.ask(|reply| Command::GetToken {
             min_ttl_secs,
             reply,
@@ -126,23 +271,10 @@ impl Client {
         .await?
     }
 
-    /// The fast path: no message to the actor when the published token will do. The rule
-    /// is the engine's ([`StoredSession::wants_refresh`]), so both paths agree.
-    pub fn cached_token(&self, min_ttl_secs: u64) -> Option<Token> {
-        let guard = self.cache.load();
-        let session = guard.as_deref()?;
-        if session.wants_refresh(now(), min_ttl_secs, self.refresh_buffer_secs) {
-            return None;
-        }
-        Some(Token {
-            access_token: session.access_token.clone(),
-            expires_at: session.expires_at,
-        })
-    }
-
     /// A resource server answered 401 to `token`: refresh once (if it is still the
     /// current token) and return the token to retry with.
-    pub async fn token_rejected(&self, token: Secret) -> Result<Token, Error> {
+    pub async fn token_rejected(&self, token: impl Into<Secret>) -> Result<Token, Error> {
+        let token = token.into();
         self.ask(|reply| Command::TokenRejected { token, reply })
             .await?
     }
@@ -165,7 +297,7 @@ impl Client {
 
     /// Abandons a login in progress.
     pub fn cancel(&self) {
-        let _ = self.actor.cast(SessionMsg::Command(Command::Cancel));
+        let _ = self.handle.actor.cast(SessionMsg::Command(Command::Cancel));
     }
 
     /// Ends the session: revokes (unless `force`) and deletes it.
@@ -178,9 +310,9 @@ impl Client {
         self.ask(|reply| Command::Status { reply }).await
     }
 
-    /// Stops the actor.
+    /// Stops the actor (for every clone of this handle). Dropping the last clone does too.
     pub fn stop(&self) {
-        self.actor.stop(None);
+        self.handle.actor.stop(None);
     }
 
     async fn ask<T>(
@@ -188,7 +320,8 @@ impl Client {
         command: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, Error> {
         let (reply, answer) = oneshot::channel();
-        self.actor
+        self.handle
+            .actor
             .cast(SessionMsg::Command(command(reply)))
             .map_err(|_| Error::Storage {
                 detail: "the session task has stopped".into(),

@@ -1,12 +1,77 @@
 //! What the native host reports to the application.
 
+use std::sync::Arc;
+
+use subtle::ConstantTimeEq as _;
 use tessera_engine::{Error, Identity, LogoutReason, Secret, ServerCall, UnixMillis, UserCode};
 
 /// An access token and when it expires.
+///
+/// Cheap to clone: the token is shared, not copied, so handing it out on the cached path
+/// costs a reference-count increment. `Debug` shows only its length.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Token {
-    pub access_token: Secret,
+    pub access_token: SharedSecret,
     pub expires_at: UnixMillis,
+}
+
+/// A credential shared between the session and every caller holding it (an `Arc<str>`).
+///
+/// Like [`Secret`]: `Debug` prints only the length, the value is reachable only through
+/// [`SharedSecret::expose`], and comparisons are constant-time. It compares equal to a
+/// [`Secret`] with the same value and converts into one (e.g. for
+/// [`crate::Client::token_rejected`]).
+#[derive(Clone)]
+pub struct SharedSecret(Arc<str>);
+
+impl SharedSecret {
+    /// Wraps a credential.
+    pub fn new(value: impl Into<Arc<str>>) -> Self {
+        Self(value.into())
+    }
+
+    /// The raw credential, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&Secret> for SharedSecret {
+    fn from(secret: &Secret) -> Self {
+        Self(Arc::from(secret.expose()))
+    }
+}
+
+impl From<SharedSecret> for Secret {
+    fn from(shared: SharedSecret) -> Self {
+        Secret::new(shared.expose())
+    }
+}
+
+impl From<&SharedSecret> for Secret {
+    fn from(shared: &SharedSecret) -> Self {
+        Secret::new(shared.expose())
+    }
+}
+
+impl PartialEq for SharedSecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for SharedSecret {}
+
+impl PartialEq<Secret> for SharedSecret {
+    fn eq(&self, other: &Secret) -> bool {
+        other.ct_eq(&self.0)
+    }
+}
+
+impl std::fmt::Debug for SharedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedSecret(<{} bytes redacted>)", self.0.len())
+    }
 }
 
 /// A finished login.
@@ -57,4 +122,31 @@ pub enum HostEvent {
     StorageFailed {
         detail: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_never_shows_its_value() {
+        let token = Token {
+            access_token: SharedSecret::new("access-token-value"),
+            expires_at: UnixMillis(1),
+        };
+        let shown = format!("{token:?}");
+        assert!(!shown.contains("access-token-value"), "{shown}");
+        assert!(shown.contains("18 bytes redacted"), "{shown}");
+    }
+
+    #[test]
+    fn shared_secrets_compare_with_secrets_and_convert() {
+        let shared = SharedSecret::from(&Secret::new("abc"));
+        assert_eq!(shared, Secret::new("abc"));
+        assert_ne!(shared, Secret::new("abd"));
+        assert_eq!(shared, SharedSecret::new("abc"));
+        assert_ne!(shared, SharedSecret::new("ab"));
+        assert_eq!(Secret::from(shared.clone()), Secret::new("abc"));
+        assert_eq!(shared.expose(), "abc");
+    }
 }

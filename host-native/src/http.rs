@@ -8,14 +8,29 @@ use std::time::Duration;
 
 use tessera_engine::{HttpRequest, Input, Method, TransportErrorKind};
 
-/// A lazily built HTTP client: processes that never make a request (a cached
-/// `tessera token`) never pay for TLS set-up.
+/// A lazily built HTTP client: processes that never make a request (`tessera status`, a
+/// library client serving cached tokens) never pay for TLS set-up (4–7 ms here: the
+/// platform's root certificates are read and parsed). The actor calls
+/// [`HttpExecutor::warm_up`] as soon as a request becomes likely (a refresh lock is taken,
+/// a login or logout starts), so the set-up overlaps the lock and re-read instead of
+/// delaying the request.
 #[derive(Clone, Debug, Default)]
 pub struct HttpExecutor {
     client: Arc<OnceLock<Result<reqwest::Client, String>>>,
 }
 
 impl HttpExecutor {
+    /// Builds the client in the background (on the blocking pool: it reads files), unless
+    /// it is built already.
+    pub fn warm_up(&self) {
+        if self.client.get().is_none() {
+            let this = self.clone();
+            tokio::task::spawn_blocking(move || {
+                let _ = this.client();
+            });
+        }
+    }
+
     fn client(&self) -> Result<&reqwest::Client, String> {
         self.client
             .get_or_init(|| {
@@ -38,6 +53,14 @@ impl HttpExecutor {
     pub async fn perform(&self, request: HttpRequest) -> Input {
         let id = request.id;
         let failed = |kind, detail: String| Input::HttpFailed { id, kind, detail };
+        if self.client.get().is_none() {
+            // Build (or wait for the warm-up) off the async workers.
+            let this = self.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                let _ = this.client();
+            })
+            .await;
+        }
         let client = match self.client() {
             Ok(client) => client,
             Err(detail) => return failed(TransportErrorKind::Other, detail),

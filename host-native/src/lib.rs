@@ -23,6 +23,6 @@ pub mod store;
 
 pub use actor::{LoopbackOptions, StatusReport};
 pub use client::{Client, ClientError, ClientOptions};
-pub use events::{HostEvent, LoginReport, LogoutReport, Token};
+pub use events::{HostEvent, LoginReport, LogoutReport, SharedSecret, Token};
 pub use middleware::BearerAuth;
 pub use tessera_engine as engine;

@@ -9,6 +9,11 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = cli::args::Cli::parse();
     cli::init_logging(args.verbose);
+    // A cached `tessera token` is answered before any runtime exists (see cli/fast.rs).
+    let preopened = match cli::fast::token(&args) {
+        cli::fast::Fast::Served(exit) => return exit.into(),
+        cli::fast::Fast::Continue(preopened) => preopened,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -20,5 +25,5 @@ fn main() -> ExitCode {
             return cli::Exit::Other.into();
         }
     };
-    runtime.block_on(cli::run(args)).into()
+    runtime.block_on(cli::run(args, preopened)).into()
 }

@@ -32,10 +32,7 @@ impl BearerAuth {
     }
 }
 
-fn authorize(
-    request: &mut Request,
-    token: &tessera_engine::Secret,
-) -> reqwest_middleware::Result<()> {
+fn authorize(request: &mut Request, token: &crate::SharedSecret) -> reqwest_middleware::Result<()> {
     let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
         .map_err(reqwest_middleware::Error::middleware)?;
     value.set_sensitive(true);

@@ -398,3 +398,65 @@ fn keyring_store_works_from_spawn_blocking() {
             .unwrap();
     });
 }
+
+/// The `tessera` binary on the keyring store must exit without a panic message. zbus's
+/// blocking proxy releases itself with `block_on`; when the store was dropped with the
+/// session actor on a tokio worker, every keyring command printed "Cannot start a runtime
+/// from within a runtime" at exit (with the right exit code, so only stderr shows it).
+/// Runs the real binary against the real Secret Service: a command served without the
+/// runtime (a valid token), and commands that start it (status, a refresh that fails
+/// to connect, logout).
+#[test]
+fn keyring_commands_exit_without_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((store, profile)) = keyring_or_skip("keyring_commands_exit", tmp.path()) else {
+        return;
+    };
+    // A closed port: the refresh below fails fast with a network error (exit 5).
+    std::fs::write(
+        tmp.path().join("config.toml"),
+        format!(
+            "[profiles.{profile}]\nissuer = \"https://issuer.example\"\nclient_id = \
+             \"tessera-cli\"\ndiscovery = false\nstore = \"keyring\"\n\
+             [profiles.{profile}.endpoints]\ntoken = \"http://127.0.0.1:9/token\"\n"
+        ),
+    )
+    .unwrap();
+    let tessera = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args([
+                "--config-dir",
+                tmp.path().to_str().unwrap(),
+                "--profile",
+                &profile,
+            ])
+            .args(args)
+            .env_remove("TESSERA_ACCESS_TOKEN")
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Cannot start a runtime"),
+            "tessera {args:?} panicked:\n{stderr}"
+        );
+        (output.status.code(), stderr)
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut valid = session(10);
+    valid.obtained_at = UnixMillis(now);
+    valid.expires_at = UnixMillis(now).plus_secs(3600);
+    store.save(&valid).unwrap();
+
+    assert_eq!(tessera(&["token"]).0, Some(0));
+    assert_eq!(tessera(&["status"]).0, Some(0));
+    // Asking for more than the token has left starts the runtime and refreshes.
+    let (code, stderr) = tessera(&["token", "--min-ttl", "7200"]);
+    assert_eq!(code, Some(5), "{stderr}");
+    assert_eq!(tessera(&["logout", "--force"]).0, Some(0));
+    assert_eq!(tessera(&["status"]).0, Some(3));
+    assert!(store.load().unwrap().is_none());
+}

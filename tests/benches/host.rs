@@ -25,7 +25,7 @@ use tessera::engine::{
     Config, Endpoints, SESSION_FORMAT_VERSION, Secret, StoredSession, UnixMillis,
 };
 use tessera::store::{PassphraseSource, StoreChoice, open_store};
-use tessera::{Client, ClientOptions, LoopbackOptions};
+use tessera::{Client, ClientOptions};
 
 const ISSUER: &str = "https://op.example";
 const CLIENT_ID: &str = "tessera-bench";
@@ -82,18 +82,12 @@ fn tessera_client(runtime: &tokio::runtime::Runtime, dir: &Path) -> Client {
         ..Config::new(ISSUER, CLIENT_ID)
     };
     runtime
-        .block_on(Client::start(ClientOptions {
-            config,
-            store: Arc::from(store),
-            config_dir: dir.to_owned(),
-            profile: "bench".into(),
-            loopback: LoopbackOptions {
-                port: 0,
-                path: "/callback".into(),
-            },
-            open_browser: false,
-            recorder: None,
-        }))
+        .block_on(Client::start(
+            ClientOptions::new(config, store)
+                .config_dir(dir)
+                .profile("bench")
+                .open_browser(false),
+        ))
         .expect("client starts")
 }
 

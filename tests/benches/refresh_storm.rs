@@ -41,7 +41,7 @@ use tessera::engine::{
 use tessera::store::{
     PassphraseSource, SessionStore, StoreChoice, StoreError, StoreInfo, StoreKind, open_store,
 };
-use tessera::{Client, ClientOptions, LoopbackOptions};
+use tessera::{Client, ClientOptions};
 use tokio::net::TcpListener;
 use tokio::sync::Barrier;
 
@@ -247,18 +247,10 @@ fn round(
         discovery: false,
         ..Config::new(issuer.clone(), CLIENT_ID)
     };
-    let options = ClientOptions {
-        config,
-        store: store.clone(),
-        config_dir: dir.path().to_owned(),
-        profile,
-        loopback: LoopbackOptions {
-            port: 0,
-            path: "/callback".into(),
-        },
-        open_browser: false,
-        recorder: None,
-    };
+    let options = ClientOptions::new(config, store.clone())
+        .config_dir(dir.path())
+        .profile(profile)
+        .open_browser(false);
     let min_ttl_secs = if warm { 3700 } else { 0 };
     let counted = counters.clone();
     let result = runtime.block_on(async move {

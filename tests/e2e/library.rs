@@ -2,11 +2,9 @@
 //! resource requests through the `BearerAuth` middleware, including a 401 that makes the
 //! engine refresh once and the request succeed on retry.
 
-use std::sync::Arc;
-
 use tessera::engine::{Config, Endpoints, LoginMethod};
 use tessera::store::{PassphraseSource, StoreChoice, open_store};
-use tessera::{BearerAuth, Client, ClientOptions, HostEvent, LoopbackOptions};
+use tessera::{BearerAuth, Client, ClientOptions, HostEvent};
 
 use crate::support::Provider;
 
@@ -23,18 +21,12 @@ async fn logged_in_client(provider: &Provider, dir: &std::path::Path) -> Client 
         endpoints: Endpoints::default(),
         ..Config::new(provider.issuer.clone(), "tessera-cli")
     };
-    let client = Client::start(ClientOptions {
-        config,
-        store: Arc::from(store),
-        config_dir: dir.to_owned(),
-        profile: "lib".into(),
-        loopback: LoopbackOptions {
-            port: 0,
-            path: "/callback".into(),
-        },
-        open_browser: false,
-        recorder: None,
-    })
+    let client = Client::start(
+        ClientOptions::new(config, store)
+            .config_dir(dir)
+            .profile("lib")
+            .open_browser(false),
+    )
     .await
     .expect("client starts");
     let mut events = client.events();

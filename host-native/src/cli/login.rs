@@ -62,7 +62,7 @@ pub async fn run(cli: &Cli, args: &LoginArgs) -> Exit {
         (None, Some(method)) => (method, None),
         (None, None) => (LoginMethod::Browser, None),
     };
-    let client = match open(cli, &spec, !args.no_open).await {
+    let client = match open(cli, &spec, !args.no_open, None).await {
         Ok(client) => client,
         Err(exit) => return exit,
     };

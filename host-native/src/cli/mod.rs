@@ -1,6 +1,7 @@
 //! The CLI's commands, on top of the library's [`tessera::Client`].
 
 pub mod args;
+pub mod fast;
 mod login;
 pub mod output;
 mod session;
@@ -69,11 +70,12 @@ pub fn recorder() -> Option<&'static tessera::record::Recorder> {
     RECORDER.get()
 }
 
-pub async fn run(cli: Cli) -> Exit {
+/// Runs a command; `preopened` is the store [`fast::token`] opened, if it did.
+pub async fn run(cli: Cli, preopened: Option<fast::Preopened>) -> Exit {
     if let Some(path) = &cli.record {
         let _ = RECORDER.set(tessera::record::Recorder::new(path));
     }
-    let exit = dispatch(&cli).await;
+    let exit = dispatch(&cli, preopened).await;
     if let Some(recorder) = recorder() {
         let what = match &cli.command {
             Command::Login(_) => "login",
@@ -97,12 +99,12 @@ pub async fn run(cli: Cli) -> Exit {
     exit
 }
 
-async fn dispatch(cli: &Cli) -> Exit {
+async fn dispatch(cli: &Cli, preopened: Option<fast::Preopened>) -> Exit {
     match &cli.command {
         Command::Replay { files, bless } => replay(files, *bless),
         Command::Login(args) => login::run(cli, args).await,
         Command::Status { json } => session::status(cli, *json).await,
-        Command::Token { min_ttl } => session::token(cli, *min_ttl).await,
+        Command::Token { min_ttl } => session::token(cli, *min_ttl, preopened).await,
         Command::Logout { force, json } => session::logout(cli, *force, *json).await,
     }
 }

@@ -10,6 +10,7 @@ use tessera::{Client, ClientOptions, LoopbackOptions};
 
 use super::Exit;
 use super::args::{Cli, StoreArg};
+use super::fast::Preopened;
 use super::output;
 use tessera::profile::{ConfigFile, ProfileSpec};
 
@@ -31,12 +32,40 @@ pub fn profile(cli: &Cli, extra: &ProfileSpec) -> Result<ProfileSpec, Exit> {
         .map_err(|e| fail(Exit::Config, &e))
 }
 
+/// The stored profile, or why not (for callers that report it themselves, or not at all).
+pub fn load_profile(cli: &Cli) -> Result<ProfileSpec, String> {
+    let file = ConfigFile::load(&config_dir(cli)).map_err(|e| e.to_string())?;
+    let stored = file.profiles.get(&cli.profile).cloned().unwrap_or_default();
+    stored
+        .overlay(&ProfileSpec::default())
+        .resolved()
+        .map_err(|e| e.to_string())
+}
+
+/// Tokens in the environment need no profile: they get a placeholder client id.
+pub fn with_env_client(mut spec: ProfileSpec) -> ProfileSpec {
+    if env_tokens_present() && spec.client_id.is_none() {
+        spec.client_id = Some("tessera-env".into());
+    }
+    spec
+}
+
+/// `--store`, else the profile's store, else auto.
+pub fn store_choice(cli: &Cli, spec: &ProfileSpec) -> StoreChoice {
+    match (cli.store, spec.store) {
+        (Some(StoreArg::Keyring), _) => StoreChoice::Keyring,
+        (Some(StoreArg::File), _) => StoreChoice::File,
+        (None, Some(name)) => name.into(),
+        (None, None) => StoreChoice::Auto,
+    }
+}
+
 /// The first link of the credential chain: tokens given in the environment.
 ///
 /// `TESSERA_ACCESS_TOKEN` (required), `TESSERA_REFRESH_TOKEN` and `TESSERA_EXPIRES_AT`
 /// (Unix seconds). Without an expiry the token is assumed to live the profile's assumed
 /// lifetime from now. Such a session is used and refreshed in memory, never stored.
-fn session_from_env(config: &tessera::engine::Config) -> Option<StoredSession> {
+pub fn session_from_env(config: &tessera::engine::Config) -> Option<StoredSession> {
     let access_token = std::env::var("TESSERA_ACCESS_TOKEN")
         .ok()
         .filter(|t| !t.trim().is_empty())?;
@@ -76,12 +105,14 @@ pub fn env_tokens_present() -> bool {
 }
 
 /// Starts a client for the profile: tokens from the environment if given, else the
-/// stored session.
-pub async fn open(cli: &Cli, spec: &ProfileSpec, open_browser: bool) -> Result<Client, Exit> {
-    let mut spec = spec.clone();
-    if env_tokens_present() && spec.client_id.is_none() {
-        spec.client_id = Some("tessera-env".into());
-    }
+/// stored session (`preopened`: the store `tessera token`'s fast path already opened).
+pub async fn open(
+    cli: &Cli,
+    spec: &ProfileSpec,
+    open_browser: bool,
+    preopened: Option<Preopened>,
+) -> Result<Client, Exit> {
+    let spec = with_env_client(spec.clone());
     let config = spec.engine_config().map_err(|e| fail(Exit::Config, &e))?;
     let dir = config_dir(cli);
     if let Some(session) = session_from_env(&config) {
@@ -91,23 +122,21 @@ pub async fn open(cli: &Cli, spec: &ProfileSpec, open_browser: bool) -> Result<C
         let store = store::MemoryStore::new(Some(session), "TESSERA_ACCESS_TOKEN (memory only)");
         return start(cli, &spec, config, Arc::new(store), dir, open_browser).await;
     }
-    let choice = match (cli.store, spec.store) {
-        (Some(StoreArg::Keyring), _) => StoreChoice::Keyring,
-        (Some(StoreArg::File), _) => StoreChoice::File,
-        (None, Some(name)) => name.into(),
-        (None, None) => StoreChoice::Auto,
-    };
+    let choice = store_choice(cli, &spec);
     let (dir_for_store, profile) = (dir.clone(), cli.profile.clone());
-    let opened = tokio::task::spawn_blocking(move || {
-        store::open_store(
-            choice,
-            &dir_for_store,
-            &profile,
-            PassphraseSource::EnvOrPrompt,
-        )
-    })
-    .await
-    .map_err(|e| fail(Exit::Other, &e))?;
+    let opened = match preopened {
+        Some(opened) => opened,
+        None => tokio::task::spawn_blocking(move || {
+            store::open_store(
+                choice,
+                &dir_for_store,
+                &profile,
+                PassphraseSource::EnvOrPrompt,
+            )
+        })
+        .await
+        .map_err(|e| fail(Exit::Other, &e))?,
+    };
     let store = opened.map_err(|e| fail(Exit::Storage, &e))?;
     start(cli, &spec, config, Arc::from(store), dir, open_browser).await
 }
@@ -120,21 +149,18 @@ async fn start(
     dir: PathBuf,
     open_browser: bool,
 ) -> Result<Client, Exit> {
-    let options = ClientOptions {
-        config,
-        store,
-        config_dir: dir,
-        profile: cli.profile.clone(),
-        loopback: LoopbackOptions {
+    let mut options = ClientOptions::new(config, store)
+        .config_dir(dir)
+        .profile(cli.profile.clone())
+        .loopback(LoopbackOptions {
             port: spec.port.unwrap_or(0),
             path: spec
                 .callback_path
                 .clone()
                 .unwrap_or_else(|| "/callback".into()),
-        },
-        open_browser,
-        recorder: super::recorder().cloned(),
-    };
+        })
+        .open_browser(open_browser);
+    options.recorder = super::recorder().cloned();
     Client::start(options)
         .await
         .map_err(|e| fail(Exit::Other, &e))
@@ -161,7 +187,7 @@ pub async fn status(cli: &Cli, as_json: bool) -> Exit {
         }
         return Exit::NotLoggedIn;
     }
-    let client = match open(cli, &spec, false).await {
+    let client = match open(cli, &spec, false, None).await {
         Ok(client) => client,
         Err(exit) => return exit,
     };
@@ -237,7 +263,7 @@ pub async fn status(cli: &Cli, as_json: bool) -> Exit {
     exit
 }
 
-pub async fn token(cli: &Cli, min_ttl: u64) -> Exit {
+pub async fn token(cli: &Cli, min_ttl: u64, preopened: Option<Preopened>) -> Exit {
     let spec = match profile(cli, &ProfileSpec::default()) {
         Ok(spec) => spec,
         Err(exit) => return exit,
@@ -254,7 +280,7 @@ pub async fn token(cli: &Cli, min_ttl: u64) -> Exit {
             ),
         );
     }
-    let client = match open(cli, &spec, false).await {
+    let client = match open(cli, &spec, false, preopened).await {
         Ok(client) => client,
         Err(exit) => return exit,
     };
@@ -303,7 +329,7 @@ pub async fn logout(cli: &Cli, force: bool, as_json: bool) -> Exit {
         output::note(&format!("Not logged in (no profile `{}`).", cli.profile));
         return Exit::Ok;
     }
-    let client = match open(cli, &spec, false).await {
+    let client = match open(cli, &spec, false, None).await {
         Ok(client) => client,
         Err(exit) => return exit,
     };

@@ -10,6 +10,14 @@
 //! panics when called from a thread that is inside a runtime, so every method here must run
 //! on a plain thread or in `tokio::task::spawn_blocking`, never directly in async code. The
 //! probe runs on a thread of its own, so `open_store` itself is safe anywhere.
+//!
+//! Dropping is a D-Bus operation too: zbus's blocking proxy releases itself with
+//! `block_on`, so the last reference to the Secret Service connection must not be dropped
+//! on a runtime's worker thread either (it was: the actor's state, and with it the store,
+//! is dropped on a worker when a client stops, which printed "Cannot start a runtime from
+//! within a runtime" at the exit of every keyring command). [`KeyringStore`]'s `Drop`
+//! therefore hands the connection to a short-lived plain thread when it runs inside a
+//! runtime.
 
 use super::StoreInfo;
 use super::error::StoreError;
@@ -84,7 +92,35 @@ mod secret_service {
     pub(crate) struct KeyringStore {
         info: StoreInfo,
         profile: String,
-        entry: Entry,
+        /// Always `Some` until dropped (see the module docs on dropping).
+        entry: Option<Entry>,
+    }
+
+    impl Drop for KeyringStore {
+        fn drop(&mut self) {
+            let Some(entry) = self.entry.take() else {
+                return;
+            };
+            if tokio::runtime::Handle::try_current().is_err() {
+                return drop(entry);
+            }
+            // Inside a runtime (a worker, or the blocking pool, which cannot be told apart
+            // from here): release the connection where `block_on` is allowed.
+            // Through a channel, so the entry is still ours if the thread cannot start.
+            let (handover, receiver) = mpsc::channel::<Entry>();
+            let spawned = std::thread::Builder::new()
+                .name("tessera-keyring-drop".to_owned())
+                .spawn(move || drop(receiver.recv()));
+            let unsent = match spawned {
+                Ok(_) => handover.send(entry).err().map(|unsent| unsent.0),
+                Err(_) => Some(entry),
+            };
+            if let Some(entry) = unsent {
+                // Only when threads are exhausted: leaking one connection beats a panic.
+                tracing::debug!("could not release the Secret Service connection");
+                std::mem::forget(entry);
+            }
+        }
     }
 
     /// Connects to the Secret Service and reads this profile's item. When it holds none
@@ -148,7 +184,7 @@ mod secret_service {
                 fallback_reason: None,
             },
             profile: profile.to_owned(),
-            entry,
+            entry: Some(entry),
         };
         Ok(Probed { store, has_session })
     }
@@ -199,6 +235,12 @@ mod secret_service {
     }
 
     impl KeyringStore {
+        fn entry(&self) -> Result<&Entry, StoreError> {
+            self.entry
+                .as_ref()
+                .ok_or_else(|| StoreError::internal("the keyring store was released"))
+        }
+
         fn failed(&self, action: &'static str, err: Error) -> StoreError {
             let reason = access_reason(action, err).replace("<profile>", &self.profile);
             let verb = match action {
@@ -219,7 +261,7 @@ mod secret_service {
         }
 
         fn load(&self) -> Result<Option<StoredSession>, StoreError> {
-            let secret = match self.entry.get_secret() {
+            let secret = match self.entry()?.get_secret() {
                 Ok(secret) => secret,
                 Err(Error::NoEntry) => return Ok(None),
                 Err(err) => return Err(self.failed("read from", err)),
@@ -239,13 +281,13 @@ mod secret_service {
 
         fn save(&self, session: &StoredSession) -> Result<(), StoreError> {
             let secret = envelope::encode(&self.profile, session)?;
-            let stored = self.entry.set_secret(&secret);
+            let stored = self.entry()?.set_secret(&secret);
             wipe(secret);
             stored.map_err(|err| self.failed("write to", err))
         }
 
         fn delete(&self) -> Result<(), StoreError> {
-            match self.entry.delete_credential() {
+            match self.entry()?.delete_credential() {
                 Ok(()) | Err(Error::NoEntry) => Ok(()),
                 // Duplicates (e.g. left by another tool): logging out removes them all.
                 Err(Error::Ambiguous(entries)) => {

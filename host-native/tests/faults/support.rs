@@ -14,7 +14,7 @@ use tessera::engine::{
     UnixMillis,
 };
 use tessera::store::{PassphraseSource, RefreshLock, SessionStore, StoreChoice, open_store};
-use tessera::{Client, ClientOptions, HostEvent, LoginReport, LoopbackOptions, Token};
+use tessera::{Client, ClientOptions, HostEvent, LoginReport, Token};
 use tokio::sync::broadcast;
 
 pub const CLIENT_ID: &str = "tessera-faults";
@@ -108,18 +108,12 @@ impl Host {
                 .expect("seed the session file");
         }
         let sibling = RefreshLock::acquire(dir.path(), PROFILE, Duration::ZERO).expect("lock");
-        let client = Client::start(ClientOptions {
-            config,
-            store: store.clone(),
-            config_dir: dir.path().to_owned(),
-            profile: PROFILE.to_owned(),
-            loopback: LoopbackOptions {
-                port: 0,
-                path: "/callback".to_owned(),
-            },
-            open_browser: false,
-            recorder: None,
-        })
+        let client = Client::start(
+            ClientOptions::new(config, store.clone())
+                .config_dir(dir.path())
+                .profile(PROFILE)
+                .open_browser(false),
+        )
         .await
         .expect("client starts");
         let events = client.events();
@@ -152,7 +146,7 @@ impl Host {
     }
 
     /// `Client::token_rejected`, failing the test instead of hanging.
-    pub async fn rejected(&self, token: Secret) -> Result<Token, Error> {
+    pub async fn rejected(&self, token: impl Into<Secret>) -> Result<Token, Error> {
         within(self.client.token_rejected(token)).await
     }
 

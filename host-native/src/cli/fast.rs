@@ -1,0 +1,134 @@
+//! `tessera token` without a runtime, when the stored token will do.
+//!
+//! Most `tessera token` calls find a token that is still valid. Starting tokio, the session
+//! actor and its engine for them costs more than everything else the command does (see
+//! BENCHMARKS.md, "start-up"), so [`token`] runs first, on the main thread: it reads the
+//! profile and the store synchronously and prints the token when the engine's own rule
+//! ([`StoredSession::servable_token`]) says an engine would serve it as loaded. Anything
+//! else — no session, a token to refresh, a storage error, `--record` — goes to the normal
+//! path, which decides as before; the store opened here is handed over (with what it
+//! read), so a passphrase is never asked for twice and the keyring is not probed twice.
+
+use std::sync::Mutex;
+
+use tessera::engine::StoredSession;
+use tessera::store::{self, PassphraseSource, SessionStore, StoreError, StoreInfo};
+
+use super::Exit;
+use super::args::{Cli, Command};
+use super::output;
+use super::session;
+
+/// A store opened (and read once) before the runtime started, or why it could not be.
+pub type Preopened = Result<Box<dyn SessionStore>, StoreError>;
+
+/// What the fast path did.
+pub enum Fast {
+    /// The token was printed.
+    Served(Exit),
+    /// The normal path must answer; it reuses the store if one was opened.
+    Continue(Option<Preopened>),
+}
+
+/// Serves `tessera token` from storage when the stored token will do (see the module docs).
+pub fn token(cli: &Cli) -> Fast {
+    let Command::Token { min_ttl } = cli.command else {
+        return Fast::Continue(None);
+    };
+    if cli.record.is_some() {
+        return Fast::Continue(None);
+    }
+    // Configuration problems are reported by the normal path.
+    let Ok(spec) = session::load_profile(cli) else {
+        return Fast::Continue(None);
+    };
+    let spec = session::with_env_client(spec);
+    let Ok(config) = spec.engine_config() else {
+        return Fast::Continue(None);
+    };
+    let now = tessera::engine::UnixMillis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    );
+    if let Some(session) = session::session_from_env(&config) {
+        return match session.servable_token(&config, now, min_ttl) {
+            Some(token) => served(token.expose(), "TESSERA_ACCESS_TOKEN"),
+            None => Fast::Continue(None),
+        };
+    }
+    let choice = session::store_choice(cli, &spec);
+    let dir = session::config_dir(cli);
+    let opened = store::open_store(choice, &dir, &cli.profile, PassphraseSource::EnvOrPrompt);
+    let store = match opened {
+        Ok(store) => store,
+        Err(error) => return Fast::Continue(Some(Err(error))),
+    };
+    let loaded = store.load();
+    if let Ok(Some(session)) = &loaded
+        && let Some(token) = session.servable_token(&config, now, min_ttl)
+    {
+        return served(token.expose(), &store.info().to_string());
+    }
+    Fast::Continue(Some(Ok(Box::new(Preloaded::new(store, loaded)))))
+}
+
+fn served(token: &str, from: &str) -> Fast {
+    tracing::debug!(%from, "served the stored token without starting a session");
+    output::line(token);
+    Fast::Served(Exit::Ok)
+}
+
+/// A store whose first `load` answers what the fast path already read; later calls (the
+/// re-read under the refresh lock, for one) go to the store.
+struct Preloaded {
+    inner: Box<dyn SessionStore>,
+    first: Mutex<Option<Result<Option<StoredSession>, StoreError>>>,
+}
+
+impl Preloaded {
+    fn new(
+        inner: Box<dyn SessionStore>,
+        loaded: Result<Option<StoredSession>, StoreError>,
+    ) -> Self {
+        Preloaded {
+            inner,
+            first: Mutex::new(Some(loaded)),
+        }
+    }
+}
+
+impl SessionStore for Preloaded {
+    fn info(&self) -> &StoreInfo {
+        self.inner.info()
+    }
+
+    fn load(&self) -> Result<Option<StoredSession>, StoreError> {
+        let first = self
+            .first
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        first.unwrap_or_else(|| self.inner.load())
+    }
+
+    fn save(&self, session: &StoredSession) -> Result<(), StoreError> {
+        self.forget_first();
+        self.inner.save(session)
+    }
+
+    fn delete(&self) -> Result<(), StoreError> {
+        self.forget_first();
+        self.inner.delete()
+    }
+}
+
+impl Preloaded {
+    /// After a write the first read is stale.
+    fn forget_first(&self) {
+        self.first
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+    }
+}
