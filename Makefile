@@ -7,10 +7,10 @@ WASM_BINDGEN_VERSION := $(shell sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' host-w
 CHROMEDRIVER ?= $(or $(shell command -v chromedriver),/usr/bin/chromedriver)
 
 .PHONY: test fmt-check lint unit specs wasm engine-deps provider-test keyring-test demo bench bless fmt
-.PHONY: wasm-tools wasm-test wasm-size
+.PHONY: wasm-tools wasm-test wasm-size wasm-package wasm-package-test
 
 ## Everything CI checks, in order of speed of failure.
-test: fmt-check engine-deps lint unit wasm wasm-test provider-test keyring-test
+test: fmt-check engine-deps lint unit wasm wasm-test provider-test keyring-test wasm-package-test
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -52,6 +52,17 @@ wasm-test: wasm-tools
 ## Size of the browser build next to oauth4webapi (BENCHMARKS.md); not part of `test`.
 wasm-size: wasm-tools
 	host-wasm/size/measure.sh
+
+## The npm package (host-wasm/pkg): wasm-release build, wasm-bindgen, wasm-opt, and its
+## TypeScript declarations checked by tsc --strict (host-wasm/npm/build.sh).
+wasm-package: wasm-tools
+	host-wasm/npm/build.sh
+
+## The package's Session API in node against the local authorization server: sign-in,
+## single-flight refresh, restart from storage, logout, bad input.
+wasm-package-test: wasm-package
+	cd tests/provider && npm ci --no-audit --no-fund --loglevel=error
+	cd host-wasm/npm && node --test test/session.test.mjs
 
 ## The engine's normal dependency tree (native and wasm) has no I/O or randomness crates.
 engine-deps:

@@ -1,13 +1,16 @@
 //! tessera's browser host (WebAssembly).
 //!
-//! The browser actors, the session class and the example extension are still to come
-//! (issue 4). What exists today is the part every later piece stands on: the engine
-//! compiled to wasm behind a small [`wasm_bindgen`] API, and the proof that it behaves
-//! exactly as the native build — the whole `specs/` corpus replays under node and in
-//! headless Chromium with the same effects, byte for byte, as the native replay (see
-//! `tests/` and `make wasm-test`).
+//! Two APIs for JavaScript:
 //!
-//! From JavaScript (`wasm-bindgen --target web`):
+//! - **`Session`** (module `browser`, built for `wasm32` only): a signed-in user for pages,
+//!   workers and MV3 extensions — login through `chrome.identity.launchWebAuthFlow` (or
+//!   the embedder's launcher), `getAccessToken` with single-flight refresh, logout,
+//!   status, events; storage in chrome.storage or IndexedDB. See host-wasm/README.md.
+//! - **`Engine`**: the bare engine, one JSON input at a time, for tools and tests. The
+//!   whole `specs/` corpus replays through it under node and in headless Chromium with
+//!   the same effects, byte for byte, as the native replay (`tests/`, `make wasm-test`).
+//!
+//! The bare engine from JavaScript (`wasm-bindgen --target web`):
 //!
 //! ```js
 //! import init, { Engine, engineVersion, replayTranscript } from "./tessera_wasm.js";
@@ -25,6 +28,11 @@
 use wasm_bindgen::prelude::*;
 
 pub use tessera_engine as engine;
+
+#[cfg(target_arch = "wasm32")]
+mod browser;
+#[cfg(target_arch = "wasm32")]
+pub use browser::Session;
 
 #[cfg(feature = "transcript")]
 mod record;

@@ -1,0 +1,643 @@
+//! The session actor: owns one [`Engine`], performs its effects, re-arms its one timer.
+//!
+//! Each message is one input; after it, every effect is drained and performed: HTTP,
+//! storage, the lock and the launcher in `spawn_local` tasks that send their outcome back
+//! as a message (the handler never awaits the network or the user). Storage writes are
+//! ordered: effects after a `PersistSession` or `DeleteSession` wait until it completed,
+//! so a rotated refresh token is stored before any caller uses the new access token.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use js_sys::Function;
+use ractor::concurrency::OneshotSender;
+use ractor::thread_local::ThreadLocalActor;
+use ractor::{ActorProcessingErr, ActorRef};
+use tessera_engine::{
+    Config, Effect, Engine, Event, Input, LoginMethod, LogoutReason, Rejected, Secret,
+    StoredSession, UnixMillis, WaiterId,
+};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, spawn_local};
+
+use super::error::Failure;
+use super::events::{LoginResult, LogoutResult, SessionEvent, StatusReport};
+use super::glue::{self, describe};
+use super::storage::Store;
+
+/// How long `LockSession` waits for another page or worker holding the refresh lock.
+const LOCK_TIMEOUT_MS: f64 = 60_000.0;
+
+pub(crate) type Reply<T> = OneshotSender<Result<T, Failure>>;
+
+/// A request from the `Session` class.
+#[derive(Debug)]
+pub(crate) enum Command {
+    GetToken {
+        min_ttl_secs: u64,
+        reply: Reply<Secret>,
+    },
+    TokenRejected {
+        token: Secret,
+        reply: Reply<Secret>,
+    },
+    Login {
+        method: LoginMethod,
+        reply: Reply<LoginResult>,
+    },
+    Logout {
+        force: bool,
+        reply: Reply<LogoutResult>,
+    },
+    Status {
+        reply: OneshotSender<StatusReport>,
+    },
+}
+
+/// Everything the actor reacts to.
+#[derive(Debug)]
+pub(crate) enum SessionMsg {
+    Command(Command),
+    /// An HTTP exchange or a storage read finished.
+    Io(Input),
+    /// A storage write finished; `failure` when it did not.
+    Stored {
+        failure: Option<String>,
+    },
+    /// The refresh lock was taken (its release is in `SessionState::lock`) and storage
+    /// re-read, or one of them failed.
+    Locked {
+        outcome: Result<Option<StoredSession>, String>,
+    },
+    /// The launcher of login number `launch` came back with the final redirect URL...
+    Redirected {
+        launch: u64,
+        url: String,
+    },
+    /// ...or failed (window closed, launcher missing or throwing).
+    LaunchFailed {
+        launch: u64,
+        detail: String,
+    },
+    Timer {
+        generation: u64,
+    },
+}
+
+/// The JavaScript side of a session: not `Send`, so it cannot travel in the actor's
+/// (Send) start arguments; `Session::open` parks it under a ticket that `pre_start`
+/// redeems on the same thread.
+#[derive(Debug)]
+pub(crate) struct Adapters {
+    pub store: Store,
+    pub launcher: Option<Function>,
+    pub listeners: Rc<RefCell<Vec<Function>>>,
+}
+
+thread_local! {
+    static PARKED: RefCell<HashMap<u64, Adapters>> = RefCell::new(HashMap::new());
+    static NEXT_TICKET: RefCell<u64> = const { RefCell::new(0) };
+}
+
+/// Redeems [`Adapters`] parked by [`park`].
+#[derive(Debug)]
+pub(crate) struct Ticket(u64);
+
+pub(crate) fn park(adapters: Adapters) -> Ticket {
+    let id = NEXT_TICKET.with(|next| {
+        let mut next = next.borrow_mut();
+        *next += 1;
+        *next
+    });
+    PARKED.with(|parked| parked.borrow_mut().insert(id, adapters));
+    Ticket(id)
+}
+
+/// What the actor is started with.
+#[derive(Debug)]
+pub(crate) struct SessionArgs {
+    pub config: Config,
+    pub seed: [u8; 32],
+    pub adapters: Ticket,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct SessionActor;
+
+/// The one armed `setTimeout`.
+struct Timer {
+    id: JsValue,
+    /// What it calls; must live until it fires or is cleared.
+    _fire: Closure<dyn FnMut()>,
+    /// When the engine wants to wake up.
+    at: UnixMillis,
+}
+
+pub(crate) struct SessionState {
+    engine: Engine,
+    adapters: Adapters,
+    /// Effects not yet performed, in order.
+    queue: VecDeque<Effect>,
+    /// A storage write is in flight; the queue waits for it.
+    writing: bool,
+    /// Releases the Web Lock taken for `LockSession`, once it is held.
+    lock: Rc<RefCell<Option<Function>>>,
+    /// `UnlockSession` arrived while the lock was still being acquired.
+    lock_unwanted: bool,
+    waiters: HashMap<WaiterId, Reply<Secret>>,
+    next_waiter: u64,
+    /// Callers of `login()`, oldest first: each `logged_in`/`login_failed` answers the
+    /// oldest (a login replaced by a newer one fails first).
+    login_replies: VecDeque<Reply<LoginResult>>,
+    logout_reply: Option<Reply<LogoutResult>>,
+    /// Numbers launcher calls, so the answer of a replaced login is ignored.
+    launch: u64,
+    timer: Option<Timer>,
+    timer_generation: u64,
+    /// The last storage failure, until a storage write succeeds.
+    storage_problem: Option<String>,
+}
+
+impl ThreadLocalActor for SessionActor {
+    type Msg = SessionMsg;
+    type State = SessionState;
+    type Arguments = SessionArgs;
+
+    /// Loads the stored session before the actor takes messages, so `Session.open`
+    /// resolves with the session as storage has it.
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SessionMsg>,
+        args: SessionArgs,
+    ) -> Result<SessionState, ActorProcessingErr> {
+        let adapters = PARKED
+            .with(|parked| parked.borrow_mut().remove(&args.adapters.0))
+            .ok_or("the session's adapters were not found")?;
+        let mut state = SessionState {
+            engine: Engine::new(args.config, args.seed, now()),
+            adapters,
+            queue: VecDeque::new(),
+            writing: false,
+            lock: Rc::default(),
+            lock_unwanted: false,
+            waiters: HashMap::new(),
+            next_waiter: 1,
+            login_replies: VecDeque::new(),
+            logout_reply: None,
+            launch: 0,
+            timer: None,
+            timer_generation: 0,
+            storage_problem: None,
+        };
+        // Engine::new asks for the stored session first.
+        while let Some(effect) = state.engine.poll_effect() {
+            if effect != Effect::LoadSession {
+                state.queue.push_back(effect);
+            }
+        }
+        let input = match state.adapters.store.load().await {
+            Ok(session) => Input::SessionLoaded { session },
+            Err(detail) => {
+                state.storage_failed(&detail);
+                Input::StorageFailed { detail }
+            }
+        };
+        state.feed(&myself, input);
+        Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<SessionMsg>,
+        state: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        // A pending setTimeout would keep node (or a test runner) alive after close().
+        state.disarm_timer();
+        state.release_lock();
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SessionMsg>,
+        message: SessionMsg,
+        state: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SessionMsg::Command(command) => state.command(&myself, command),
+            SessionMsg::Io(input) => {
+                state.feed(&myself, input);
+            }
+            SessionMsg::Stored { failure } => {
+                state.writing = false;
+                if let Some(detail) = &failure {
+                    state.storage_failed(detail);
+                }
+                state.storage_problem = failure;
+                state.pump(&myself);
+            }
+            SessionMsg::Locked { outcome } => match outcome {
+                Ok(session) if state.lock_unwanted => {
+                    drop(session);
+                    state.lock_unwanted = false;
+                    state.release_lock();
+                }
+                Ok(session) => {
+                    state.feed(&myself, Input::SessionLocked { session });
+                }
+                Err(detail) => {
+                    state.lock_unwanted = false;
+                    state.release_lock();
+                    state.feed(&myself, Input::StorageFailed { detail });
+                }
+            },
+            SessionMsg::Redirected { launch, url } if launch == state.launch => {
+                if let Some(rejected) = state.feed(&myself, Input::Callback { url }) {
+                    // One launcher call brings exactly one redirect: nothing else can come
+                    // for this login, so a redirect the engine refused ends it.
+                    state.end_login(
+                        &myself,
+                        Failure::new(
+                            "protocol",
+                            format!("the sign-in redirect was not accepted: {rejected}"),
+                        ),
+                    );
+                }
+            }
+            SessionMsg::LaunchFailed { launch, detail } if launch == state.launch => {
+                state.end_login(
+                    &myself,
+                    Failure::new("interrupted", format!("sign-in did not finish: {detail}")),
+                );
+            }
+            SessionMsg::Redirected { .. } | SessionMsg::LaunchFailed { .. } => {}
+            SessionMsg::Timer { generation } if generation == state.timer_generation => {
+                match &state.timer {
+                    // Browsers cap delays at ~24.8 days: a long wait fires early.
+                    Some(timer) if now() < timer.at => state.arm_timer(&myself),
+                    _ => {
+                        state.feed(&myself, Input::Timeout);
+                    }
+                }
+            }
+            SessionMsg::Timer { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+impl SessionState {
+    /// One input, then drain and perform.
+    fn feed(&mut self, myself: &ActorRef<SessionMsg>, input: Input) -> Option<Rejected> {
+        let rejected = self.engine.handle(now(), input).err();
+        self.pump(myself);
+        rejected
+    }
+
+    fn command(&mut self, myself: &ActorRef<SessionMsg>, command: Command) {
+        match command {
+            Command::GetToken {
+                min_ttl_secs,
+                reply,
+            } => {
+                let waiter = self.waiter(reply);
+                self.feed(
+                    myself,
+                    Input::GetToken {
+                        waiter,
+                        min_ttl_secs,
+                    },
+                );
+            }
+            Command::TokenRejected { token, reply } => {
+                let waiter = self.waiter(reply);
+                self.feed(
+                    myself,
+                    Input::TokenRejected {
+                        waiter,
+                        access_token: token,
+                    },
+                );
+            }
+            Command::Login { method, reply } => {
+                self.login_replies.push_back(reply);
+                self.launch += 1;
+                let login = Input::Login {
+                    method,
+                    redirect_uri: None,
+                };
+                if let Some(rejected) = self.feed(myself, login)
+                    && let Some(reply) = self.login_replies.pop_back()
+                {
+                    let _ = reply.send(Err(Failure::new("config", rejected.to_string())));
+                }
+            }
+            Command::Logout { force, reply } => {
+                self.logout_reply = Some(reply);
+                self.feed(myself, Input::Logout { force });
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(StatusReport {
+                    status: self.engine.status(now()),
+                    storage_problem: self.storage_problem.clone(),
+                });
+            }
+        }
+    }
+
+    fn waiter(&mut self, reply: Reply<Secret>) -> WaiterId {
+        let id = WaiterId(self.next_waiter);
+        self.next_waiter += 1;
+        self.waiters.insert(id, reply);
+        id
+    }
+
+    /// Fails the current `login()` with `failure` and tells the engine the flow is over.
+    fn end_login(&mut self, myself: &ActorRef<SessionMsg>, failure: Failure) {
+        if let Some(reply) = self.login_replies.pop_back() {
+            let _ = reply.send(Err(failure));
+        }
+        self.feed(myself, Input::Cancel);
+    }
+
+    /// Drains the engine into the queue and performs effects until a storage write must
+    /// complete first.
+    fn pump(&mut self, myself: &ActorRef<SessionMsg>) {
+        while let Some(effect) = self.engine.poll_effect() {
+            self.queue.push_back(effect);
+        }
+        while !self.writing {
+            let Some(effect) = self.queue.pop_front() else {
+                break;
+            };
+            self.perform(myself, effect);
+        }
+        self.arm_timer(myself);
+    }
+
+    fn perform(&mut self, myself: &ActorRef<SessionMsg>, effect: Effect) {
+        match effect {
+            Effect::Http(request) => {
+                let actor = myself.clone();
+                spawn_local(async move {
+                    let input = super::fetch::perform(request).await;
+                    let _ = actor.cast(SessionMsg::Io(input));
+                });
+            }
+            Effect::OpenBrowser { url } => self.launch(myself, url),
+            Effect::PromptForCode { .. } => {
+                // The browser API offers no paste flow (login() takes "browser" or
+                // "device"); a profile configured for it is refused here.
+                let failure = Failure::new(
+                    "config",
+                    "this provider needs the code pasted by the user, which the browser host \
+                     does not offer; use a redirect URI the launcher can capture",
+                );
+                self.end_login(myself, failure);
+            }
+            Effect::ShowUserCode(code) => self.emit(&SessionEvent::UserCode(code)),
+            Effect::LoadSession => {
+                let store = self.adapters.store.clone();
+                let actor = myself.clone();
+                spawn_local(async move {
+                    let input = match store.load().await {
+                        Ok(session) => Input::SessionLoaded { session },
+                        Err(detail) => Input::StorageFailed { detail },
+                    };
+                    let _ = actor.cast(SessionMsg::Io(input));
+                });
+            }
+            Effect::LockSession => self.lock(myself),
+            Effect::UnlockSession => {
+                if self.lock.borrow().is_some() {
+                    self.release_lock();
+                } else {
+                    // Still being acquired: release it as soon as it arrives.
+                    self.lock_unwanted = true;
+                }
+            }
+            Effect::PersistSession { session } => {
+                self.write(myself, async move |store: Store| store.save(&session).await)
+            }
+            Effect::DeleteSession => self.write(myself, async |store: Store| store.delete().await),
+            Effect::Event(event) => self.deliver(event),
+        }
+    }
+
+    /// Opens the authorization URL with the launcher; its one redirect comes back as
+    /// `Redirected`.
+    fn launch(&mut self, myself: &ActorRef<SessionMsg>, url: String) {
+        let launch = self.launch;
+        let actor = myself.clone();
+        let Some(launcher) = self.adapters.launcher.clone() else {
+            let _ = actor.cast(SessionMsg::LaunchFailed {
+                launch,
+                detail: "no launcher: outside an extension, pass options.launcher to \
+                         Session.open (a function that opens the URL and resolves with the \
+                         final redirect URL)"
+                    .into(),
+            });
+            return;
+        };
+        let redirect_uri = self
+            .engine
+            .config()
+            .redirect_uri
+            .clone()
+            .unwrap_or_default();
+        spawn_local(async move {
+            let called = launcher.call2(
+                &JsValue::UNDEFINED,
+                &JsValue::from_str(&url),
+                &JsValue::from_str(&redirect_uri),
+            );
+            let message = match glue::settle(called).await {
+                Ok(value) => match value.as_string() {
+                    Some(url) => SessionMsg::Redirected { launch, url },
+                    None => SessionMsg::LaunchFailed {
+                        launch,
+                        detail: "the launcher resolved with no redirect URL".into(),
+                    },
+                },
+                Err(detail) => SessionMsg::LaunchFailed { launch, detail },
+            };
+            let _ = actor.cast(message);
+        });
+    }
+
+    /// Takes the Web Lock, then re-reads storage (a sibling may have refreshed).
+    fn lock(&mut self, myself: &ActorRef<SessionMsg>) {
+        let store = self.adapters.store.clone();
+        let slot = self.lock.clone();
+        let actor = myself.clone();
+        spawn_local(async move {
+            let acquired = JsFuture::from(glue::acquire_lock(&store.lock_name(), LOCK_TIMEOUT_MS));
+            let outcome = match acquired.await {
+                Ok(release) => {
+                    *slot.borrow_mut() = release.dyn_into::<Function>().ok();
+                    store.load().await
+                }
+                Err(error) => Err(format!(
+                    "could not take the refresh lock within {} s: {}",
+                    LOCK_TIMEOUT_MS / 1000.0,
+                    describe(&error)
+                )),
+            };
+            let _ = actor.cast(SessionMsg::Locked { outcome });
+        });
+    }
+
+    fn release_lock(&mut self) {
+        if let Some(release) = self.lock.borrow_mut().take() {
+            let _ = release.call0(&JsValue::UNDEFINED);
+        }
+    }
+
+    fn write<F>(&mut self, myself: &ActorRef<SessionMsg>, operation: F)
+    where
+        F: AsyncFnOnce(Store) -> Result<(), String> + 'static,
+    {
+        self.writing = true;
+        let store = self.adapters.store.clone();
+        let actor = myself.clone();
+        spawn_local(async move {
+            let failure = operation(store).await.err();
+            let _ = actor.cast(SessionMsg::Stored { failure });
+        });
+    }
+
+    fn deliver(&mut self, event: Event) {
+        match event {
+            Event::TokenReady {
+                waiters,
+                access_token,
+                ..
+            } => {
+                for waiter in waiters {
+                    if let Some(reply) = self.waiters.remove(&waiter) {
+                        let _ = reply.send(Ok(access_token.clone()));
+                    }
+                }
+            }
+            Event::TokenFailed { waiters, error } => {
+                for waiter in waiters {
+                    if let Some(reply) = self.waiters.remove(&waiter) {
+                        let _ = reply.send(Err(error.clone().into()));
+                    }
+                }
+            }
+            Event::LoggedIn {
+                identity,
+                scopes,
+                expires_at,
+            } => {
+                self.emit(&SessionEvent::LoggedIn {
+                    identity: identity.clone(),
+                });
+                let Some(reply) = self.login_replies.pop_front() else {
+                    return;
+                };
+                // The session was persisted just before this event: a write that failed
+                // makes the sign-in one that will not survive the worker.
+                let _ = reply.send(match &self.storage_problem {
+                    None => Ok(LoginResult {
+                        identity,
+                        scopes,
+                        expires_at,
+                    }),
+                    Some(detail) => Err(Failure::new(
+                        "storage",
+                        format!(
+                            "signed in, but the session could not be stored ({detail}); it \
+                             lasts only until this page or worker stops: free storage space \
+                             and sign in again"
+                        ),
+                    )),
+                });
+            }
+            Event::LoginFailed { error } => {
+                if let Some(reply) = self.login_replies.pop_front() {
+                    let _ = reply.send(Err(error.into()));
+                }
+            }
+            Event::RefreshFailed { error, retry_at } => {
+                self.emit(&SessionEvent::refresh_failed(&error, retry_at));
+            }
+            Event::LoggedOut {
+                reason,
+                end_session_url,
+                server_calls,
+            } => {
+                self.emit(&SessionEvent::logged_out(&reason));
+                match (reason, self.logout_reply.take()) {
+                    (LogoutReason::Requested, Some(reply)) => {
+                        let _ = reply.send(Ok(LogoutResult {
+                            end_session_url,
+                            server_calls: server_calls.into_iter().map(Into::into).collect(),
+                        }));
+                    }
+                    (_, reply) => self.logout_reply = reply,
+                }
+            }
+        }
+    }
+
+    fn storage_failed(&mut self, detail: &str) {
+        self.storage_problem = Some(detail.to_owned());
+        self.emit(&SessionEvent::StorageFailed {
+            detail: detail.to_owned(),
+        });
+    }
+
+    fn emit(&self, event: &SessionEvent) {
+        let value = super::events::to_js(event);
+        // A listener may add listeners: call a snapshot.
+        let listeners = self.adapters.listeners.borrow().clone();
+        for listener in &listeners {
+            glue::notify(listener, &value);
+        }
+    }
+
+    /// One timer: the engine's next wake-up, re-armed after every drain.
+    fn arm_timer(&mut self, myself: &ActorRef<SessionMsg>) {
+        self.disarm_timer();
+        self.timer_generation += 1;
+        let Some(at) = self.engine.poll_timeout() else {
+            return;
+        };
+        let generation = self.timer_generation;
+        let actor = myself.clone();
+        let fire = Closure::<dyn FnMut()>::new(move || {
+            let _ = actor.cast(SessionMsg::Timer { generation });
+        });
+        let id = glue::arm_timer(now().millis_until(at) as f64, &fire);
+        self.timer = Some(Timer {
+            id,
+            _fire: fire,
+            at,
+        });
+    }
+
+    fn disarm_timer(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            glue::disarm_timer(&timer.id);
+        }
+    }
+}
+
+/// The wall clock as the engine's time.
+pub(crate) fn now() -> UnixMillis {
+    // Date.now() is a whole number of milliseconds, far below 2^53.
+    UnixMillis(js_sys::Date::now() as u64)
+}
+
+/// For logs: never shows a token.
+impl std::fmt::Debug for SessionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionState")
+            .field("engine", &self.engine)
+            .field("queued", &self.queue.len())
+            .finish()
+    }
+}

@@ -1,0 +1,102 @@
+//! What JavaScript receives: event objects for `onEvent` listeners and the values
+//! promises resolve with. Built as JSON and parsed by `JSON.parse`, so the shapes are the
+//! serde shapes documented in the TypeScript declarations (`typescript.rs`).
+
+use serde::Serialize;
+use tessera_engine::{Error, Identity, LogoutReason, ServerCall, Status, UnixMillis, UserCode};
+use wasm_bindgen::JsValue;
+
+/// Something the application may want to show.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum SessionEvent {
+    UserCode(UserCode),
+    LoggedIn {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        identity: Option<Identity>,
+    },
+    LoggedOut {
+        reason: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    RefreshFailed {
+        message: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_at: Option<UnixMillis>,
+    },
+    StorageFailed {
+        detail: String,
+    },
+}
+
+impl SessionEvent {
+    pub fn logged_out(reason: &LogoutReason) -> Self {
+        let (reason, message) = match reason {
+            LogoutReason::Requested => ("requested", None),
+            LogoutReason::SessionEnded { error } => ("session_ended", Some(error.to_string())),
+            LogoutReason::LoggedOutElsewhere => ("logged_out_elsewhere", None),
+        };
+        Self::LoggedOut { reason, message }
+    }
+
+    pub fn refresh_failed(error: &Error, retry_at: Option<UnixMillis>) -> Self {
+        Self::RefreshFailed {
+            message: error.to_string(),
+            retry_at,
+        }
+    }
+}
+
+/// What `login()` resolves with.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LoginResult {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
+    pub scopes: Vec<String>,
+    pub expires_at: UnixMillis,
+}
+
+/// One server-side call of a logout, with its error as a message.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct ServerCallResult {
+    pub call: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl From<ServerCall> for ServerCallResult {
+    fn from(call: ServerCall) -> Self {
+        Self {
+            call: call.call,
+            error: call.error.map(|e| e.to_string()),
+        }
+    }
+}
+
+/// What `logout()` resolves with.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LogoutResult {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_session_url: Option<String>,
+    pub server_calls: Vec<ServerCallResult>,
+}
+
+/// What `status()` resolves with: the engine's projection and the last storage problem.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct StatusReport {
+    #[serde(flatten)]
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_problem: Option<String>,
+}
+
+/// Any of the above as a JS value.
+pub(crate) fn to_js<T: Serialize>(value: &T) -> JsValue {
+    serde_json::to_string(value)
+        .ok()
+        .and_then(|json| js_sys::JSON::parse(&json).ok())
+        .unwrap_or(JsValue::UNDEFINED)
+}

@@ -1,0 +1,312 @@
+//! The `Session` class: what JavaScript calls. Each method sends one command to the
+//! session actor and returns a promise for its answer.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Function, Object, Promise, Reflect};
+use ractor::ActorRef;
+use ractor::thread_local::{ThreadLocalActor, ThreadLocalActorSpawner};
+use tessera_engine::{Config, LoginMethod, Secret};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use super::actor::{Adapters, Command, Reply, SessionActor, SessionArgs, SessionMsg, park};
+use super::error::Failure;
+use super::events::to_js;
+use super::glue::{self, SessionStorage};
+use super::storage::Store;
+
+#[wasm_bindgen]
+extern "C" {
+    // The options objects of the methods below, declared in typescript.rs. Imported
+    // types (not JsValue) so that the declarations mark them optional.
+    #[wasm_bindgen(extends = Object, typescript_type = "SessionOptions")]
+    pub type SessionOptions;
+    #[wasm_bindgen(extends = Object, typescript_type = "LoginOptions")]
+    pub type LoginOptions;
+    #[wasm_bindgen(extends = Object, typescript_type = "TokenOptions")]
+    pub type TokenOptions;
+    #[wasm_bindgen(extends = Object, typescript_type = "LogoutOptions")]
+    pub type LogoutOptions;
+}
+
+thread_local! {
+    /// Runs every session actor of this thread (a page or worker has one).
+    static SPAWNER: ThreadLocalActorSpawner = ThreadLocalActorSpawner::new();
+}
+
+/// A signed-in (or not yet signed-in) user of one OAuth client, kept in storage.
+///
+/// Open one per client and keep it for the life of the page or worker: it serialises
+/// refreshes (concurrent `getAccessToken` calls share one), re-arms the proactive
+/// refresh, and writes every change to storage before answering.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Session {
+    actor: ActorRef<SessionMsg>,
+    listeners: Rc<RefCell<Vec<Function>>>,
+    closed: Rc<Cell<bool>>,
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// Starts a session for `config` (the engine's configuration: `client_id`, `issuer`,
+    /// `scopes`, …) and loads what storage holds. Resolves once loaded; an unreadable
+    /// stored session does not reject (see `status().storage_problem`).
+    #[wasm_bindgen(unchecked_return_type = "Promise<Session>")]
+    pub fn open(
+        #[wasm_bindgen(unchecked_param_type = "SessionConfig")] config: JsValue,
+        options: Option<SessionOptions>,
+    ) -> Promise {
+        future_to_promise(async move {
+            Session::start(config, options)
+                .await
+                .map(JsValue::from)
+                .map_err(JsValue::from)
+        })
+    }
+
+    /// Signs in: `method` "browser" (default) opens the authorization page with the
+    /// launcher, "device" shows a code (`user_code` event) and waits for approval.
+    #[wasm_bindgen(unchecked_return_type = "Promise<LoginResult>")]
+    pub fn login(&self, options: Option<LoginOptions>) -> Promise {
+        let method = match option_string(options.as_deref(), "method") {
+            Ok(None) => Ok(LoginMethod::Browser),
+            Ok(Some(method)) if method == "browser" => Ok(LoginMethod::Browser),
+            Ok(Some(method)) if method == "device" => Ok(LoginMethod::Device),
+            Ok(Some(other)) => Err(invalid(format!(
+                "login: method {other:?} is not offered; use \"browser\" or \"device\""
+            ))),
+            Err(failure) => Err(failure),
+        };
+        self.ask(
+            method,
+            |method, reply| Command::Login { method, reply },
+            |result| to_js(&result),
+        )
+    }
+
+    /// A valid access token, refreshed first when it expires within `minTtlSecs`
+    /// (default 0). Concurrent calls share one refresh.
+    #[wasm_bindgen(js_name = getAccessToken, unchecked_return_type = "Promise<string>")]
+    pub fn get_access_token(&self, options: Option<TokenOptions>) -> Promise {
+        self.ask(
+            option_secs(options.as_deref(), "minTtlSecs"),
+            |min_ttl_secs, reply| Command::GetToken {
+                min_ttl_secs: min_ttl_secs.unwrap_or(0),
+                reply,
+            },
+            |token| JsValue::from_str(token.expose()),
+        )
+    }
+
+    /// A resource server answered 401 to `accessToken`: refreshes once (unless a newer
+    /// token exists already) and resolves with the token to retry with.
+    #[wasm_bindgen(js_name = tokenRejected, unchecked_return_type = "Promise<string>")]
+    pub fn token_rejected(
+        &self,
+        #[wasm_bindgen(js_name = accessToken)] access_token: String,
+    ) -> Promise {
+        self.ask(
+            Ok(Secret::new(access_token)),
+            |token, reply| Command::TokenRejected { token, reply },
+            |token| JsValue::from_str(token.expose()),
+        )
+    }
+
+    /// Ends the session: deletes it from storage, then revokes the tokens at the provider
+    /// (`force`: only deletes). Resolves with what each server call did.
+    #[wasm_bindgen(unchecked_return_type = "Promise<LogoutResult>")]
+    pub fn logout(&self, options: Option<LogoutOptions>) -> Promise {
+        self.ask(
+            option_bool(options.as_deref(), "force"),
+            |force, reply| Command::Logout {
+                force: force.unwrap_or(false),
+                reply,
+            },
+            |result| to_js(&result),
+        )
+    }
+
+    /// Who is signed in, until when, and any storage problem.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Status>")]
+    pub fn status(&self) -> Promise {
+        let actor = self.actor.clone();
+        let closed = self.closed.get();
+        future_to_promise(async move {
+            if closed {
+                return Err(Failure::closed().into());
+            }
+            let (reply, answer) = ractor::concurrency::oneshot();
+            actor
+                .cast(SessionMsg::Command(Command::Status { reply }))
+                .map_err(|_| Failure::closed())?;
+            let report = answer.await.map_err(|_| Failure::closed())?;
+            Ok(to_js(&report))
+        })
+    }
+
+    /// Calls `listener` with every `SessionEvent` from now on.
+    #[wasm_bindgen(js_name = onEvent)]
+    pub fn on_event(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(event: SessionEvent) => void")] listener: Function,
+    ) {
+        self.listeners.borrow_mut().push(listener);
+    }
+
+    /// Stops the session (storage keeps it). Later calls reject with code "closed".
+    pub fn close(&self) {
+        self.closed.set(true);
+        self.actor.stop(None);
+    }
+}
+
+impl Session {
+    async fn start(config: JsValue, options: Option<SessionOptions>) -> Result<Session, Failure> {
+        let mut config = parse_config(&config)?;
+        if config.redirect_uri.is_none() {
+            config.redirect_uri = glue::default_redirect_uri();
+        }
+        let storage = match options.as_deref().map(|o| property(o, "storage")) {
+            Some(value) if !value.is_undefined() && !value.is_null() => {
+                value.unchecked_into::<SessionStorage>()
+            }
+            _ => {
+                glue::default_storage().map_err(|e| Failure::new("storage", glue::describe(&e)))?
+            }
+        };
+        let key = option_string(options.as_deref(), "storageKey")?
+            .unwrap_or_else(|| format!("tessera.session.{}", config.client_id));
+        let launcher = match options.as_deref().map(|o| property(o, "launcher")) {
+            Some(value) if !value.is_undefined() && !value.is_null() => Some(
+                value
+                    .dyn_into::<Function>()
+                    .map_err(|_| invalid("options.launcher must be a function"))?,
+            ),
+            _ => glue::default_launcher(),
+        };
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed)
+            .map_err(|e| Failure::new("config", format!("no secure randomness: {e}")))?;
+        let listeners = Rc::new(RefCell::new(Vec::new()));
+        let ticket = park(Adapters {
+            store: Store::new(storage, key),
+            launcher,
+            listeners: listeners.clone(),
+        });
+        let args = SessionArgs {
+            config,
+            seed,
+            adapters: ticket,
+        };
+        let spawner = SPAWNER.with(Clone::clone);
+        let (actor, _) = SessionActor::spawn(None, args, spawner)
+            .await
+            .map_err(|e| Failure::new("closed", format!("the session did not start: {e}")))?;
+        Ok(Session {
+            actor,
+            listeners,
+            closed: Rc::new(Cell::new(false)),
+        })
+    }
+
+    /// Sends the command built from `argument` and turns its answer into a promise.
+    fn ask<A, T>(
+        &self,
+        argument: Result<A, Failure>,
+        command: impl FnOnce(A, Reply<T>) -> Command + 'static,
+        answer: impl FnOnce(T) -> JsValue + 'static,
+    ) -> Promise
+    where
+        A: 'static,
+        T: 'static,
+    {
+        let actor = self.actor.clone();
+        let closed = self.closed.get();
+        future_to_promise(async move {
+            if closed {
+                return Err(Failure::closed().into());
+            }
+            let (reply, answered) = ractor::concurrency::oneshot();
+            actor
+                .cast(SessionMsg::Command(command(argument?, reply)))
+                .map_err(|_| Failure::closed())?;
+            match answered.await {
+                Ok(Ok(value)) => Ok(answer(value)),
+                Ok(Err(failure)) => Err(failure.into()),
+                Err(_) => Err(Failure::closed().into()),
+            }
+        })
+    }
+}
+
+impl Drop for Session {
+    /// `session.free()` (or garbage collection with weak references) stops the actor.
+    fn drop(&mut self) {
+        self.actor.stop(None);
+    }
+}
+
+fn parse_config(config: &JsValue) -> Result<Config, Failure> {
+    let json = js_sys::JSON::stringify(config)
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or_else(|| invalid("config must be an object (the engine's Config as JSON)"))?;
+    serde_json::from_str(&json).map_err(|e| Failure::new("config", format!("config: {e}")))
+}
+
+fn invalid(message: impl Into<String>) -> Failure {
+    Failure::new("invalid_argument", message)
+}
+
+fn property(object: &Object, name: &str) -> JsValue {
+    Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// `options[name]` as a string; absent is `None`, any other type an error.
+fn option_string(options: Option<&Object>, name: &str) -> Result<Option<String>, Failure> {
+    let Some(value) = options.map(|o| property(o, name)) else {
+        return Ok(None);
+    };
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    value
+        .as_string()
+        .map(Some)
+        .ok_or_else(|| invalid(format!("options.{name} must be a string")))
+}
+
+fn option_bool(options: Option<&Object>, name: &str) -> Result<Option<bool>, Failure> {
+    let Some(value) = options.map(|o| property(o, name)) else {
+        return Ok(None);
+    };
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    value
+        .as_bool()
+        .map(Some)
+        .ok_or_else(|| invalid(format!("options.{name} must be a boolean")))
+}
+
+/// A whole, non-negative number of seconds.
+fn option_secs(options: Option<&Object>, name: &str) -> Result<Option<u64>, Failure> {
+    let Some(value) = options.map(|o| property(o, name)) else {
+        return Ok(None);
+    };
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    match value.as_f64() {
+        // 2^53: beyond it the number is no longer a whole count of seconds.
+        Some(secs) if secs.is_finite() && secs >= 0.0 && secs.fract() == 0.0 && secs < 9.0e15 => {
+            Ok(Some(secs as u64))
+        }
+        _ => Err(invalid(format!(
+            "options.{name} must be a whole number of seconds, 0 or more"
+        ))),
+    }
+}

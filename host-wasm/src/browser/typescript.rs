@@ -1,0 +1,111 @@
+//! TypeScript declarations of the values that cross as plain objects. wasm-bindgen writes
+//! them into `tessera_wasm.d.ts`; CI type-checks an example against it with `tsc`.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const DECLARATIONS: &str = r#"
+/** The engine's configuration (snake_case, as in specs/README.md). Only `client_id` is required. */
+export interface SessionConfig {
+  client_id: string;
+  /** Enables discovery and the RFC 9207 `iss` check. */
+  issuer?: string;
+  scopes?: string[];
+  /** Default in an extension: chrome.identity.getRedirectURL(). */
+  redirect_uri?: string;
+  endpoints?: Endpoints;
+  discovery?: boolean;
+  authorization_params?: Record<string, string>;
+  token_request?: "form" | "json";
+  refresh_buffer_secs?: number;
+  callback_timeout_secs?: number;
+  device_poll_interval_secs?: number;
+  assumed_token_lifetime_secs?: number;
+  max_retry_backoff_secs?: number;
+  http_timeout_ms?: number;
+  max_response_bytes?: number;
+  post_logout_redirect_uri?: string;
+}
+
+export interface Endpoints {
+  authorization?: string;
+  token?: string;
+  device_authorization?: string;
+  revocation?: string;
+  userinfo?: string;
+  end_session?: string;
+  server_logout?: string;
+}
+
+export interface SessionOptions {
+  /** Where the session is kept. Default: chrome.storage.local, else IndexedDB. */
+  storage?: SessionStorage;
+  /** Default: "tessera.session.<client_id>". */
+  storageKey?: string;
+  /** Opens `url` and resolves with the final redirect URL (to `redirectUri`).
+   *  Default: chrome.identity.launchWebAuthFlow({ url, interactive: true }). */
+  launcher?: (url: string, redirectUri: string) => Promise<string>;
+}
+
+/** A string store. Values are written whole; `get` of a missing key gives null or undefined. */
+export interface SessionStorage {
+  get(key: string): Promise<string | null | undefined>;
+  set(key: string, value: string): Promise<void>;
+  remove(key: string): Promise<void>;
+}
+
+export interface LoginOptions { method?: "browser" | "device"; }
+export interface TokenOptions { minTtlSecs?: number; }
+export interface LogoutOptions { force?: boolean; }
+
+export interface Identity {
+  subject?: string;
+  email?: string;
+  name?: string;
+  preferred_username?: string;
+}
+
+export interface LoginResult {
+  identity?: Identity;
+  scopes: string[];
+  /** Unix milliseconds. */
+  expiresAt: number;
+}
+
+export interface LogoutResult {
+  /** Open it to end the provider's browser session too. */
+  endSessionUrl?: string;
+  serverCalls: { call: string; error?: string }[];
+}
+
+export interface Status {
+  state: string;
+  logged_in: boolean;
+  issuer?: string;
+  identity?: Identity;
+  scopes: string[];
+  /** Unix milliseconds. */
+  expires_at?: number;
+  expires_in_secs?: number;
+  refresh_token_present: boolean;
+  login_in_progress: boolean;
+  /** Why the stored session could not be read or written, until a write succeeds. */
+  storage_problem?: string;
+}
+
+export type SessionEvent =
+  | { type: "user_code"; user_code: string; display_code: string; verification_uri: string;
+      verification_uri_complete?: string; expires_at: number }
+  | { type: "logged_in"; identity?: Identity }
+  | { type: "logged_out"; reason: "requested" | "session_ended" | "logged_out_elsewhere";
+      message?: string }
+  | { type: "refresh_failed"; message: string; retry_at?: number }
+  | { type: "storage_failed"; detail: string };
+
+/** What every promise of a Session rejects with. */
+export interface TesseraError extends Error {
+  name: "TesseraError";
+  code: "not_logged_in" | "denied" | "network" | "protocol" | "config" | "interrupted"
+      | "storage" | "closed" | "invalid_argument";
+}
+"#;
