@@ -46,9 +46,8 @@ impl PendingAuthorization {
 
     /// The URL to open. Extra parameters cannot override the protocol's own.
     pub(crate) fn url(&self, config: &Config, endpoint: &str) -> Result<String, Error> {
-        let mut url = Url::parse(endpoint).map_err(|_| {
-            Error::config(format!("authorization endpoint `{endpoint}` is not a URL"))
-        })?;
+        let mut url = Url::parse(endpoint)
+            .map_err(|e| super::not_a_url(&format!("authorization endpoint `{endpoint}`"), e))?;
         {
             let mut query = url.query_pairs_mut();
             query

@@ -15,8 +15,8 @@ pub(crate) struct Metadata {
 /// The OpenID location first; for issuers with a path, RFC 8414's location as fallback
 /// (it inserts the well-known segment before the path).
 pub(crate) fn metadata_urls(issuer: &str) -> Result<(String, Option<String>), Error> {
-    let parsed = url::Url::parse(issuer)
-        .map_err(|_| Error::config(format!("issuer `{issuer}` is not a URL")))?;
+    let parsed =
+        url::Url::parse(issuer).map_err(|e| super::not_a_url(&format!("issuer `{issuer}`"), e))?;
     let trimmed = issuer.trim_end_matches('/');
     let openid = format!("{trimmed}/.well-known/openid-configuration");
     let path = parsed.path().trim_end_matches('/');
