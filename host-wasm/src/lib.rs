@@ -32,7 +32,10 @@ pub use tessera_engine as engine;
 #[cfg(target_arch = "wasm32")]
 mod browser;
 #[cfg(target_arch = "wasm32")]
-pub use browser::Session;
+pub use browser::{
+    LoginOptions, LogoutOptions, Session, SessionOptions, SessionStorage, TokenOptions,
+    default_storage,
+};
 
 #[cfg(feature = "transcript")]
 mod record;

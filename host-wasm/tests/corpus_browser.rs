@@ -1,8 +1,10 @@
 //! The whole `specs/` corpus replayed by the wasm build in headless Chromium, on a page
-//! (`make wasm-test`; needs `CHROMEDRIVER`). Same checks as `corpus_node.rs`.
+//! (`make wasm-test`; needs `CHROMEDRIVER`). Same checks as `corpus_node.rs`. Also the
+//! `Session` class on its default storage there (IndexedDB, `session_common`).
 #![cfg(target_family = "wasm")]
 
 mod common;
+mod session_common;
 
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -16,4 +18,9 @@ fn corpus_replays_with_the_native_effects_in_chromium() {
     assert_eq!(common::global_string(&["constructor", "name"]), "Window");
     let summary = common::replay_corpus(common::replay_as_js);
     wasm_bindgen_test::console_log!("Chromium page: {summary} [{agent}]");
+}
+
+#[wasm_bindgen_test]
+async fn session_uses_indexeddb_in_a_page() {
+    session_common::default_storage_is_indexeddb_and_keeps_the_session().await;
 }

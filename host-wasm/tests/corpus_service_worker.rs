@@ -1,9 +1,11 @@
 //! The whole `specs/` corpus replayed by the wasm build inside a service worker in
 //! headless Chromium — where an MV3 extension's background code runs (no DOM, no
-//! localStorage). Same checks as `corpus_node.rs`.
+//! localStorage). Same checks as `corpus_node.rs`. Also the `Session` class on its
+//! default storage there (IndexedDB, `session_common`).
 #![cfg(target_family = "wasm")]
 
 mod common;
+mod session_common;
 
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -19,4 +21,9 @@ fn corpus_replays_with_the_native_effects_in_a_service_worker() {
     );
     let summary = common::replay_corpus(common::replay_as_js);
     wasm_bindgen_test::console_log!("Chromium service worker: {summary} [{agent}]");
+}
+
+#[wasm_bindgen_test]
+async fn session_uses_indexeddb_in_a_service_worker() {
+    session_common::default_storage_is_indexeddb_and_keeps_the_session().await;
 }

@@ -7,7 +7,7 @@ use wasm_bindgen::prelude::*;
 extern "C" {
     /// chrome.storage.local, else IndexedDB; throws when neither exists.
     #[wasm_bindgen(js_name = defaultStorage, catch)]
-    pub fn default_storage() -> Result<SessionStorage, JsValue>;
+    pub(crate) fn default_storage_js() -> Result<SessionStorage, JsValue>;
 
     /// chrome.identity.launchWebAuthFlow, or `undefined` outside an extension.
     #[wasm_bindgen(js_name = defaultLauncher)]
@@ -72,4 +72,12 @@ pub fn describe(value: &JsValue) -> String {
         return String::from(error.message());
     }
     value.as_string().unwrap_or_else(|| format!("{value:?}"))
+}
+
+/// The storage `Session.open` uses when given none: `chrome.storage.local` in an
+/// extension, else IndexedDB (database `tessera`). Exported so that embedders can wrap it
+/// (e.g. to encrypt values) and pass the wrapper as `options.storage`.
+#[wasm_bindgen(js_name = defaultStorage)]
+pub fn default_storage() -> Result<SessionStorage, JsValue> {
+    default_storage_js()
 }

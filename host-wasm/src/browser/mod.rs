@@ -30,9 +30,10 @@ mod actor;
 mod error;
 mod events;
 mod fetch;
-mod glue;
+pub(crate) mod glue;
 mod session;
 mod storage;
 mod typescript;
 
-pub use session::Session;
+pub use glue::{SessionStorage, default_storage};
+pub use session::{LoginOptions, LogoutOptions, Session, SessionOptions, TokenOptions};

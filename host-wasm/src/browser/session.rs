@@ -22,12 +22,16 @@ extern "C" {
     // The options objects of the methods below, declared in typescript.rs. Imported
     // types (not JsValue) so that the declarations mark them optional.
     #[wasm_bindgen(extends = Object, typescript_type = "SessionOptions")]
+    #[derive(Clone, Debug)]
     pub type SessionOptions;
     #[wasm_bindgen(extends = Object, typescript_type = "LoginOptions")]
+    #[derive(Clone, Debug)]
     pub type LoginOptions;
     #[wasm_bindgen(extends = Object, typescript_type = "TokenOptions")]
+    #[derive(Clone, Debug)]
     pub type TokenOptions;
     #[wasm_bindgen(extends = Object, typescript_type = "LogoutOptions")]
+    #[derive(Clone, Debug)]
     pub type LogoutOptions;
 }
 
@@ -59,12 +63,9 @@ impl Session {
         #[wasm_bindgen(unchecked_param_type = "SessionConfig")] config: JsValue,
         options: Option<SessionOptions>,
     ) -> Promise {
-        future_to_promise(async move {
-            Session::start(config, options)
-                .await
-                .map(JsValue::from)
-                .map_err(JsValue::from)
-        })
+        future_to_promise(
+            async move { Session::connect(&config, options).await.map(JsValue::from) },
+        )
     }
 
     /// Signs in: `method` "browser" (default) opens the authorization page with the
@@ -164,8 +165,16 @@ impl Session {
 }
 
 impl Session {
-    async fn start(config: JsValue, options: Option<SessionOptions>) -> Result<Session, Failure> {
-        let mut config = parse_config(&config)?;
+    /// `Session.open` for Rust code compiled to wasm: the same, without the promise.
+    pub async fn connect(
+        config: &JsValue,
+        options: Option<SessionOptions>,
+    ) -> Result<Session, JsValue> {
+        Session::start(config, options).await.map_err(JsValue::from)
+    }
+
+    async fn start(config: &JsValue, options: Option<SessionOptions>) -> Result<Session, Failure> {
+        let mut config = parse_config(config)?;
         if config.redirect_uri.is_none() {
             config.redirect_uri = glue::default_redirect_uri();
         }
@@ -173,9 +182,8 @@ impl Session {
             Some(value) if !value.is_undefined() && !value.is_null() => {
                 value.unchecked_into::<SessionStorage>()
             }
-            _ => {
-                glue::default_storage().map_err(|e| Failure::new("storage", glue::describe(&e)))?
-            }
+            _ => glue::default_storage_js()
+                .map_err(|e| Failure::new("storage", glue::describe(&e)))?,
         };
         let key = option_string(options.as_deref(), "storageKey")?
             .unwrap_or_else(|| format!("tessera.session.{}", config.client_id));
