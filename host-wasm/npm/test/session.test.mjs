@@ -93,6 +93,26 @@ describe('a session', () => {
     again.close();
   });
 
+  test('signs in with the device flow: user code event, approval, token', async () => {
+    const storage = memoryStorage();
+    const session = await tessera.Session.open(
+      { issuer: provider.issuer, client_id: 'tessera-cli', scopes: ['openid', 'offline_access'] },
+      { storage },
+    );
+    const codes = [];
+    session.onEvent((event) => {
+      if (event.type !== 'user_code') return;
+      codes.push(event);
+      provider.approve(event.user_code);
+    });
+    const login = await session.login({ method: 'device' });
+    assert.equal(codes.length, 1);
+    assert.match(codes[0].verification_uri, /^http:\/\/127\.0\.0\.1:\d+\/device/);
+    assert.equal(login.identity.subject, 'alice');
+    assert.ok(await session.getAccessToken());
+    session.close();
+  });
+
   test('logout revokes at the provider and empties storage', async () => {
     const { session, storage } = await signedIn();
     const token = await session.getAccessToken();

@@ -47,6 +47,7 @@ export async function startProvider(env = {}) {
     issuer,
     counters: () => call('/test/counters'),
     introspect: (token, hint) => call('/test/introspect', { token, token_type_hint: hint }),
+    approve: (userCode) => call('/test/device/approve', { user_code: userCode }),
     stop: () => { child.stdin.end(); child.kill('SIGTERM'); },
   };
 }
