@@ -15,16 +15,17 @@ use ractor::concurrency::OneshotSender;
 use ractor::thread_local::ThreadLocalActor;
 use ractor::{ActorProcessingErr, ActorRef};
 use tessera_engine::{
-    Config, Effect, Engine, Event, Input, LoginMethod, LogoutReason, Rejected, Secret,
-    StoredSession, UnixMillis, WaiterId,
+    Config, Effect, Engine, Input, LoginMethod, Rejected, Secret, StoredSession, UnixMillis,
+    WaiterId,
 };
-use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{JsFuture, spawn_local};
 
 use super::error::Failure;
-use super::events::{LoginResult, LogoutResult, SessionEvent, StatusReport};
-use super::glue::{self, describe};
+use super::events::{LoginResult, LogoutResult, StatusReport};
 use super::storage::Store;
+
+mod deliver;
+mod perform;
+mod timer;
 
 /// How long `LockSession` waits for another page or worker holding the refresh lock.
 const LOCK_TIMEOUT_MS: f64 = 60_000.0;
@@ -125,15 +126,6 @@ pub(crate) struct SessionArgs {
 #[derive(Debug, Default)]
 pub(crate) struct SessionActor;
 
-/// The one armed `setTimeout`.
-struct Timer {
-    id: JsValue,
-    /// What it calls; must live until it fires or is cleared.
-    _fire: Closure<dyn FnMut()>,
-    /// When the engine wants to wake up.
-    at: UnixMillis,
-}
-
 pub(crate) struct SessionState {
     engine: Engine,
     adapters: Adapters,
@@ -153,7 +145,7 @@ pub(crate) struct SessionState {
     logout_reply: Option<Reply<LogoutResult>>,
     /// Numbers launcher calls, so the answer of a replaced login is ignored.
     launch: u64,
-    timer: Option<Timer>,
+    timer: Option<timer::Timer>,
     timer_generation: u64,
     /// The last storage failure, until a storage write succeeds.
     storage_problem: Option<String>,
@@ -374,255 +366,6 @@ impl SessionState {
             self.perform(myself, effect);
         }
         self.arm_timer(myself);
-    }
-
-    fn perform(&mut self, myself: &ActorRef<SessionMsg>, effect: Effect) {
-        match effect {
-            Effect::Http(request) => {
-                let actor = myself.clone();
-                spawn_local(async move {
-                    let input = super::fetch::perform(request).await;
-                    let _ = actor.cast(SessionMsg::Io(input));
-                });
-            }
-            Effect::OpenBrowser { url } => self.launch(myself, url),
-            Effect::PromptForCode { .. } => {
-                // The browser API offers no paste flow (login() takes "browser" or
-                // "device"); a profile configured for it is refused here.
-                let failure = Failure::new(
-                    "config",
-                    "this provider needs the code pasted by the user, which the browser host \
-                     does not offer; use a redirect URI the launcher can capture",
-                );
-                self.end_login(myself, failure);
-            }
-            Effect::ShowUserCode(code) => self.emit(&SessionEvent::UserCode(code)),
-            Effect::LoadSession => {
-                let store = self.adapters.store.clone();
-                let actor = myself.clone();
-                spawn_local(async move {
-                    let input = match store.load().await {
-                        Ok(session) => Input::SessionLoaded { session },
-                        Err(detail) => Input::StorageFailed { detail },
-                    };
-                    let _ = actor.cast(SessionMsg::Io(input));
-                });
-            }
-            Effect::LockSession => self.lock(myself),
-            Effect::UnlockSession => {
-                if self.lock.borrow().is_some() {
-                    self.release_lock();
-                } else {
-                    // Still being acquired: release it as soon as it arrives.
-                    self.lock_unwanted = true;
-                }
-            }
-            Effect::PersistSession { session } => {
-                self.write(myself, async move |store: Store| store.save(&session).await)
-            }
-            Effect::DeleteSession => self.write(myself, async |store: Store| store.delete().await),
-            Effect::Event(event) => self.deliver(event),
-        }
-    }
-
-    /// Opens the authorization URL with the launcher; its one redirect comes back as
-    /// `Redirected`.
-    fn launch(&mut self, myself: &ActorRef<SessionMsg>, url: String) {
-        let launch = self.launch;
-        let actor = myself.clone();
-        let Some(launcher) = self.adapters.launcher.clone() else {
-            let _ = actor.cast(SessionMsg::LaunchFailed {
-                launch,
-                detail: "no launcher: outside an extension, pass options.launcher to \
-                         Session.open (a function that opens the URL and resolves with the \
-                         final redirect URL)"
-                    .into(),
-            });
-            return;
-        };
-        let redirect_uri = self
-            .engine
-            .config()
-            .redirect_uri
-            .clone()
-            .unwrap_or_default();
-        spawn_local(async move {
-            let called = launcher.call2(
-                &JsValue::UNDEFINED,
-                &JsValue::from_str(&url),
-                &JsValue::from_str(&redirect_uri),
-            );
-            let message = match glue::settle(called).await {
-                Ok(value) => match value.as_string() {
-                    Some(url) => SessionMsg::Redirected { launch, url },
-                    None => SessionMsg::LaunchFailed {
-                        launch,
-                        detail: "the launcher resolved with no redirect URL".into(),
-                    },
-                },
-                Err(detail) => SessionMsg::LaunchFailed { launch, detail },
-            };
-            let _ = actor.cast(message);
-        });
-    }
-
-    /// Takes the Web Lock, then re-reads storage (a sibling may have refreshed).
-    fn lock(&mut self, myself: &ActorRef<SessionMsg>) {
-        let store = self.adapters.store.clone();
-        let slot = self.lock.clone();
-        let actor = myself.clone();
-        spawn_local(async move {
-            let acquired = JsFuture::from(glue::acquire_lock(&store.lock_name(), LOCK_TIMEOUT_MS));
-            let outcome = match acquired.await {
-                Ok(release) => {
-                    *slot.borrow_mut() = release.dyn_into::<Function>().ok();
-                    store.load().await
-                }
-                Err(error) => Err(format!(
-                    "could not take the refresh lock within {} s: {}",
-                    LOCK_TIMEOUT_MS / 1000.0,
-                    describe(&error)
-                )),
-            };
-            let _ = actor.cast(SessionMsg::Locked { outcome });
-        });
-    }
-
-    fn release_lock(&mut self) {
-        if let Some(release) = self.lock.borrow_mut().take() {
-            let _ = release.call0(&JsValue::UNDEFINED);
-        }
-    }
-
-    fn write<F>(&mut self, myself: &ActorRef<SessionMsg>, operation: F)
-    where
-        F: AsyncFnOnce(Store) -> Result<(), String> + 'static,
-    {
-        self.writing = true;
-        let store = self.adapters.store.clone();
-        let actor = myself.clone();
-        spawn_local(async move {
-            let failure = operation(store).await.err();
-            let _ = actor.cast(SessionMsg::Stored { failure });
-        });
-    }
-
-    fn deliver(&mut self, event: Event) {
-        match event {
-            Event::TokenReady {
-                waiters,
-                access_token,
-                ..
-            } => {
-                for waiter in waiters {
-                    if let Some(reply) = self.waiters.remove(&waiter) {
-                        let _ = reply.send(Ok(access_token.clone()));
-                    }
-                }
-            }
-            Event::TokenFailed { waiters, error } => {
-                for waiter in waiters {
-                    if let Some(reply) = self.waiters.remove(&waiter) {
-                        let _ = reply.send(Err(error.clone().into()));
-                    }
-                }
-            }
-            Event::LoggedIn {
-                identity,
-                scopes,
-                expires_at,
-            } => {
-                self.emit(&SessionEvent::LoggedIn {
-                    identity: identity.clone(),
-                });
-                let Some(reply) = self.login_replies.pop_front() else {
-                    return;
-                };
-                // The session was persisted just before this event: a write that failed
-                // makes the sign-in one that will not survive the worker.
-                let _ = reply.send(match &self.storage_problem {
-                    None => Ok(LoginResult {
-                        identity,
-                        scopes,
-                        expires_at,
-                    }),
-                    Some(detail) => Err(Failure::new(
-                        "storage",
-                        format!(
-                            "signed in, but the session could not be stored ({detail}); it \
-                             lasts only until this page or worker stops: free storage space \
-                             and sign in again"
-                        ),
-                    )),
-                });
-            }
-            Event::LoginFailed { error } => {
-                if let Some(reply) = self.login_replies.pop_front() {
-                    let _ = reply.send(Err(error.into()));
-                }
-            }
-            Event::RefreshFailed { error, retry_at } => {
-                self.emit(&SessionEvent::refresh_failed(&error, retry_at));
-            }
-            Event::LoggedOut {
-                reason,
-                end_session_url,
-                server_calls,
-            } => {
-                self.emit(&SessionEvent::logged_out(&reason));
-                match (reason, self.logout_reply.take()) {
-                    (LogoutReason::Requested, Some(reply)) => {
-                        let _ = reply.send(Ok(LogoutResult {
-                            end_session_url,
-                            server_calls: server_calls.into_iter().map(Into::into).collect(),
-                        }));
-                    }
-                    (_, reply) => self.logout_reply = reply,
-                }
-            }
-        }
-    }
-
-    fn storage_failed(&mut self, detail: &str) {
-        self.storage_problem = Some(detail.to_owned());
-        self.emit(&SessionEvent::StorageFailed {
-            detail: detail.to_owned(),
-        });
-    }
-
-    fn emit(&self, event: &SessionEvent) {
-        let value = super::events::to_js(event);
-        // A listener may add listeners: call a snapshot.
-        let listeners = self.adapters.listeners.borrow().clone();
-        for listener in &listeners {
-            glue::notify(listener, &value);
-        }
-    }
-
-    /// One timer: the engine's next wake-up, re-armed after every drain.
-    fn arm_timer(&mut self, myself: &ActorRef<SessionMsg>) {
-        self.disarm_timer();
-        self.timer_generation += 1;
-        let Some(at) = self.engine.poll_timeout() else {
-            return;
-        };
-        let generation = self.timer_generation;
-        let actor = myself.clone();
-        let fire = Closure::<dyn FnMut()>::new(move || {
-            let _ = actor.cast(SessionMsg::Timer { generation });
-        });
-        let id = glue::arm_timer(now().millis_until(at) as f64, &fire);
-        self.timer = Some(Timer {
-            id,
-            _fire: fire,
-            at,
-        });
-    }
-
-    fn disarm_timer(&mut self) {
-        if let Some(timer) = self.timer.take() {
-            glue::disarm_timer(&timer.id);
-        }
     }
 }
 
