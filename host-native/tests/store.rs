@@ -106,6 +106,36 @@ fn child_role() {
                 started.elapsed()
             );
         }
+        "key-cache" => {
+            let fixed = |pw: &str| store_with(dir, PassphraseSource::Fixed(pw.into()));
+            let no_passphrase = || store_with(dir, PassphraseSource::Env);
+            // The writer derives the key once and leaves it to the session.
+            fixed("pw").save(&session(10)).unwrap();
+            let started = Instant::now();
+            let loaded = no_passphrase().load().unwrap().unwrap();
+            assert_eq!(loaded, session(10));
+            println!("read without a passphrase in {:?}", started.elapsed());
+            // A save by a process holding only the cached key keeps the file's key.
+            no_passphrase().save(&session(20)).unwrap();
+            assert_eq!(fixed("pw").load().unwrap().unwrap(), session(20));
+
+            // Logout (delete) ends it: the same file restored is sealed again.
+            let path = dir.join("default.session");
+            let copy = std::fs::read(&path).unwrap();
+            let writer = fixed("pw");
+            writer.load().unwrap();
+            writer.delete().unwrap();
+            std::fs::write(&path, &copy).unwrap();
+            let err = no_passphrase().load().unwrap_err();
+            assert!(matches!(err, StoreError::NoPassphrase { .. }), "{err:?}");
+            // The passphrase opens it again (and puts the key back).
+            assert_eq!(fixed("pw").load().unwrap().unwrap(), session(20));
+            assert_eq!(no_passphrase().load().unwrap().unwrap(), session(20));
+            // A new login (new salt, another passphrase) gets a key of its own.
+            std::fs::remove_file(&path).unwrap();
+            fixed("other").save(&session(30)).unwrap();
+            assert_eq!(no_passphrase().load().unwrap().unwrap(), session(30));
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -459,4 +489,34 @@ fn keyring_commands_exit_without_a_panic() {
     assert_eq!(tessera(&["logout", "--force"]).0, Some(0));
     assert_eq!(tessera(&["status"]).0, Some(3));
     assert!(store.load().unwrap().is_none());
+}
+
+/// The session file's key, shared by the processes of one login session through the
+/// kernel session keyring (ADR 006). Runs in a child under `keyctl session -` (a fresh
+/// session keyring, as pam_keyinit gives every login); skipped without `keyctl`.
+#[test]
+fn the_session_keyring_shares_the_file_key_until_logout() {
+    let Ok(keyctl) = which("keyctl") else {
+        eprintln!("skipping: keyctl not found (apt-get install keyutils)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut command = Command::new(keyctl);
+    command
+        .args(["session", "-"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["child_role", "--exact", "--nocapture", "--test-threads=1"])
+        .env(ROLE, "key-cache")
+        .env(DIR, tmp.path())
+        .env_remove("TESSERA_PASSPHRASE")
+        .env_remove("TESSERA_KEY_CACHE_SECS");
+    println!("{}", run(command));
+}
+
+fn which(tool: &str) -> Result<std::path::PathBuf, ()> {
+    let path = std::env::var_os("PATH").ok_or(())?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(tool))
+        .find(|candidate| candidate.is_file())
+        .ok_or(())
 }

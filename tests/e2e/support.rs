@@ -237,6 +237,10 @@ impl Tessera {
             .args(args)
             .env("TESSERA_CONFIG_DIR", self.dir.path())
             .env("TESSERA_PASSPHRASE", "correct horse battery staple")
+            // Every command derives the file's key itself, as on a machine without a
+            // session keyring (a wrong passphrase must fail even where the test runner
+            // has one); the key cache has its own test (host-native/tests/store.rs).
+            .env("TESSERA_KEY_CACHE_SECS", "0")
             .env("BROWSER", browser)
             .env("BROWSER_LOG", self.dir.path().join("browser.log"))
             .env_remove("TESSERA_PROFILE")

@@ -8,8 +8,10 @@
 //!
 //! - The key is scrypt(passphrase, salt) with N = 2^15, r = 8, p = 1 (32 MiB, ~150 ms on a
 //!   laptop core in a release build): a copied file must cost an attacker that much per
-//!   guess. Salt (16 bytes) and nonce (96 bits) are fresh from the OS for every write, so no
-//!   (key, nonce) pair is ever reused even if the clock, the process or the file are.
+//!   guess. The salt (16 bytes) is fresh from the OS for every new file; later writes of
+//!   the same file keep its key and salt (ADR 006). The nonce (96 bits) is fresh from the
+//!   OS for every write, so no (key, nonce) pair repeats even if the clock, the process or
+//!   the file do (random 96-bit nonces stay safe far beyond 2^32 writes under one key).
 //! - The profile name is the AEAD associated data: a file renamed to another profile fails
 //!   to open instead of being silently used there. (The plaintext envelope names the profile
 //!   too; this makes the check hold for files not written by tessera.)
@@ -82,7 +84,17 @@ pub(crate) struct KdfParams {
 }
 
 impl KdfParams {
-    /// Fresh parameters for a new write.
+    /// The cost part.
+    pub(crate) fn cost(&self) -> KdfCost {
+        self.cost
+    }
+
+    /// The salt (not secret).
+    pub(crate) fn salt(&self) -> &[u8] {
+        &self.salt
+    }
+
+    /// Fresh parameters for a new file.
     pub(crate) fn random(cost: KdfCost) -> Result<Self, StoreError> {
         let mut salt = vec![0; SALT_LEN];
         fill_random(&mut salt)?;
@@ -132,6 +144,17 @@ impl Key {
             "derived the session file key"
         );
         Ok(Key { params, bytes })
+    }
+
+    /// A key derived earlier for `params` (by another process of the session, see
+    /// `keycache.rs`). Whether it is right shows when it opens the file.
+    pub(crate) fn cached(params: KdfParams, bytes: [u8; KEY_LEN]) -> Key {
+        Key { params, bytes }
+    }
+
+    /// The raw key, for the session keyring cache only.
+    pub(crate) fn bytes(&self) -> &[u8; KEY_LEN] {
+        &self.bytes
     }
 
     pub(crate) fn params(&self) -> &KdfParams {

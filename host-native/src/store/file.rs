@@ -4,10 +4,14 @@
 //! with `--store file`. The format and its cryptography are in `crypto.rs`; where the
 //! passphrase comes from is in `passphrase.rs`.
 //!
-//! Key caching: scrypt is deliberately slow (~150 ms optimized, seconds unoptimized), so
-//! the store keeps the passphrase and the last derived key. Every write uses a fresh salt
-//! and therefore derives once; a read of the file this process wrote last (or read last)
-//! reuses the cached key, and a read of a file another process rewrote derives once more.
+//! Key caching: scrypt is deliberately slow (~90–150 ms optimized, seconds unoptimized),
+//! so the store keeps the passphrase and the derived key (with its salt) for the life of
+//! the process. Writes reuse that key and salt with a fresh random nonce, so only the
+//! first derivation pays: a refresh that persists the rotated session does not wait for
+//! scrypt (ADR 006). A key is derived again only for a file another process wrote under a
+//! different salt, for the first write of a new file, or after `delete`. Across processes
+//! of one login session the kernel keeps the derived key (`keycache.rs`, ADR 006), so a
+//! later process opens the file without scrypt and without asking for the passphrase.
 //!
 //! Rules kept here:
 //! - A file that cannot be read (wrong passphrase, garbled, newer format) is never deleted
@@ -24,6 +28,7 @@ use super::crypto::{KdfCost, KdfParams, Key, Sealed, Unparsable};
 use super::envelope::{self, MAX_SESSION_BYTES, wipe};
 use super::error::StoreError;
 use super::fsutil;
+use super::keycache;
 use super::passphrase::{Asker, MAX_PROMPTS, Passphrase};
 use super::{SessionStore, StoreInfo, StoreKind};
 
@@ -38,6 +43,8 @@ pub(crate) struct FileStore {
     path: PathBuf,
     profile: String,
     cost: KdfCost,
+    /// Share derived keys through the kernel session keyring (`keycache.rs`).
+    kernel_cache: bool,
     state: Mutex<State>,
 }
 
@@ -73,12 +80,20 @@ impl FileStore {
             path,
             profile: profile.to_owned(),
             cost,
+            kernel_cache: false,
             state: Mutex::new(State {
                 asker,
                 passphrase: None,
                 key: None,
             }),
         }
+    }
+
+    /// Shares derived keys with the other processes of the login session (what
+    /// `open_store` builds; unit tests stay off the user's keyring).
+    pub(crate) fn with_kernel_cache(mut self) -> Self {
+        self.kernel_cache = true;
+        self
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -102,7 +117,11 @@ impl FileStore {
     /// or the program fails at once.
     fn decrypt(&self, state: &mut State, sealed: &Sealed) -> Result<Vec<u8>, StoreError> {
         let aad = self.profile.as_bytes();
+        if let Some(plaintext) = self.open_with_cached_key(state, sealed) {
+            return Ok(plaintext);
+        }
         for attempt in 1..=MAX_PROMPTS {
+            let mut derived = false;
             if !state
                 .key
                 .as_ref()
@@ -115,8 +134,14 @@ impl FileStore {
                 let key = Key::derive(&passphrase, sealed.params.clone());
                 state.passphrase = Some(passphrase);
                 state.key = Some(key?);
+                derived = true;
             }
-            if let Some(plaintext) = state.key.as_ref().and_then(|key| sealed.open(key, aad)) {
+            if let Some(key) = state.key.as_ref()
+                && let Some(plaintext) = sealed.open(key, aad)
+            {
+                if derived && self.kernel_cache {
+                    keycache::remember(key.params(), key.bytes());
+                }
                 return Ok(plaintext);
             }
             state.key = None;
@@ -131,9 +156,34 @@ impl FileStore {
         })
     }
 
+    /// Opens `sealed` with a key this process or, through the session keyring, another
+    /// process of the session derived for it, without scrypt. A cached key that fails is
+    /// dropped from the keyring.
+    fn open_with_cached_key(&self, state: &mut State, sealed: &Sealed) -> Option<Vec<u8>> {
+        let aad = self.profile.as_bytes();
+        if let Some(key) = state.key.as_ref().filter(|k| k.params() == &sealed.params) {
+            return sealed.open(key, aad);
+        }
+        if !self.kernel_cache {
+            return None;
+        }
+        let key = Key::cached(sealed.params.clone(), keycache::lookup(&sealed.params)?);
+        match sealed.open(&key, aad) {
+            Some(plaintext) => {
+                state.key = Some(key);
+                Some(plaintext)
+            }
+            None => {
+                keycache::forget(&sealed.params);
+                None
+            }
+        }
+    }
+
     /// Makes sure `state.passphrase` may be used to write the file (see the module docs).
+    /// A key of the file opened (from the session keyring) stands in for the passphrase.
     fn passphrase_for_writing(&self, state: &mut State) -> Result<(), StoreError> {
-        if state.passphrase.is_some() {
+        if state.passphrase.is_some() || state.key.is_some() {
             return Ok(());
         }
         if let Some(bytes) = fsutil::read_limited(&self.path, MAX_FILE_BYTES)
@@ -168,13 +218,30 @@ impl SessionStore for FileStore {
     fn save(&self, session: &StoredSession) -> Result<(), StoreError> {
         let plaintext = envelope::encode(&self.profile, session)?;
         let mut state = self.state();
-        let written = self.passphrase_for_writing(&mut state).and_then(|()| {
-            let Some(passphrase) = state.passphrase.as_ref() else {
-                return Err(StoreError::internal("no passphrase after asking for one"));
+        let state = &mut *state;
+        let written = self.passphrase_for_writing(state).and_then(|()| {
+            // The key (and salt) of the file, when known: a fresh nonce makes each write
+            // safe under it. Otherwise — a new file, or one written at another cost while
+            // the passphrase is at hand — a new salt and one derivation.
+            let reuse = state
+                .key
+                .as_ref()
+                .is_some_and(|key| key.params().cost() == self.cost || state.passphrase.is_none());
+            let mut derived = false;
+            if !reuse {
+                let Some(passphrase) = state.passphrase.as_ref() else {
+                    return Err(StoreError::internal("no passphrase after asking for one"));
+                };
+                state.key = Some(Key::derive(passphrase, KdfParams::random(self.cost)?)?);
+                derived = true;
+            }
+            let Some(key) = state.key.as_ref() else {
+                return Err(StoreError::internal("no key after deriving one"));
             };
-            let key = Key::derive(passphrase, KdfParams::random(self.cost)?)?;
             fsutil::write_atomic(&self.path, &key.seal(self.profile.as_bytes(), &plaintext)?)?;
-            state.key = Some(key);
+            if derived && self.kernel_cache {
+                keycache::remember(key.params(), key.bytes());
+            }
             Ok(())
         });
         wipe(plaintext);
@@ -183,6 +250,18 @@ impl SessionStore for FileStore {
 
     fn delete(&self) -> Result<(), StoreError> {
         let mut state = self.state();
+        // The session keyring forgets this file's key too (logout ends the cache).
+        if self.kernel_cache
+            && let Some(bytes) = fsutil::read_limited(&self.path, MAX_FILE_BYTES)
+                .ok()
+                .flatten()
+            && let Ok(sealed) = self.parse(&bytes)
+        {
+            keycache::forget(&sealed.params);
+        }
+        if let Some(key) = state.key.as_ref().filter(|_| self.kernel_cache) {
+            keycache::forget(key.params());
+        }
         fsutil::remove(&self.path)?;
         // The next login chooses a passphrase afresh (a lost one is a reason to delete).
         state.passphrase = None;
@@ -353,6 +432,56 @@ mod tests {
         assert!(store.load().unwrap().is_none());
         store.delete().unwrap();
         assert_eq!(asked.load(Ordering::SeqCst), 0);
+    }
+
+    /// What makes a refresh fast: writes after the first reuse the key and its salt (no
+    /// scrypt), each with a fresh nonce; another process still reads every version.
+    #[test]
+    fn writes_reuse_the_key_and_salt_with_a_fresh_nonce() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("default.session");
+        let writer = store(tmp.path(), "default", "pw");
+        let field = |name: &str| {
+            let value: serde_json::Value =
+                serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+            let found = match name {
+                "salt" => &value["kdf"]["salt"],
+                other => &value[other],
+            };
+            found.as_str().unwrap().to_owned()
+        };
+        let mut session = sample_session(10);
+        writer.save(&session).unwrap();
+        let (salt, nonce) = (field("salt"), field("nonce"));
+        let mut nonces = vec![nonce];
+        for n in 0..3 {
+            session.access_token = tessera_engine::Secret::new(format!("rotated-{n}"));
+            writer.save(&session).unwrap();
+            assert_eq!(field("salt"), salt, "same key, same salt");
+            assert!(!nonces.contains(&field("nonce")), "a fresh nonce per write");
+            nonces.push(field("nonce"));
+            assert_eq!(
+                store(tmp.path(), "default", "pw").load().unwrap().unwrap(),
+                session
+            );
+        }
+        // A file written at another cost is rewritten under a new salt at this one.
+        let other_cost = FileStore::new(
+            tmp.path(),
+            "default",
+            Asker::scripted(PassphraseSource::Fixed("pw".into()), UNSET, None),
+            KdfCost {
+                log_n: 9,
+                ..KdfCost::CHEAP
+            },
+            None,
+        );
+        other_cost.save(&session).unwrap();
+        assert_ne!(field("salt"), salt);
+        // After delete, a new login gets a new salt.
+        writer.delete().unwrap();
+        writer.save(&session).unwrap();
+        assert_ne!(field("salt"), salt);
     }
 
     #[test]

@@ -30,7 +30,9 @@
 //! and add nothing. The passphrase comes from `TESSERA_PASSPHRASE` (for scripts, CI and
 //! services, which already hold secrets in their environment) or, with
 //! [`PassphraseSource::EnvOrPrompt`] on a terminal, from a prompt on stderr — once per
-//! process, since the store caches the passphrase and the derived key in memory. A new
+//! process, since the store caches the passphrase and the derived key in memory, and once
+//! per login session and cache period where the kernel keeps the derived key
+//! (`keycache.rs`, ADR 006; `TESSERA_KEY_CACHE_SECS=0` turns that off). A new
 //! file's passphrase is typed twice. Programs embedding tessera pass it directly
 //! ([`PassphraseSource::Fixed`]). Without any of these, opening a file fails with
 //! [`StoreError::NoPassphrase`]; it never falls back to plaintext.
@@ -47,6 +49,7 @@ mod envelope;
 mod error;
 mod file;
 mod fsutil;
+mod keycache;
 mod keyring;
 mod lock;
 mod memory;
@@ -59,6 +62,7 @@ use std::str::FromStr;
 use tessera_engine::StoredSession;
 
 pub use error::StoreError;
+pub use keycache::KEY_CACHE_SECS_ENV;
 pub use lock::{RefreshLock, RefreshLockGuard, lock_path};
 pub use memory::MemoryStore;
 pub use passphrase::PASSPHRASE_ENV;
@@ -200,13 +204,16 @@ pub fn open_store(
 ) -> Result<Box<dyn SessionStore>, StoreError> {
     validate_profile(profile)?;
     let file = |fallback_reason: Option<String>| -> Box<dyn SessionStore> {
-        Box::new(file::FileStore::new(
-            config_dir,
-            profile,
-            passphrase::Asker::new(passphrase.clone()),
-            crypto::KdfCost::DEFAULT,
-            fallback_reason,
-        ))
+        Box::new(
+            file::FileStore::new(
+                config_dir,
+                profile,
+                passphrase::Asker::new(passphrase.clone()),
+                crypto::KdfCost::DEFAULT,
+                fallback_reason,
+            )
+            .with_kernel_cache(),
+        )
     };
     match choice {
         StoreChoice::File => Ok(file(None)),
