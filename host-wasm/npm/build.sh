@@ -20,9 +20,9 @@ if [ ! -x "$here/node_modules/.bin/wasm-opt" ] || [ ! -x "$here/node_modules/.bi
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-echo "== cargo build -p tessera-wasm --profile wasm-release --no-default-features" >&2
+echo "== cargo build -p tessera-wasm --profile wasm-release --no-default-features --features session" >&2
 (cd "$root" && cargo build -q -p tessera-wasm --target wasm32-unknown-unknown \
-  --profile wasm-release --no-default-features)
+  --profile wasm-release --no-default-features --features session)
 
 rm -rf "$out"
 wasm-bindgen --target web --out-dir "$out" \

@@ -53,7 +53,8 @@ measure() { # directory, name, cargo feature flags
   rows+=("| **tessera-wasm ($name): total** | $(kb $((w0 + j0))) | $(kb $((w1 + j1))) | **$(kb $((w2 + j2)))** |")
 }
 
-measure api "npm package: Session + Engine" "--no-default-features"
+measure engine "Engine API only" "--no-default-features"
+measure api "npm package: Session + Engine" "--no-default-features --features session"
 measure replay "package + transcript replay" ""
 
 echo "== oauth4webapi" >&2

@@ -29,9 +29,9 @@ use wasm_bindgen::prelude::*;
 
 pub use tessera_engine as engine;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "session"))]
 mod browser;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "session"))]
 pub use browser::{
     LoginOptions, LogoutOptions, Session, SessionOptions, SessionStorage, TokenOptions,
     default_storage,
