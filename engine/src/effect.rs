@@ -48,7 +48,10 @@ pub enum Method {
 
 /// An HTTP request, fully encoded. Hosts send it as is, do not follow redirects, stop
 /// reading the body after `max_response_bytes + 1` bytes and give up after `timeout_ms`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `Debug` leaves out the body (codes, verifiers, refresh tokens) and the value of the
+/// `authorization` header.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpRequest {
     pub id: RequestId,
@@ -139,4 +142,31 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         server_calls: Vec<ServerCall>,
     },
+}
+
+impl std::fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: BTreeMap<&str, &str> = self
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let shown = if name.eq_ignore_ascii_case("authorization") {
+                    "<redacted>"
+                } else {
+                    value.as_str()
+                };
+                (name.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("HttpRequest")
+            .field("id", &self.id)
+            .field("endpoint", &self.endpoint)
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &headers)
+            .field("body_bytes", &self.body.as_ref().map(String::len))
+            .field("timeout_ms", &self.timeout_ms)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish()
+    }
 }

@@ -32,7 +32,10 @@ pub enum LoginMethod {
 }
 
 /// One input to [`Engine::handle`](crate::Engine::handle).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// `Debug` shows redirects, pasted text and response bodies by length only: they carry
+/// authorization codes and tokens.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Input {
     /// Start a login. `redirect_uri` is the one the host listens on (e.g. a loopback port
@@ -109,6 +112,85 @@ impl Input {
             Input::SessionLocked { .. } => "session_locked",
             Input::StorageFailed { .. } => "storage_failed",
             Input::Timeout => "timeout",
+        }
+    }
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        /// Stands for a value that may hold a secret: only its length is shown.
+        struct Withheld(usize);
+        impl std::fmt::Debug for Withheld {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "<{} bytes>", self.0)
+            }
+        }
+        match self {
+            Input::Login {
+                method,
+                redirect_uri,
+            } => f
+                .debug_struct("Login")
+                .field("method", method)
+                .field("redirect_uri", redirect_uri)
+                .finish(),
+            Input::GetToken {
+                waiter,
+                min_ttl_secs,
+            } => f
+                .debug_struct("GetToken")
+                .field("waiter", waiter)
+                .field("min_ttl_secs", min_ttl_secs)
+                .finish(),
+            Input::TokenRejected {
+                waiter,
+                access_token,
+            } => f
+                .debug_struct("TokenRejected")
+                .field("waiter", waiter)
+                .field("access_token", access_token)
+                .finish(),
+            Input::Logout { force } => f.debug_struct("Logout").field("force", force).finish(),
+            Input::Cancel => f.write_str("Cancel"),
+            Input::Callback { url } => f
+                .debug_struct("Callback")
+                .field("url", &Withheld(url.len()))
+                .finish(),
+            Input::PastedCode { text } => f
+                .debug_struct("PastedCode")
+                .field("text", &Withheld(text.len()))
+                .finish(),
+            Input::HttpResponse {
+                id,
+                status,
+                headers,
+                body,
+            } => f
+                .debug_struct("HttpResponse")
+                .field("id", id)
+                .field("status", status)
+                .field("headers", headers)
+                .field("body", &Withheld(body.len()))
+                .finish(),
+            Input::HttpFailed { id, kind, detail } => f
+                .debug_struct("HttpFailed")
+                .field("id", id)
+                .field("kind", kind)
+                .field("detail", detail)
+                .finish(),
+            Input::SessionLoaded { session } => f
+                .debug_struct("SessionLoaded")
+                .field("session", session)
+                .finish(),
+            Input::SessionLocked { session } => f
+                .debug_struct("SessionLocked")
+                .field("session", session)
+                .finish(),
+            Input::StorageFailed { detail } => f
+                .debug_struct("StorageFailed")
+                .field("detail", detail)
+                .finish(),
+            Input::Timeout => f.write_str("Timeout"),
         }
     }
 }

@@ -193,6 +193,44 @@ fn debug_output_never_contains_secrets() {
 }
 
 #[test]
+fn debug_of_inputs_and_requests_never_contains_secrets() {
+    // The code exchange request carries the code and the verifier in its body.
+    let mut s = Scenario::new().to_awaiting_callback();
+    let callback = tessera_engine::Input::Callback {
+        url: s.callback_url(),
+    };
+    let shown_input = format!("{callback:?}");
+    let exchange = s.input(callback);
+    let (status, headers, body) = json(
+        200,
+        &token_body("SECRET-ACCESS", Some("SECRET-REFRESH"), 3600),
+    );
+    let token_response = tessera_engine::Input::HttpResponse {
+        id: tessera_engine::RequestId(1),
+        status,
+        headers,
+        body,
+    };
+    let shown = format!("{shown_input} {exchange:?} {token_response:?}");
+    assert!(
+        shown.contains("body_bytes"),
+        "the exchange request is shown: {shown}"
+    );
+    for secret in [
+        "code-1",
+        "SECRET-ACCESS",
+        "SECRET-REFRESH",
+        "code_verifier=",
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    let pasted = tessera_engine::Input::PastedCode {
+        text: "SECRET-CODE#state".into(),
+    };
+    assert!(!format!("{pasted:?}").contains("SECRET-CODE"));
+}
+
+#[test]
 fn error_messages_never_contain_secrets() {
     let mut s = Scenario::new().to_exchanging_code();
     let effects = s.respond(json(
