@@ -95,3 +95,17 @@ bless:
 
 fmt:
 	$(CARGO) fmt --all
+
+## The example MV3 extension (host-wasm/examples/extension) loaded unpacked into headless
+## Chromium and driven against the local provider (host-wasm/e2e, about 30 s). Needs
+## Debian's chromium: playwright-core drives /usr/bin/chromium and downloads no browser.
+.PHONY: extension-package extension-test
+extension-package: wasm-package
+	rm -rf host-wasm/examples/extension/pkg
+	cp -R host-wasm/pkg host-wasm/examples/extension/pkg
+
+extension-test: extension-package
+	@[ -x /usr/bin/chromium ] || { echo "extension-test needs chromium (apt-get install -y chromium)"; exit 1; }
+	[ -d tests/provider/node_modules ] || (cd tests/provider && npm ci --no-audit --no-fund --loglevel=error)
+	cd host-wasm/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	cd host-wasm/e2e && node --test --test-concurrency=1 --test-timeout=120000

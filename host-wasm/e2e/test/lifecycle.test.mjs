@@ -42,7 +42,7 @@ after(async () => {
 });
 
 afterEach((t) => {
-  if (!t.passed) console.error(`--- ${t.name}: recent provider and browser output\n${log.tail()}`);
+  if (!t.passed || process.env.E2E_VERBOSE) console.error(`--- ${t.name}: recent provider and browser output\n${log.tail()}`);
 });
 
 const counters = () => provider.counters();
