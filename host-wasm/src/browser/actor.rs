@@ -56,8 +56,8 @@ pub(crate) enum Command {
     },
 }
 
-/// Everything the actor reacts to.
-#[derive(Debug)]
+/// Everything the actor reacts to. `Debug` withholds the redirect URL (it carries the
+/// authorization code).
 pub(crate) enum SessionMsg {
     Command(Command),
     /// An HTTP exchange or a storage read finished.
@@ -84,6 +84,36 @@ pub(crate) enum SessionMsg {
     Timer {
         generation: u64,
     },
+}
+
+impl std::fmt::Debug for SessionMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionMsg::Command(command) => f.debug_tuple("Command").field(command).finish(),
+            SessionMsg::Io(input) => f.debug_tuple("Io").field(input).finish(),
+            SessionMsg::Stored { failure } => {
+                f.debug_struct("Stored").field("failure", failure).finish()
+            }
+            SessionMsg::Locked { outcome } => f
+                .debug_struct("Locked")
+                .field("ok", &outcome.is_ok())
+                .finish(),
+            SessionMsg::Redirected { launch, url } => f
+                .debug_struct("Redirected")
+                .field("launch", launch)
+                .field("url_bytes", &url.len())
+                .finish(),
+            SessionMsg::LaunchFailed { launch, detail } => f
+                .debug_struct("LaunchFailed")
+                .field("launch", launch)
+                .field("detail", detail)
+                .finish(),
+            SessionMsg::Timer { generation } => f
+                .debug_struct("Timer")
+                .field("generation", generation)
+                .finish(),
+        }
+    }
 }
 
 /// The JavaScript side of a session: not `Send`, so it cannot travel in the actor's
