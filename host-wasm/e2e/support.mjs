@@ -163,6 +163,7 @@ export async function launchExtension({ log }) {
       `--load-extension=${EXTENSION_DIR}`,
     ],
   });
+  // Pages' and the service worker's console (the extension logs event types, never tokens).
   context.on('console', (message) => log.add(`browser ${message.type()}`, message.text()));
   const ours = (worker) => worker.url() === `chrome-extension://${id}/background.js`;
   const worker = context.serviceWorkers().find(ours)
@@ -170,7 +171,6 @@ export async function launchExtension({ log }) {
       throw new Error(`the extension's service worker did not start (expected id ${id}); workers: ${
         context.serviceWorkers().map((w) => w.url()).join(', ') || 'none'}`);
     });
-  worker.on('console', (message) => log.add(`worker ${message.type()}`, message.text()));
   return new Extension(context, id, worker, userDataDir);
 }
 
