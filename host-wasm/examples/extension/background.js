@@ -23,7 +23,7 @@ let ready = start();
 let lastEvent = null;
 
 function start() {
-  const opening = wasm.then(loadConfig).then(async (config) => {
+  const opening = wasm.then(() => loadConfig()).then(async (config) => {
     const session = await Session.open(config);
     session.onEvent((event) => {
       // Only the kind of event: a user_code event carries a code that is not for logs.
