@@ -4,8 +4,11 @@
 //! `ArcSwap` load and a clock read); only when that token is too close to expiry does
 //! it ask the actor, which refreshes once for every caller waiting (single flight).
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use arc_swap::ArcSwapOption;
 use ractor::{Actor, ActorRef};
@@ -132,6 +135,39 @@ impl Published {
     }
 }
 
+/// The future of [`Client::access_token`]: ready at once when the cached token will do
+/// (no allocation, no message), else the actor's answer.
+#[must_use = "futures do nothing unless awaited"]
+pub enum TokenFuture<'a> {
+    /// The cached token (taken by the first poll).
+    Ready(Option<Token>),
+    /// Waiting for the actor.
+    Asking(Pin<Box<dyn Future<Output = Result<Token, Error>> + Send + 'a>>),
+}
+
+impl Future for TokenFuture<'_> {
+    type Output = Result<Token, Error>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            TokenFuture::Ready(token) => Poll::Ready(token.take().ok_or_else(|| Error::Storage {
+                detail: "the token future was polled after it completed".into(),
+            })),
+            TokenFuture::Asking(asking) => asking.as_mut().poll(cx),
+        }
+    }
+}
+
+impl std::fmt::Debug for TokenFuture<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TokenFuture::Ready(_) => "TokenFuture::Ready",
+            TokenFuture::Asking(_) => "TokenFuture::Asking",
+        })
+    }
+}
+
 /// What every clone of a [`Client`] shares; the last one dropped stops the actor.
 #[derive(Debug)]
 struct Handle {
@@ -230,15 +266,20 @@ impl Client {
     ///
     /// When the cached token will do, the returned future is ready on its first poll and
     /// nothing is sent to the actor (see [`Client::cached_token`]).
-    pub async fn access_token(&self) -> Result<Token, Error> {
-        self.access_token_for(0).await
+    #[inline]
+    pub fn access_token(&self) -> TokenFuture<'_> {
+        self.access_token_for(0)
     }
 
     /// A token valid for at least `min_ttl_secs` more seconds.
-    pub async fn access_token_for(&self, min_ttl_secs: u64) -> Result<Token, Error> {
+    ///
+    /// A thin wrapper over the synchronous fast path: the cache is checked when this is
+    /// called, and only a miss builds (and boxes) the future that asks the actor.
+    #[inline]
+    pub fn access_token_for(&self, min_ttl_secs: u64) -> TokenFuture<'_> {
         match self.cached_token(min_ttl_secs) {
-            Some(token) => Ok(token),
-            None => self.refreshed_token(min_ttl_secs).await,
+            Some(token) => TokenFuture::Ready(Some(token)),
+            None => TokenFuture::Asking(Box::pin(self.refreshed_token(min_ttl_secs))),
         }
     }
 
@@ -246,6 +287,7 @@ impl Client {
     /// `None` when only the actor can answer ([`Client::access_token_for`] asks it). An
     /// `ArcSwap` load, a clock read, the engine's rule ([`StoredSession::wants_refresh`],
     /// so both paths agree) and a reference-count increment.
+    #[inline]
     pub fn cached_token(&self, min_ttl_secs: u64) -> Option<Token> {
         let guard = self.cache.load();
         let published = guard.as_deref()?;
@@ -261,8 +303,7 @@ impl Client {
         })
     }
 
-    /// The slow path, out of line so the fast path's future stays small.
-    #[inline(never)]
+    /// The slow path: the actor answers (refreshing once for every caller waiting).
     async fn refreshed_token(&self, min_ttl_secs: u64) -> Result<Token, Error> {
         self.ask(|reply| Command::GetToken {
             min_ttl_secs,

@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tessera_engine::UnixMillis;
 
 /// Now, in Unix milliseconds (a clock before 1970 reads as the epoch).
+#[inline]
 pub fn now() -> UnixMillis {
     let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)

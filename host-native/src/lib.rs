@@ -22,7 +22,7 @@ pub mod record;
 pub mod store;
 
 pub use actor::{LoopbackOptions, StatusReport};
-pub use client::{Client, ClientError, ClientOptions};
+pub use client::{Client, ClientError, ClientOptions, TokenFuture};
 pub use events::{HostEvent, LoginReport, LogoutReport, SharedSecret, Token};
 pub use middleware::BearerAuth;
 pub use tessera_engine as engine;

@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use tessera::engine::{Endpoints, Secret, StoredSession, UnixMillis};
 use tessera::store::{
-    PassphraseSource, RefreshLock, SessionStore, StoreChoice, StoreError, StoreKind, open_store,
+    PassphraseSource, RefreshLock, SessionStore, StoreChoice, StoreError, StoreKind, open_and_load,
+    open_store,
 };
 
 const ROLE: &str = "TESSERA_STORE_TEST_ROLE";
@@ -300,10 +301,25 @@ fn keyring_round_trip_with_a_large_id_token() {
     assert_eq!(auto.info().kind, StoreKind::Keyring);
     assert_eq!(auto.info().fallback_reason, None);
     assert_eq!(auto.load().unwrap().unwrap(), session(10));
+    // Opening and loading at once answers from the probe's read, like a load would.
+    for choice in [StoreChoice::Auto, StoreChoice::Keyring] {
+        let (opened, loaded) =
+            open_and_load(choice, tmp.path(), &profile, PassphraseSource::Env).unwrap();
+        assert_eq!(opened.info().kind, StoreKind::Keyring);
+        assert_eq!(loaded.unwrap().unwrap(), session(10));
+    }
 
     store.delete().unwrap();
     store.delete().unwrap();
     assert!(auto.load().unwrap().is_none());
+    let (_, loaded) = open_and_load(
+        StoreChoice::Keyring,
+        tmp.path(),
+        &profile,
+        PassphraseSource::Env,
+    )
+    .unwrap();
+    assert!(loaded.unwrap().is_none());
     assert!(!tmp.path().join(format!("{profile}.session")).exists());
 }
 

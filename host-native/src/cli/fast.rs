@@ -59,12 +59,11 @@ pub fn token(cli: &Cli) -> Fast {
     }
     let choice = session::store_choice(cli, &spec);
     let dir = session::config_dir(cli);
-    let opened = store::open_store(choice, &dir, &cli.profile, PassphraseSource::EnvOrPrompt);
-    let store = match opened {
-        Ok(store) => store,
+    let opened = store::open_and_load(choice, &dir, &cli.profile, PassphraseSource::EnvOrPrompt);
+    let (store, loaded) = match opened {
+        Ok(opened) => opened,
         Err(error) => return Fast::Continue(Some(Err(error))),
     };
-    let loaded = store.load();
     if let Ok(Some(session)) = &loaded
         && let Some(token) = session.servable_token(&config, now, min_ttl)
     {

@@ -30,6 +30,9 @@ pub(crate) struct Probed {
     pub store: KeyringStore,
     /// Whether the keyring already holds something for this profile.
     pub has_session: bool,
+    /// What the probe read, for [`super::open_and_load`]: `Some(None)` when there is no
+    /// item, `None` when it could not tell (several items).
+    pub read: Option<Option<Vec<u8>>>,
 }
 
 /// Where the session lives, for [`StoreInfo::location`].
@@ -61,6 +64,15 @@ mod unsupported {
             match *self {}
         }
         fn delete(&self) -> Result<(), StoreError> {
+            match *self {}
+        }
+    }
+
+    impl KeyringStore {
+        pub(crate) fn decode(
+            &self,
+            _: Vec<u8>,
+        ) -> Result<Option<tessera_engine::StoredSession>, StoreError> {
             match *self {}
         }
     }
@@ -155,13 +167,10 @@ mod secret_service {
         let entry = store
             .build(SERVICE, profile, Some(&modifiers))
             .map_err(|err| one_line(&err.to_string()))?;
-        let has_session = match entry.get_secret() {
-            Ok(secret) => {
-                wipe(secret);
-                true
-            }
-            Err(Error::NoEntry) => false,
-            Err(Error::Ambiguous(_)) => true,
+        let (has_session, read) = match entry.get_secret() {
+            Ok(secret) => (true, Some(Some(secret))),
+            Err(Error::NoEntry) => (false, Some(None)),
+            Err(Error::Ambiguous(_)) => (true, None),
             Err(err) => return Err(access_reason("read from", err)),
         };
         if check_write && !has_session {
@@ -186,7 +195,11 @@ mod secret_service {
             profile: profile.to_owned(),
             entry: Some(entry),
         };
-        Ok(Probed { store, has_session })
+        Ok(Probed {
+            store,
+            has_session,
+            read,
+        })
     }
 
     /// Why the Secret Service could not be reached, in one line.
@@ -266,17 +279,7 @@ mod secret_service {
                 Err(Error::NoEntry) => return Ok(None),
                 Err(err) => return Err(self.failed("read from", err)),
             };
-            let session = if secret.len() as u64 > MAX_SESSION_BYTES {
-                Err(StoreError::TooLarge {
-                    location: self.info.location.clone(),
-                    size: secret.len() as u64,
-                    limit: MAX_SESSION_BYTES,
-                })
-            } else {
-                envelope::decode(&secret, &self.profile, &self.info.location)
-            };
-            wipe(secret);
-            session.map(Some)
+            self.decode(secret)
         }
 
         fn save(&self, session: &StoredSession) -> Result<(), StoreError> {
@@ -301,6 +304,23 @@ mod secret_service {
                 }
                 Err(err) => Err(self.failed("delete from", err)),
             }
+        }
+    }
+
+    impl KeyringStore {
+        /// A read item as a session: what `load` does after reading.
+        pub(crate) fn decode(&self, secret: Vec<u8>) -> Result<Option<StoredSession>, StoreError> {
+            let session = if secret.len() as u64 > MAX_SESSION_BYTES {
+                Err(StoreError::TooLarge {
+                    location: self.info.location.clone(),
+                    size: secret.len() as u64,
+                    limit: MAX_SESSION_BYTES,
+                })
+            } else {
+                envelope::decode(&secret, &self.profile, &self.info.location)
+            };
+            wipe(secret);
+            session.map(Some)
         }
     }
 }

@@ -202,6 +202,33 @@ pub fn open_store(
     profile: &str,
     passphrase: PassphraseSource,
 ) -> Result<Box<dyn SessionStore>, StoreError> {
+    open(choice, config_dir, profile, passphrase).map(|(store, _)| store)
+}
+
+/// What loading right after opening gives: the session, none, or why it is unreadable.
+pub type Loaded = Result<Option<StoredSession>, StoreError>;
+
+/// [`open_store`], then the stored session, as `load` would return it. The keyring's
+/// probe has just read the item, so this asks the Secret Service once instead of twice
+/// (`tessera token` opens and reads at once). Blocking.
+pub fn open_and_load(
+    choice: StoreChoice,
+    config_dir: &Path,
+    profile: &str,
+    passphrase: PassphraseSource,
+) -> Result<(Box<dyn SessionStore>, Loaded), StoreError> {
+    let (store, probed) = open(choice, config_dir, profile, passphrase)?;
+    let loaded = probed.unwrap_or_else(|| store.load());
+    Ok((store, loaded))
+}
+
+/// The store, and what the keyring probe read (when it chose the keyring and could tell).
+fn open(
+    choice: StoreChoice,
+    config_dir: &Path,
+    profile: &str,
+    passphrase: PassphraseSource,
+) -> Result<(Box<dyn SessionStore>, Option<Loaded>), StoreError> {
     validate_profile(profile)?;
     let file = |fallback_reason: Option<String>| -> Box<dyn SessionStore> {
         Box::new(
@@ -215,10 +242,17 @@ pub fn open_store(
             .with_kernel_cache(),
         )
     };
+    let chosen = |probed: keyring::Probed| -> (Box<dyn SessionStore>, Option<Loaded>) {
+        let loaded = probed.read.map(|read| match read {
+            Some(secret) => probed.store.decode(secret),
+            None => Ok(None),
+        });
+        (Box::new(probed.store), loaded)
+    };
     match choice {
-        StoreChoice::File => Ok(file(None)),
+        StoreChoice::File => Ok((file(None), None)),
         StoreChoice::Keyring => match keyring::probe(profile, true) {
-            Ok(probed) => Ok(Box::new(probed.store)),
+            Ok(probed) => Ok(chosen(probed)),
             Err(reason) => Err(StoreError::KeyringUnavailable { reason }),
         },
         StoreChoice::Auto => {
@@ -227,15 +261,18 @@ pub fn open_store(
             match keyring::probe(profile, !file_exists) {
                 Ok(probed) if probed.has_session || !file_exists => {
                     tracing::debug!(store = %probed.store.info(), "session store chosen");
-                    Ok(Box::new(probed.store))
+                    Ok(chosen(probed))
                 }
-                Ok(_) => Ok(file(Some(format!(
-                    "a session file exists and the keyring holds no session for profile \
-                     {profile}"
-                )))),
+                Ok(_) => Ok((
+                    file(Some(format!(
+                        "a session file exists and the keyring holds no session for profile \
+                         {profile}"
+                    ))),
+                    None,
+                )),
                 Err(reason) => {
                     tracing::debug!(%reason, "keyring unavailable; using the encrypted file");
-                    Ok(file(Some(reason)))
+                    Ok((file(Some(reason)), None))
                 }
             }
         }
