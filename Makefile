@@ -10,7 +10,7 @@ CHROMEDRIVER ?= $(or $(shell command -v chromedriver),/usr/bin/chromedriver)
 .PHONY: wasm-tools wasm-test wasm-size wasm-package wasm-package-test
 
 ## Everything CI checks, in order of speed of failure.
-test: fmt-check engine-deps lint unit wasm wasm-test provider-test keyring-test wasm-package-test
+test: fmt-check engine-deps lint unit wasm wasm-test provider-test keyring-test wasm-package-test extension-test
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -100,10 +100,14 @@ fmt:
 ## Chromium and driven against the local provider (host-wasm/e2e, about 30 s). Needs
 ## Debian's chromium: playwright-core drives /usr/bin/chromium and downloads no browser.
 .PHONY: extension-package extension-test
+## The example MV3 extension (host-wasm/examples/extension) with the package copied in.
 extension-package: wasm-package
 	rm -rf host-wasm/examples/extension/pkg
 	cp -R host-wasm/pkg host-wasm/examples/extension/pkg
 
+## The extension in headless Chromium (playwright-core on /usr/bin/chromium, nothing
+## downloaded) against the local provider: sign-in with launchWebAuthFlow, API call with
+## 401 retry, worker restart, one refresh for racing callers after expiry, sign-out.
 extension-test: extension-package
 	@[ -x /usr/bin/chromium ] || { echo "extension-test needs chromium (apt-get install -y chromium)"; exit 1; }
 	[ -d tests/provider/node_modules ] || (cd tests/provider && npm ci --no-audit --no-fund --loglevel=error)
