@@ -210,6 +210,8 @@ describe('bad input', () => {
   test('wrong arguments and configuration reject with their own codes', async () => {
     await assert.rejects(tessera.Session.open({ client_id: 'x', clientSecret: 'y' }, { storage: memoryStorage() }),
       (e) => e.code === 'config' && /clientSecret/.test(e.message));
+    await assert.rejects(tessera.Session.open(config({ client_secret: 'not-secret-in-a-browser' }), { storage: memoryStorage() }),
+      (e) => e.code === 'config' && /public client/.test(e.message) && !e.message.includes('not-secret-in-a-browser'));
     const session = await tessera.Session.open(config(), { storage: memoryStorage() });
     await assert.rejects(session.getAccessToken({ minTtlSecs: -1 }), { code: 'invalid_argument' });
     await assert.rejects(session.login({ method: 'paste' }), { code: 'invalid_argument' });

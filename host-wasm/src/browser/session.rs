@@ -175,6 +175,14 @@ impl Session {
 
     async fn start(config: &JsValue, options: Option<SessionOptions>) -> Result<Session, Failure> {
         let mut config = parse_config(config)?;
+        if config.client_secret.is_some() {
+            // Anyone can read an extension's or a page's code: the secret would be public.
+            return Err(Failure::new(
+                "config",
+                "config: client_secret cannot be kept secret in a browser; register a public \
+                 client (token_endpoint_auth_method \"none\") and let PKCE protect the code",
+            ));
+        }
         if config.redirect_uri.is_none() {
             config.redirect_uri = glue::default_redirect_uri();
         }
