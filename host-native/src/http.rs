@@ -6,43 +6,155 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 use tessera_engine::{HttpRequest, Input, Method, TransportErrorKind};
 
+/// The platform's certificate verification (rustls-platform-verifier, what reqwest uses by
+/// default), created on first use: creating it reads and parses the system's root
+/// certificates. Signatures are checked with the provider's algorithms, as the platform
+/// verifier does, so only [`ServerCertVerifier::verify_server_cert`] needs the roots.
+pub(crate) struct LazyPlatformVerifier {
+    provider: Arc<CryptoProvider>,
+    inner: OnceLock<Result<rustls_platform_verifier::Verifier, rustls::Error>>,
+}
+
+impl LazyPlatformVerifier {
+    fn new(provider: Arc<CryptoProvider>) -> Self {
+        Self {
+            provider,
+            inner: OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> Result<&rustls_platform_verifier::Verifier, rustls::Error> {
+        self.inner
+            .get_or_init(|| rustls_platform_verifier::Verifier::new(self.provider.clone()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+impl std::fmt::Debug for LazyPlatformVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyPlatformVerifier")
+            .field("loaded", &self.inner.get().is_some())
+            .finish()
+    }
+}
+
+impl ServerCertVerifier for LazyPlatformVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.get()?
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
 /// A lazily built HTTP client: processes that never make a request (`tessera status`, a
-/// library client serving cached tokens) never pay for TLS set-up (4–7 ms here: the
-/// platform's root certificates are read and parsed). The actor calls
-/// [`HttpExecutor::warm_up`] as soon as a request becomes likely (a refresh lock is taken,
-/// a login or logout starts), so the set-up overlaps the lock and re-read instead of
-/// delaying the request.
+/// library client serving cached tokens) never pay for it. Its costly part, reading and
+/// parsing the platform's root certificates (4–7 ms here), is deferred further, to the
+/// first TLS handshake ([`LazyPlatformVerifier`]): a plain-HTTP request (a loopback
+/// provider) never waits for it. The actor calls [`HttpExecutor::warm_up`] as soon as a
+/// request becomes likely (the refresh lock is taken, a login or logout starts), which
+/// builds the client and loads the roots in the background, overlapping the lock and
+/// re-read instead of delaying the request.
 #[derive(Clone, Debug, Default)]
 pub struct HttpExecutor {
-    client: Arc<OnceLock<Result<reqwest::Client, String>>>,
+    client: Arc<OnceLock<Result<Built, String>>>,
+}
+
+#[derive(Clone, Debug)]
+struct Built {
+    client: reqwest::Client,
+    verifier: Arc<LazyPlatformVerifier>,
 }
 
 impl HttpExecutor {
-    /// Builds the client in the background (on the blocking pool: it reads files), unless
-    /// it is built already.
+    /// Builds the client and loads the root certificates in the background (on the
+    /// blocking pool: it reads files), unless that is done already.
     pub fn warm_up(&self) {
-        if self.client.get().is_none() {
+        if self.client.get().is_none_or(|built| {
+            built
+                .as_ref()
+                .is_ok_and(|built| built.verifier.inner.get().is_none())
+        }) {
             let this = self.clone();
             tokio::task::spawn_blocking(move || {
-                let _ = this.client();
+                if let Ok(built) = this.built() {
+                    let _ = built.verifier.get();
+                }
             });
         }
     }
 
     fn client(&self) -> Result<&reqwest::Client, String> {
+        self.built().map(|built| &built.client)
+    }
+
+    fn built(&self) -> Result<&Built, String> {
         self.client
             .get_or_init(|| {
                 // ring instead of aws-lc: same TLS, a fraction of the build time.
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                reqwest::Client::builder()
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let verifier = Arc::new(LazyPlatformVerifier::new(provider.clone()));
+                let tls = rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| format!("cannot set up HTTPS: {e}"))?
+                    .dangerous()
+                    .with_custom_certificate_verifier(verifier.clone())
+                    .with_no_client_auth();
+                let client = reqwest::Client::builder()
+                    .tls_backend_preconfigured(tls)
                     // Token, device and revocation endpoints must not be followed
                     // elsewhere (a redirect could leak the grant); the engine sees the 3xx.
                     .redirect(reqwest::redirect::Policy::none())
                     .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
                     .build()
-                    .map_err(|e| format!("cannot set up HTTPS: {e}"))
+                    .map_err(|e| format!("cannot set up HTTPS: {e}"))?;
+                Ok(Built { client, verifier })
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -140,4 +252,29 @@ fn describe(error: reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Building the client loads no certificates; a certificate check loads them and
+    /// rejects what it cannot verify (here: not a certificate at all).
+    #[test]
+    fn roots_are_loaded_on_the_first_certificate_check_only() {
+        let http = HttpExecutor::default();
+        let built = http.built().expect("client");
+        assert!(built.verifier.inner.get().is_none(), "no roots at build");
+        assert!(!built.verifier.supported_verify_schemes().is_empty());
+        let name = ServerName::try_from("id.example.com").expect("name");
+        let garbage = CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x01]);
+        let verdict = built
+            .verifier
+            .verify_server_cert(&garbage, &[], &name, &[], UnixTime::now());
+        assert!(verdict.is_err(), "{verdict:?}");
+        assert!(
+            built.verifier.inner.get().is_some(),
+            "roots loaded by the check"
+        );
+    }
 }

@@ -19,8 +19,10 @@
 //! other than 1, or a caller error, fails the bench.
 //!
 //! Stores: `memory` (a `SessionStore` kept in memory, written here: the host alone),
-//! `file` (the encrypted file: persisting the rotated session derives a fresh scrypt key,
-//! ~100 ms, before any waiter is answered), `keyring` (the Secret Service over D-Bus).
+//! `file` (the encrypted file: the rotated session is persisted before any waiter is
+//! answered, under the key derived when the session was loaded, ADR 006), `keyring` (the
+//! Secret Service over D-Bus). Stores and clients are dropped wherever the round ends, as
+//! in a program (the keyring store used to need keeping until the runtime was gone).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -201,9 +203,6 @@ fn prepared_store(kind: &str, dir: &Path, profile: &str, issuer: &str) -> Arc<dy
 // ---- one round ----
 
 struct Round {
-    /// Kept until the end of `main`: the keyring store must be dropped outside the runtime
-    /// (its D-Bus proxy blocks on drop, which panics on a runtime thread).
-    store: Arc<dyn SessionStore>,
     latencies: Vec<Duration>,
     requests: u64,
     refresh_grants: u64,
@@ -298,8 +297,8 @@ fn round(
     server.abort();
     latencies.sort();
     let first_at = *counters.first_at.lock().expect("lock");
+    drop(store);
     Round {
-        store,
         latencies,
         requests: counters.requests.load(Ordering::SeqCst) - before,
         refresh_grants: counters.refresh_grants.load(Ordering::SeqCst) - before,
@@ -370,7 +369,6 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut failed = false;
     let mut summary = Vec::new();
-    let mut stores_in_use = Vec::new();
     let kinds: Vec<&str> = stores
         .split(',')
         .map(str::trim)
@@ -423,7 +421,6 @@ fn main() {
             maxes.push(max);
             floors.push(floor);
             counts.push(r.requests.to_string());
-            stores_in_use.push(r.store);
         }
         summary.push((label, counts.join(", "), p50s, p99s, maxes, floors));
     }
@@ -450,7 +447,6 @@ fn main() {
         );
     }
     drop(runtime);
-    drop(stores_in_use);
     if failed {
         eprintln!("refresh storm: a round did not make exactly one refresh request");
         std::process::exit(1);

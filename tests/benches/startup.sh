@@ -11,6 +11,11 @@
 # living 1 h so no run refreshes; checked with the provider's counters afterwards), the
 # browser played by tests/provider/browser.mjs. Only 127.0.0.1 is contacted.
 #
+# The file store is measured twice: as a process without a session keyring runs it (one
+# scrypt per run), and inside `keyctl session -` (a fresh kernel session keyring, as
+# pam_keyinit gives every login), where the first run caches the derived key for the
+# others (ADR 006). The second needs keyctl (apt-get install keyutils); skipped without.
+#
 # Environment: STORES (default `file`, or `file keyring` inside with-secret-service.sh),
 # RUNS (default 200), WARMUP (default 10), ANALYSE=1 (also strace -c, perf stat and a -vv
 # run per store), OUT (directory for hyperfine's exports; default a temporary one, removed).
@@ -62,7 +67,8 @@ echo "provider: $issuer (access tokens live 3600 s)"
 export TESSERA_PASSPHRASE="startup bench passphrase"
 export BROWSER="node $root/tests/provider/browser.mjs"
 # A backtrace would be symbolized on every panic message (see BENCHMARKS.md): as users run it.
-unset RUST_LOG RUST_BACKTRACE RUST_LIB_BACKTRACE TESSERA_PROFILE TESSERA_ACCESS_TOKEN
+unset RUST_LOG RUST_BACKTRACE RUST_LIB_BACKTRACE TESSERA_PROFILE TESSERA_ACCESS_TOKEN \
+    TESSERA_KEY_CACHE_SECS
 
 ratio() {
     node -e '
@@ -112,6 +118,22 @@ for store in $stores; do
         --export-json "$out/startup-$store.json" --export-markdown "$out/startup-$store.md" \
         -n "print_field (JSON file, one field)" "$print_field $work/token-$store.json access_token" \
         -n "tessera --store $store token" "$tessera_bin --store $store token"
+
+    if [ "$store" = file ]; then
+        if command -v keyctl >/dev/null; then
+            echo
+            echo "== store: file, inside a login session (kernel session keyring: keyctl session -)"
+            keyctl session - hyperfine -N --warmup "$warmup" --runs "$runs" \
+                --export-json "$out/startup-file-session.json" \
+                --export-markdown "$out/startup-file-session.md" \
+                -n "print_field (JSON file, one field)" "$print_field $work/token-$store.json access_token" \
+                -n "tessera --store file token (key cached in the session keyring)" \
+                "$tessera_bin --store file token"
+            ratio "$out/startup-file-session.json"
+        else
+            echo "(keyctl not found: the session-keyring row is skipped; apt-get install keyutils)"
+        fi
+    fi
 
     after=$(counter)
     [ "$("$tessera_bin" --store "$store" token)" = "$token" ] \
