@@ -271,6 +271,25 @@ impl SessionState {
         }
     }
 
+    /// Whether the provider is reached over HTTPS (so warming up the HTTP client should
+    /// also load the root certificates): the configured token endpoint or issuer, or the
+    /// token endpoint discovery stored with the session.
+    fn uses_tls(&self) -> bool {
+        let config = &self.args.config;
+        let stored = self
+            .engine
+            .session()
+            .and_then(|s| s.endpoints.token.as_deref());
+        [
+            config.endpoints.token.as_deref(),
+            config.issuer.as_deref(),
+            stored,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|url| url.starts_with("https:"))
+    }
+
     /// One input, then drain and perform.
     fn feed(&mut self, myself: &ActorRef<SessionMsg>, input: Input) -> Option<Rejected> {
         let at = now();
@@ -311,7 +330,7 @@ impl SessionState {
                 );
             }
             Command::Login { method, reply } => {
-                self.http.warm_up();
+                self.http.warm_up(self.uses_tls());
                 let redirect_uri = match method {
                     LoginMethod::Browser => match self.start_loopback(myself).await {
                         Ok(uri) => Some(uri),
@@ -335,7 +354,7 @@ impl SessionState {
             }
             Command::Logout { force, reply } => {
                 if !force {
-                    self.http.warm_up();
+                    self.http.warm_up(self.uses_tls());
                 }
                 self.logout_reply = Some(reply);
                 self.feed(myself, Input::Logout { force });
@@ -415,15 +434,32 @@ impl SessionState {
 
     /// Drains the engine into the queue and performs effects until a storage write must
     /// complete first.
+    ///
+    /// A deadline that has already passed (a session loaded after its refresh was due) is
+    /// handled here and now rather than through a timer message, which would queue behind
+    /// every caller that arrived meanwhile; once per drain, so a deadline that stays in the
+    /// past falls back to the timer.
     fn pump(&mut self, myself: &ActorRef<SessionMsg>) {
-        while let Some(effect) = self.engine.poll_effect() {
-            self.queue.push_back(effect);
-        }
-        while !self.writing {
-            let Some(effect) = self.queue.pop_front() else {
+        for _ in 0..2 {
+            while let Some(effect) = self.engine.poll_effect() {
+                self.queue.push_back(effect);
+            }
+            while !self.writing {
+                let Some(effect) = self.queue.pop_front() else {
+                    break;
+                };
+                self.perform(myself, effect);
+            }
+            let at = now();
+            if self.engine.poll_timeout().is_none_or(|due| due > at) {
                 break;
-            };
-            self.perform(myself, effect);
+            }
+            if let Some(recorder) = &self.args.recorder {
+                recorder.input(at, &Input::Timeout);
+            }
+            if let Err(rejected) = self.engine.handle(at, Input::Timeout) {
+                tracing::debug!(%rejected, "timeout rejected");
+            }
         }
         self.publish();
         self.arm_timer(myself);
@@ -435,7 +471,7 @@ impl SessionState {
     fn publish(&self) {
         let current = self.engine.session();
         let unchanged = match (self.args.cache.load().as_deref(), current) {
-            (Some(published), Some(session)) => published.session == *session,
+            (Some(published), Some(session)) => published.serves(session),
             (None, None) => true,
             _ => false,
         };
@@ -493,7 +529,7 @@ impl SessionState {
             }
             Effect::LockSession => {
                 // A refresh usually follows: set up HTTPS while the lock is taken.
-                self.http.warm_up();
+                self.http.warm_up(self.uses_tls());
                 let store = self.args.store.clone();
                 let (dir, profile) = (self.args.config_dir.clone(), self.args.profile.clone());
                 let actor = myself.clone();

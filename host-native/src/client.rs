@@ -133,6 +133,17 @@ impl Published {
             session: session.clone(),
         }
     }
+
+    /// Whether this still answers the fast path exactly as `session` would: the token
+    /// and what `wants_refresh` reads. Other fields (identity, ID token) are not served
+    /// from here, so a change to them alone needs no new copy.
+    pub(crate) fn serves(&self, session: &StoredSession) -> bool {
+        let ours = &self.session;
+        ours.expires_at == session.expires_at
+            && ours.obtained_at == session.obtained_at
+            && ours.refresh_token.is_some() == session.refresh_token.is_some()
+            && self.token == session.access_token
+    }
 }
 
 /// The future of [`Client::access_token`]: ready at once when the cached token will do

@@ -113,17 +113,22 @@ struct Built {
 }
 
 impl HttpExecutor {
-    /// Builds the client and loads the root certificates in the background (on the
-    /// blocking pool: it reads files), unless that is done already.
-    pub fn warm_up(&self) {
-        if self.client.get().is_none_or(|built| {
-            built
-                .as_ref()
-                .is_ok_and(|built| built.verifier.inner.get().is_none())
-        }) {
+    /// Builds the client in the background (on the blocking pool: it reads files), and
+    /// with `tls` also loads the root certificates, unless that is done already. Without
+    /// TLS the roots are left alone: loading them costs 4–7 ms of CPU, which on a small
+    /// machine would compete with the very request being prepared.
+    pub fn warm_up(&self, tls: bool) {
+        let pending = match self.client.get() {
+            None => true,
+            Some(Ok(built)) => tls && built.verifier.inner.get().is_none(),
+            Some(Err(_)) => false,
+        };
+        if pending {
             let this = self.clone();
             tokio::task::spawn_blocking(move || {
-                if let Ok(built) = this.built() {
+                if let Ok(built) = this.built()
+                    && tls
+                {
                     let _ = built.verifier.get();
                 }
             });
