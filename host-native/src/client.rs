@@ -298,7 +298,7 @@ impl Client {
     /// `None` when only the actor can answer ([`Client::access_token_for`] asks it). An
     /// `ArcSwap` load, a clock read, the engine's rule ([`StoredSession::wants_refresh`],
     /// so both paths agree) and a reference-count increment.
-    #[inline]
+    #[inline(always)]
     pub fn cached_token(&self, min_ttl_secs: u64) -> Option<Token> {
         let guard = self.cache.load();
         let published = guard.as_deref()?;
