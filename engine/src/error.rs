@@ -53,7 +53,7 @@ impl OAuthError {
             "invalid_client" => {
                 "the provider does not accept this client; check client_id (and client_secret)"
             }
-            "invalid_grant" => "the grant is no longer valid; run `tessera login` again",
+            "invalid_grant" => "the grant is no longer valid; sign in again",
             "unauthorized_client" => {
                 "this client may not use this grant type; check the client's registration"
             }
@@ -63,11 +63,9 @@ impl OAuthError {
             "invalid_scope" => {
                 "the provider rejected the requested scopes; check the profile's scopes"
             }
-            "access_denied" => {
-                "the request was denied; run `tessera login` again if that was a mistake"
-            }
+            "access_denied" => "the request was denied; sign in again if that was a mistake",
             "expired_token" => {
-                "the device code expired before it was approved; run `tessera login --device` again"
+                "the device code expired before it was approved; start the device sign-in again"
             }
             "server_error" | "temporarily_unavailable" => {
                 "the provider had a problem; try again shortly"
@@ -76,7 +74,7 @@ impl OAuthError {
                 "the provider does not support the authorization code flow for this client"
             }
             "login_required" | "consent_required" | "interaction_required" => {
-                "the provider needs you to sign in interactively; run `tessera login`"
+                "the provider needs you to sign in interactively"
             }
             _ => "see the provider's documentation for this error",
         }
@@ -184,13 +182,13 @@ impl fmt::Display for CallbackProblem {
             }
             CallbackProblem::IssuerMismatch { received } => write!(
                 f,
-                "the redirect came from issuer `{received}`, not the configured one (a mix-up attack?); run `tessera login` again"
+                "the redirect came from issuer `{received}`, not the configured one (a mix-up attack?); sign in again"
             ),
             CallbackProblem::MissingIssuer => f.write_str(
-                "the redirect has no `iss` although the provider promises one (RFC 9207); run `tessera login` again",
+                "the redirect has no `iss` although the provider promises one (RFC 9207); sign in again",
             ),
             CallbackProblem::MissingCode => {
-                f.write_str("the redirect has neither a code nor an error; run `tessera login` again")
+                f.write_str("the redirect has neither a code nor an error; sign in again")
             }
         }
     }
@@ -328,44 +326,65 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::NotLoggedIn => f.write_str("not logged in; run `tessera login`"),
+            Error::NotLoggedIn => f.write_str("not logged in; sign in first"),
             Error::LoginRequired { reason } => {
-                write!(f, "the session has ended ({reason}); run `tessera login`")
+                write!(f, "the session has ended ({reason}); sign in again")
             }
-            Error::OAuth { endpoint: Endpoint::Authorization, error, .. } => {
+            Error::OAuth {
+                endpoint: Endpoint::Authorization,
+                error,
+                ..
+            } => {
                 write!(f, "the provider redirected back with {error}")
             }
-            Error::OAuth { endpoint, status, error } => {
+            Error::OAuth {
+                endpoint,
+                status,
+                error,
+            } => {
                 write!(f, "the {endpoint} endpoint answered {status} with {error}")
             }
-            Error::Transport { endpoint, kind, detail } => {
+            Error::Transport {
+                endpoint,
+                kind,
+                detail,
+            } => {
                 let what = match kind {
                     TransportErrorKind::Timeout => "timed out",
                     TransportErrorKind::Connect => "could not connect",
-                    TransportErrorKind::Redirect => "answered with a redirect, which is not followed",
+                    TransportErrorKind::Redirect => {
+                        "answered with a redirect, which is not followed"
+                    }
                     TransportErrorKind::Other => "failed",
                 };
-                write!(f, "the request to the {endpoint} endpoint {what} ({detail}); check the network and try again")
+                write!(
+                    f,
+                    "the request to the {endpoint} endpoint {what} ({detail}); check the network and try again"
+                )
             }
-            Error::Response { endpoint, status, problem } => write!(
+            Error::Response {
+                endpoint,
+                status,
+                problem,
+            } => write!(
                 f,
                 "the {endpoint} endpoint's response (HTTP {status}) is unusable: {problem}; the provider may be misconfigured or down"
             ),
             Error::Callback { problem } => write!(f, "{problem}"),
             Error::IdToken { problem } => write!(
                 f,
-                "the ID token is not valid for this login ({problem:?}); run `tessera login` again"
+                "the ID token is not valid for this login ({problem:?}); sign in again"
             ),
             Error::IssuerMismatch { expected, received } => write!(
                 f,
                 "discovery at `{expected}` describes issuer `{received}`; fix the profile's issuer (it must match exactly)"
             ),
             Error::Config { problem } => write!(f, "configuration: {problem}"),
-            Error::CallbackTimeout => f.write_str(
-                "no redirect arrived before the login timed out; run `tessera login` again (or use --device / --paste)",
-            ),
+            Error::CallbackTimeout => {
+                f.write_str("no redirect arrived before the sign-in timed out; sign in again")
+            }
             Error::DeviceCodeExpired => f.write_str(
-                "the device code expired before it was approved; run `tessera login --device` again",
+                "the device code expired before it was approved; start the device sign-in again",
             ),
             Error::Cancelled => f.write_str("the login was cancelled"),
             Error::Storage { detail } => write!(f, "storage failed: {detail}"),

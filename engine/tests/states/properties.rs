@@ -242,7 +242,7 @@ fn error_messages_never_contain_secrets() {
             let message = error.to_string();
             assert!(!message.contains("code-1"), "{message}");
             assert!(
-                message.contains("invalid_grant") && message.contains("tessera login"),
+                message.contains("invalid_grant") && message.contains("sign in again"),
                 "{message}"
             );
         }

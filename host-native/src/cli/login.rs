@@ -8,7 +8,7 @@ use tessera::profile::{ConfigFile, ProfileSpec};
 use tessera::{Client, HostEvent};
 
 use super::args::{Cli, LoginArgs};
-use super::session::{config_dir, fail, open, profile};
+use super::session::{config_dir, fail_engine, open, profile};
 use super::{Exit, output};
 
 /// The login flags as a profile layer.
@@ -94,7 +94,7 @@ pub async fn run(cli: &Cli, args: &LoginArgs) -> Exit {
             }
             Exit::Ok
         }
-        Err(error) => fail(Exit::from(&error), &error),
+        Err(error) => fail_engine(&error),
     }
 }
 

@@ -47,6 +47,25 @@ impl From<&Error> for Exit {
     }
 }
 
+/// What to run next after `error`: the engine's messages name no command (they are shown
+/// by every host), so the CLI adds its own.
+pub fn hint(error: &Error) -> Option<&'static str> {
+    let device_expired = matches!(error, Error::DeviceCodeExpired)
+        || matches!(error, Error::OAuth { error, .. } if error.code == "expired_token");
+    if device_expired {
+        return Some("run `tessera login --device` again");
+    }
+    match error.kind() {
+        _ if matches!(error, Error::CallbackTimeout) => {
+            Some("run `tessera login` again, or use --device / --paste")
+        }
+        ErrorKind::NotLoggedIn | ErrorKind::Denied | ErrorKind::Protocol => {
+            Some("run `tessera login`")
+        }
+        _ => None,
+    }
+}
+
 /// `-v` shows tessera's own info logs, `-vv` debug; `RUST_LOG` overrides. Logs go to
 /// stderr so stdout stays clean for `tessera token`.
 pub fn init_logging(verbose: u8) {
@@ -128,4 +147,28 @@ fn replay(files: &[std::path::PathBuf], bless: bool) -> Exit {
         failed
     ));
     if failed == 0 { Exit::Ok } else { Exit::Other }
+}
+
+#[cfg(test)]
+mod hint_tests {
+    use super::*;
+
+    #[test]
+    fn engine_errors_get_the_command_to_run_next() {
+        assert_eq!(hint(&Error::NotLoggedIn), Some("run `tessera login`"));
+        assert_eq!(
+            hint(&Error::DeviceCodeExpired),
+            Some("run `tessera login --device` again")
+        );
+        assert_eq!(
+            hint(&Error::CallbackTimeout),
+            Some("run `tessera login` again, or use --device / --paste")
+        );
+        assert_eq!(
+            hint(&Error::Storage {
+                detail: "disk full".into()
+            }),
+            None
+        );
+    }
 }

@@ -171,6 +171,15 @@ pub fn fail(exit: Exit, error: &dyn std::fmt::Display) -> Exit {
     exit
 }
 
+/// An engine error: its message, what to run next, and its exit code.
+pub fn fail_engine(error: &tessera::engine::Error) -> Exit {
+    match super::hint(error) {
+        Some(hint) => output::error(&format!("{error}; {hint}")),
+        None => output::error(&error.to_string()),
+    }
+    Exit::from(error)
+}
+
 pub async fn status(cli: &Cli, as_json: bool) -> Exit {
     let spec = match profile(cli, &ProfileSpec::default()) {
         Ok(spec) => spec,
@@ -193,7 +202,7 @@ pub async fn status(cli: &Cli, as_json: bool) -> Exit {
     };
     let report = match client.status().await {
         Ok(report) => report,
-        Err(error) => return fail(Exit::from(&error), &error),
+        Err(error) => return fail_engine(&error),
     };
     let (status, store) = (&report.status, &report.store);
     let exit = match (&report.storage_problem, status.logged_in) {
@@ -302,7 +311,7 @@ pub async fn token(cli: &Cli, min_ttl: u64, preopened: Option<Preopened>) -> Exi
             {
                 return fail(Exit::Storage, &problem);
             }
-            fail(Exit::from(&error), &error)
+            fail_engine(&error)
         }
     }
 }
@@ -354,6 +363,6 @@ pub async fn logout(cli: &Cli, force: bool, as_json: bool) -> Exit {
             }
             Exit::Ok
         }
-        Err(error) => fail(Exit::from(&error), &error),
+        Err(error) => fail_engine(&error),
     }
 }
