@@ -70,8 +70,8 @@ pub struct StatusReport {
     pub storage_problem: Option<String>,
 }
 
-/// Everything the actor reacts to.
-#[derive(Debug)]
+/// Everything the actor reacts to. `Debug` withholds the redirect URL (it carries the
+/// authorization code).
 pub enum SessionMsg {
     Command(Command),
     /// An HTTP effect finished.
@@ -92,6 +92,30 @@ pub enum SessionMsg {
     Timer {
         generation: u64,
     },
+}
+
+impl std::fmt::Debug for SessionMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionMsg::Command(command) => f.debug_tuple("Command").field(command).finish(),
+            SessionMsg::HttpDone(input) => f.debug_tuple("HttpDone").field(input).finish(),
+            SessionMsg::Stored { failure } => {
+                f.debug_struct("Stored").field("failure", failure).finish()
+            }
+            SessionMsg::Locked { outcome } => f
+                .debug_struct("Locked")
+                .field("ok", &outcome.is_ok())
+                .finish(),
+            SessionMsg::Callback { url, .. } => f
+                .debug_struct("Callback")
+                .field("url_bytes", &url.len())
+                .finish(),
+            SessionMsg::Timer { generation } => f
+                .debug_struct("Timer")
+                .field("generation", generation)
+                .finish(),
+        }
+    }
 }
 
 /// Where the loopback server listens.
@@ -134,7 +158,9 @@ pub struct SessionState {
     lock_unwanted: bool,
     waiters: HashMap<WaiterId, oneshot::Sender<Result<Token, Error>>>,
     next_waiter: u64,
-    login_reply: Option<oneshot::Sender<Result<LoginReport, Error>>>,
+    /// Callers of `login`, oldest first: each `logged_in`/`login_failed` answers the
+    /// oldest (a login replaced by a newer one fails first, with `cancelled`).
+    login_replies: VecDeque<oneshot::Sender<Result<LoginReport, Error>>>,
     logout_reply: Option<oneshot::Sender<Result<LogoutReport, Error>>>,
     loopback: Option<JoinHandle<()>>,
     callback_page: Option<PendingCallback>,
@@ -175,7 +201,7 @@ impl Actor for SessionActor {
             lock_unwanted: false,
             waiters: HashMap::new(),
             next_waiter: 1,
-            login_reply: None,
+            login_replies: VecDeque::new(),
             logout_reply: None,
             loopback: None,
             callback_page: None,
@@ -341,16 +367,18 @@ impl SessionState {
                     },
                     _ => None,
                 };
-                if let Some(previous) = self.login_reply.replace(reply) {
-                    let _ = previous.send(Err(Error::Cancelled));
+                self.login_replies.push_back(reply);
+                let login = Input::Login {
+                    method,
+                    redirect_uri,
+                };
+                if let Some(rejected) = self.feed(myself, login)
+                    && let Some(reply) = self.login_replies.pop_back()
+                {
+                    let _ = reply.send(Err(Error::Config {
+                        problem: rejected.to_string(),
+                    }));
                 }
-                self.feed(
-                    myself,
-                    Input::Login {
-                        method,
-                        redirect_uri,
-                    },
-                );
             }
             Command::Logout { force, reply } => {
                 if !force {
@@ -609,7 +637,7 @@ impl SessionState {
                     expires_at,
                 };
                 let _ = self.args.events.send(HostEvent::LoggedIn { identity });
-                if let Some(reply) = self.login_reply.take() {
+                if let Some(reply) = self.login_replies.pop_front() {
                     let _ = reply.send(Ok(report));
                 }
             }
@@ -624,7 +652,7 @@ impl SessionState {
                         message: error.to_string(),
                     });
                 }
-                if let Some(reply) = self.login_reply.take() {
+                if let Some(reply) = self.login_replies.pop_front() {
                     let _ = reply.send(Err(error));
                 }
             }

@@ -85,3 +85,53 @@ async fn device_flow_slow_down_adds_five_seconds_to_the_polling_interval() {
     assert_eq!(stored.access_token, Secret::new("at-dev"));
     assert_eq!(stored.refresh_token, Some(Secret::new("rt-dev")));
 }
+
+/// A second `login` while the first waits: the first caller gets `cancelled`, the second
+/// is answered by its own flow (not by the first one's failure).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_login_replaces_the_first_and_gets_its_own_answer() {
+    let mut server = Server::new_async().await;
+    let device = server
+        .mock("POST", "/device")
+        .with_header("content-type", "application/json")
+        .with_body(
+            r#"{"device_code":"dc-1","user_code":"WDJBMJHT","verification_uri":"https://op.example/device","expires_in":600,"interval":1}"#,
+        )
+        .expect(2)
+        .create_async()
+        .await;
+    let granted = server
+        .mock("POST", "/token")
+        .with_header("content-type", "application/json")
+        .with_body(tokens_json("at-second", "rt-second", 3600))
+        .expect(1)
+        .create_async()
+        .await;
+    let mut host = Host::start(config(&server.url()), None).await;
+    let user_code = |e| match e {
+        HostEvent::UserCode(code) => Some(code),
+        _ => None,
+    };
+
+    let first = tokio::spawn({
+        let client = host.client.clone();
+        async move { client.login(LoginMethod::Device).await }
+    });
+    host.event(user_code).await;
+    let second = tokio::spawn({
+        let client = host.client.clone();
+        async move { client.login(LoginMethod::Device).await }
+    });
+    let replaced = within(first).await.expect("join");
+    assert!(
+        matches!(replaced, Err(Error::Cancelled)),
+        "first login: {replaced:?}"
+    );
+    host.event(user_code).await;
+    let report = within(second).await.expect("join").expect("second login");
+    assert!(report.expires_at > tessera::engine::UnixMillis(0));
+    device.assert_async().await;
+    granted.assert_async().await;
+    let stored = host.stored().await.expect("stored");
+    assert_eq!(stored.access_token, Secret::new("at-second"));
+}
