@@ -508,7 +508,7 @@ fn keyring_commands_exit_without_a_panic() {
 }
 
 /// The session file's key, shared by the processes of one login session through the
-/// kernel session keyring (ADR 006). Runs in a child under `keyctl session -` (a fresh
+/// kernel session keyring (ADR 007). Runs in a child under `keyctl session -` (a fresh
 /// session keyring, as pam_keyinit gives every login); skipped without `keyctl`.
 #[test]
 fn the_session_keyring_shares_the_file_key_until_logout() {

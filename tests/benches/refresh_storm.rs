@@ -20,7 +20,7 @@
 //!
 //! Stores: `memory` (a `SessionStore` kept in memory, written here: the host alone),
 //! `file` (the encrypted file: the rotated session is persisted before any waiter is
-//! answered, under the key derived when the session was loaded, ADR 006), `keyring` (the
+//! answered, under the key derived when the session was loaded, ADR 007), `keyring` (the
 //! Secret Service over D-Bus). Stores and clients are dropped wherever the round ends, as
 //! in a program (the keyring store used to need keeping until the runtime was gone).
 

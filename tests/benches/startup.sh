@@ -14,7 +14,7 @@
 # The file store is measured twice: as a process without a session keyring runs it (one
 # scrypt per run), and inside `keyctl session -` (a fresh kernel session keyring, as
 # pam_keyinit gives every login), where the first run caches the derived key for the
-# others (ADR 006). The second needs keyctl (apt-get install keyutils); skipped without.
+# others (ADR 007). The second needs keyctl (apt-get install keyutils); skipped without.
 #
 # Environment: STORES (default `file`, or `file keyring` inside with-secret-service.sh),
 # RUNS (default 200), WARMUP (default 10), ANALYSE=1 (also strace -c, perf stat and a -vv

@@ -9,7 +9,7 @@
 //! - The key is scrypt(passphrase, salt) with N = 2^15, r = 8, p = 1 (32 MiB, ~150 ms on a
 //!   laptop core in a release build): a copied file must cost an attacker that much per
 //!   guess. The salt (16 bytes) is fresh from the OS for every new file; later writes of
-//!   the same file keep its key and salt (ADR 006). The nonce (96 bits) is fresh from the
+//!   the same file keep its key and salt (ADR 007). The nonce (96 bits) is fresh from the
 //!   OS for every write, so no (key, nonce) pair repeats even if the clock, the process or
 //!   the file do (random 96-bit nonces stay safe far beyond 2^32 writes under one key).
 //! - The profile name is the AEAD associated data: a file renamed to another profile fails

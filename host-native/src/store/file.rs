@@ -8,9 +8,9 @@
 //! so the store keeps the passphrase and the derived key (with its salt) for the life of
 //! the process. Writes reuse that key and salt with a fresh random nonce, so only the
 //! first derivation pays: a refresh that persists the rotated session does not wait for
-//! scrypt (ADR 006). A key is derived again only for a file another process wrote under a
+//! scrypt (ADR 007). A key is derived again only for a file another process wrote under a
 //! different salt, for the first write of a new file, or after `delete`. Across processes
-//! of one login session the kernel keeps the derived key (`keycache.rs`, ADR 006), so a
+//! of one login session the kernel keeps the derived key (`keycache.rs`, ADR 007), so a
 //! later process opens the file without scrypt and without asking for the passphrase.
 //!
 //! Rules kept here:

@@ -3,7 +3,7 @@
 //! scrypt makes every process that opens the session file pay ~90 ms (by design: a copied
 //! file must cost an attacker that much per guess). Within one login session the derived
 //! key is kept by the kernel instead (keyrings(7)), like gpg-agent keeps a passphrase:
-//! later processes of the session read it with one syscall. ADR 006 weighs it.
+//! later processes of the session read it with one syscall. ADR 007 weighs it.
 //!
 //! - Only a real **session keyring** (`_ses`, made by pam_keyinit at login or by `keyctl
 //!   session`) is used, never the user-wide fallback (`_uid_ses.<uid>`) a process without

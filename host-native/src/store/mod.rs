@@ -32,7 +32,7 @@
 //! [`PassphraseSource::EnvOrPrompt`] on a terminal, from a prompt on stderr — once per
 //! process, since the store caches the passphrase and the derived key in memory, and once
 //! per login session and cache period where the kernel keeps the derived key
-//! (`keycache.rs`, ADR 006; `TESSERA_KEY_CACHE_SECS=0` turns that off). A new
+//! (`keycache.rs`, ADR 007; `TESSERA_KEY_CACHE_SECS=0` turns that off). A new
 //! file's passphrase is typed twice. Programs embedding tessera pass it directly
 //! ([`PassphraseSource::Fixed`]). Without any of these, opening a file fails with
 //! [`StoreError::NoPassphrase`]; it never falls back to plaintext.
