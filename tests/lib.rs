@@ -29,24 +29,3 @@ pub fn transcripts() -> Vec<PathBuf> {
     found.sort();
     found
 }
-
-/// Replays (or blesses) one transcript file; blessing rewrites it in place. The file I/O
-/// around the engine's pure [`run_text`](tessera_engine::transcript::run_text).
-pub fn run_file(
-    path: &std::path::Path,
-    bless: bool,
-) -> Result<tessera_engine::transcript::Outcome, tessera_engine::transcript::Failure> {
-    use tessera_engine::transcript::{Failure, run_text};
-    let name = path.display().to_string();
-    let fail = |message: String| Failure {
-        file: name.clone(),
-        step: None,
-        message,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    let (outcome, blessed) = run_text(&name, &text, bless)?;
-    if let Some(blessed) = blessed.filter(|b| *b != text) {
-        std::fs::write(path, blessed).map_err(|e| fail(format!("cannot write: {e}")))?;
-    }
-    Ok(outcome)
-}

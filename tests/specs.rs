@@ -25,7 +25,7 @@ fn main() {
                 .display()
                 .to_string();
             Trial::test(name, move || {
-                tessera_tests::run_file(&path, bless)
+                tessera::record::run_file(&path, bless)
                     .map(|_| ())
                     .map_err(|f| Failed::from(f.to_string()))
             })
