@@ -15,18 +15,21 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tessera_engine::{
-    Config, Effect, Engine, Error, Event, Input, LoginMethod, LogoutReason, Rejected, Secret,
-    StoredSession, WaiterId,
+    Config, Effect, Engine, Error, Input, LoginMethod, Rejected, Secret, StoredSession, WaiterId,
 };
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::client::Published;
 use crate::clock::now;
-use crate::events::{HostEvent, LoginReport, LogoutReport, SharedSecret, Token};
+use crate::events::{HostEvent, LoginReport, LogoutReport, Token};
 use crate::http::HttpExecutor;
-use crate::loopback::{CallbackPage, LoopbackServer, PendingCallback};
-use crate::store::{RefreshLock, RefreshLockGuard, SessionStore, StoreInfo};
+use crate::loopback::PendingCallback;
+use crate::store::{RefreshLockGuard, SessionStore, StoreInfo};
+
+mod deliver;
+mod perform;
+mod redirect;
 
 /// How long `LockSession` waits for a sibling process holding the refresh lock.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -411,55 +414,6 @@ impl SessionState {
         id
     }
 
-    async fn start_loopback(&mut self, myself: &ActorRef<SessionMsg>) -> Result<String, Error> {
-        self.stop_loopback();
-        let options = &self.args.loopback;
-        let mut server = LoopbackServer::bind(options.port, &options.path)
-            .await
-            .map_err(|e| Error::Config {
-                problem: format!(
-                    "cannot listen on 127.0.0.1:{} for the redirect: {e}",
-                    options.port
-                ),
-            })?;
-        let redirect_uri = server.redirect_uri();
-        let actor = myself.clone();
-        self.loopback = Some(tokio::spawn(async move {
-            while let Some(page) = server.next_callback().await {
-                let url = page.url.clone();
-                if actor.cast(SessionMsg::Callback { url, page }).is_err() {
-                    break;
-                }
-            }
-        }));
-        Ok(redirect_uri)
-    }
-
-    fn stop_loopback(&mut self) {
-        if let Some(task) = self.loopback.take() {
-            task.abort();
-        }
-    }
-
-    fn callback(&mut self, myself: &ActorRef<SessionMsg>, url: String, page: PendingCallback) {
-        match self.feed(myself, Input::Callback { url }) {
-            Some(rejected) => {
-                let message = rejected.to_string();
-                let _ = self.args.events.send(HostEvent::CallbackIgnored {
-                    reason: message.clone(),
-                });
-                page.respond(CallbackPage::Ignored { message });
-            }
-            // The page waits until the exchange tells whether the login worked.
-            None if self.engine.state_name() == "exchanging_code" => {
-                self.callback_page = Some(page)
-            }
-            None => page.respond(CallbackPage::Failed {
-                message: "the login ended".into(),
-            }),
-        }
-    }
-
     /// Drains the engine into the queue and performs effects until a storage write must
     /// complete first.
     ///
@@ -508,199 +462,6 @@ impl SessionState {
                 .cache
                 .store(current.map(|session| Arc::new(Published::new(session))));
         }
-    }
-
-    fn perform(&mut self, myself: &ActorRef<SessionMsg>, effect: Effect) {
-        match effect {
-            Effect::Http(request) => {
-                let http = self.http.clone();
-                let actor = myself.clone();
-                tracing::debug!(endpoint = %request.endpoint, id = request.id.0, "request");
-                tokio::spawn(async move {
-                    let input = http.perform(request).await;
-                    let _ = actor.cast(SessionMsg::HttpDone(input));
-                });
-            }
-            Effect::OpenBrowser { url } => {
-                let _ = self
-                    .args
-                    .events
-                    .send(HostEvent::OpenBrowser { url: url.clone() });
-                if !self.args.open_browser {
-                    return;
-                }
-                tokio::task::spawn_blocking(move || {
-                    if let Err(error) = crate::browser::open(&url, |name| std::env::var(name).ok())
-                    {
-                        tracing::warn!(%error, "could not open a browser; open the URL shown");
-                    }
-                });
-            }
-            Effect::PromptForCode { url } => {
-                let _ = self.args.events.send(HostEvent::PromptForCode { url });
-            }
-            Effect::ShowUserCode(code) => {
-                let _ = self.args.events.send(HostEvent::UserCode(code));
-            }
-            Effect::LoadSession => {
-                let store = self.args.store.clone();
-                let actor = myself.clone();
-                tokio::task::spawn_blocking(move || {
-                    let input = match store.load() {
-                        Ok(session) => Input::SessionLoaded { session },
-                        Err(error) => Input::StorageFailed {
-                            detail: error.to_string(),
-                        },
-                    };
-                    let _ = actor.cast(SessionMsg::HttpDone(input));
-                });
-            }
-            Effect::LockSession => {
-                // A refresh usually follows: set up HTTPS while the lock is taken.
-                self.http.warm_up(self.uses_tls());
-                let store = self.args.store.clone();
-                let (dir, profile) = (self.args.config_dir.clone(), self.args.profile.clone());
-                let actor = myself.clone();
-                tokio::task::spawn_blocking(move || {
-                    let outcome = RefreshLock::acquire(&dir, &profile, LOCK_TIMEOUT)
-                        .map_err(|e| e.to_string())
-                        .and_then(|guard| {
-                            store.load().map(|s| (guard, s)).map_err(|e| e.to_string())
-                        });
-                    let _ = actor.cast(SessionMsg::Locked { outcome });
-                });
-            }
-            Effect::UnlockSession => {
-                if self.lock.take().is_none() {
-                    // Still being acquired: release it as soon as it arrives.
-                    self.lock_unwanted = true;
-                }
-            }
-            Effect::PersistSession { session } => {
-                self.write(myself, move |store| store.save(&session))
-            }
-            Effect::DeleteSession => self.write(myself, |store| store.delete()),
-            Effect::Event(event) => self.deliver(event),
-        }
-    }
-
-    fn write<F>(&mut self, myself: &ActorRef<SessionMsg>, operation: F)
-    where
-        F: FnOnce(&dyn SessionStore) -> Result<(), crate::store::StoreError> + Send + 'static,
-    {
-        self.writing = true;
-        let store = self.args.store.clone();
-        let actor = myself.clone();
-        tokio::task::spawn_blocking(move || {
-            let failure = operation(store.as_ref()).err().map(|e| e.to_string());
-            let _ = actor.cast(SessionMsg::Stored { failure });
-        });
-    }
-
-    fn deliver(&mut self, event: Event) {
-        match event {
-            Event::TokenReady {
-                waiters,
-                access_token,
-                expires_at,
-            } => {
-                // One shared copy for every waiter.
-                let access_token = SharedSecret::from(&access_token);
-                for waiter in waiters {
-                    if let Some(reply) = self.waiters.remove(&waiter) {
-                        let _ = reply.send(Ok(Token {
-                            access_token: access_token.clone(),
-                            expires_at,
-                        }));
-                    }
-                }
-            }
-            Event::TokenFailed { waiters, error } => {
-                for waiter in waiters {
-                    if let Some(reply) = self.waiters.remove(&waiter) {
-                        let _ = reply.send(Err(error.clone()));
-                    }
-                }
-            }
-            Event::LoggedIn {
-                identity,
-                scopes,
-                expires_at,
-            } => {
-                self.stop_loopback();
-                if let Some(page) = self.callback_page.take() {
-                    page.respond(CallbackPage::Success);
-                }
-                let report = LoginReport {
-                    identity: identity.clone(),
-                    scopes,
-                    expires_at,
-                };
-                let _ = self.args.events.send(HostEvent::LoggedIn { identity });
-                if let Some(reply) = self.login_replies.pop_front() {
-                    let _ = reply.send(Ok(report));
-                }
-            }
-            Event::LoginFailed { error } => {
-                // A login replaced by a new one fails while the new one runs: keep its
-                // loopback server.
-                if !self.engine.status(now()).login_in_progress {
-                    self.stop_loopback();
-                }
-                if let Some(page) = self.callback_page.take() {
-                    page.respond(CallbackPage::Failed {
-                        message: error.to_string(),
-                    });
-                }
-                if let Some(reply) = self.login_replies.pop_front() {
-                    let _ = reply.send(Err(error));
-                }
-            }
-            Event::RefreshFailed { error, retry_at } => {
-                tracing::warn!(%error, "refresh failed");
-                let _ = self
-                    .args
-                    .events
-                    .send(HostEvent::RefreshFailed { error, retry_at });
-            }
-            Event::LoggedOut {
-                reason,
-                end_session_url,
-                server_calls,
-            } => {
-                let _ = self.args.events.send(HostEvent::LoggedOut {
-                    reason: reason.clone(),
-                });
-                match (reason, self.logout_reply.take()) {
-                    (LogoutReason::Requested, Some(reply)) => {
-                        let _ = reply.send(Ok(LogoutReport {
-                            end_session_url,
-                            server_calls,
-                        }));
-                    }
-                    (_, reply) => self.logout_reply = reply,
-                }
-            }
-        }
-    }
-
-    /// One timer: the engine's next wake-up, re-armed after a drain that moved it.
-    fn arm_timer(&mut self, myself: &ActorRef<SessionMsg>) {
-        let wanted = self.engine.poll_timeout();
-        if wanted == self.timer_at {
-            return;
-        }
-        if let Some(timer) = self.timer.take() {
-            timer.abort();
-        }
-        self.timer_generation += 1;
-        self.timer_at = wanted;
-        let Some(at) = wanted else {
-            return;
-        };
-        let delay = Duration::from_millis(now().millis_until(at));
-        let generation = self.timer_generation;
-        self.timer = Some(myself.send_after(delay, move || SessionMsg::Timer { generation }));
     }
 }
 
