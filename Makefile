@@ -5,6 +5,9 @@ ENGINE_FORBIDDEN := tokio|reqwest|ractor|keyring.*|hyper|mio|axum|async-std|getr
 # The wasm-bindgen CLI must be exactly the version host-wasm pins for the crate.
 WASM_BINDGEN_VERSION := $(shell sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' host-wasm/Cargo.toml)
 CHROMEDRIVER ?= $(or $(shell command -v chromedriver),/usr/bin/chromedriver)
+# Chromium leaves scoped_dir.* folders (tens of MB each) in $TMPDIR when it is stopped by
+# a test runner; the browser targets give it a TMPDIR of its own, emptied on every run.
+BROWSER_TMP := $(CURDIR)/target/browser-tmp
 
 .PHONY: test fmt-check lint unit specs wasm engine-deps provider-test keyring-test demo bench bless fmt
 .PHONY: wasm-tools wasm-test wasm-size wasm-package wasm-package-test
@@ -46,7 +49,8 @@ wasm-tools:
 wasm-test: wasm-tools
 	@[ -x "$(CHROMEDRIVER)" ] || { echo "wasm-test needs chromium and chromium-driver (apt-get install -y chromium chromium-driver)"; exit 1; }
 	$(CARGO) clippy -p tessera-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings
-	CHROMEDRIVER=$(CHROMEDRIVER) TESSERA_SPECS_COUNT=$$(find specs -name '*.toml' | wc -l) \
+	rm -rf $(BROWSER_TMP) && mkdir -p $(BROWSER_TMP)
+	TMPDIR=$(BROWSER_TMP) CHROMEDRIVER=$(CHROMEDRIVER) TESSERA_SPECS_COUNT=$$(find specs -name '*.toml' | wc -l) \
 	  $(CARGO) test -p tessera-wasm --target wasm32-unknown-unknown -- --nocapture
 
 ## Size of the browser build next to oauth4webapi (BENCHMARKS.md); not part of `test`.
@@ -112,4 +116,5 @@ extension-test: extension-package
 	@[ -x /usr/bin/chromium ] || { echo "extension-test needs chromium (apt-get install -y chromium)"; exit 1; }
 	[ -d tests/provider/node_modules ] || (cd tests/provider && npm ci --no-audit --no-fund --loglevel=error)
 	cd host-wasm/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
-	cd host-wasm/e2e && node --test --test-concurrency=1 --test-timeout=120000
+	rm -rf $(BROWSER_TMP) && mkdir -p $(BROWSER_TMP)
+	cd host-wasm/e2e && TMPDIR=$(BROWSER_TMP) node --test --test-concurrency=1 --test-timeout=120000
