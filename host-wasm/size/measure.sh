@@ -53,9 +53,9 @@ measure() { # directory, name, cargo feature flags
   rows+=("| **tessera-wasm ($name): total** | $(kb $((w0 + j0))) | $(kb $((w1 + j1))) | **$(kb $((w2 + j2)))** |")
 }
 
-measure engine "Engine API only" "--no-default-features"
-measure api "npm package: Session + Engine" "--no-default-features --features session"
-measure replay "package + transcript replay" ""
+measure engine "Engine API only" "--no-default-features --features engine-api"
+measure api "npm package: Session" "--no-default-features --features session"
+measure replay "everything: Session, Engine, transcript replay" ""
 
 echo "== oauth4webapi" >&2
 o4w=$(node -p 'require(process.argv[1]).version' "$here/node_modules/oauth4webapi/package.json")

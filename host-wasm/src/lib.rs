@@ -45,12 +45,14 @@ pub use record::effects_record;
 /// The engine (`tessera_engine::Engine`) for JavaScript: configuration, inputs and
 /// effects cross as JSON, times as Unix milliseconds. Perform every effect, in order,
 /// after each input; then arm the one timer from `pollTimeout`.
+#[cfg(feature = "engine-api")]
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct Engine {
     inner: engine::Engine,
 }
 
+#[cfg(feature = "engine-api")]
 #[wasm_bindgen]
 impl Engine {
     /// `config`: a `Config` as JSON (every field but `client_id` has a default);
@@ -108,6 +110,7 @@ impl Engine {
 }
 
 /// A JS time (`Date.now()`) as the engine's Unix milliseconds.
+#[cfg(feature = "engine-api")]
 fn millis(now: f64) -> Result<engine::UnixMillis, JsError> {
     const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
     if now.is_finite() && (0.0..=MAX_SAFE).contains(&now) {

@@ -1,5 +1,5 @@
 //! The `Engine` class as JavaScript uses it (JSON in, JSON out), under node.
-#![cfg(target_family = "wasm")]
+#![cfg(all(target_family = "wasm", feature = "engine-api"))]
 
 use tessera_wasm::Engine;
 use wasm_bindgen::{JsCast as _, JsValue};
