@@ -30,12 +30,16 @@
 //! `Err` only for inputs that do not fit the current state (see [`Rejected`]); the engine
 //! is then unchanged. No input may panic.
 //!
+//! A host keeps the replies to its own callers (`access_token()`, `login()`, `logout()`)
+//! in [`Callers`], which knows which event answers which call.
+//!
 //! The flows and their states are described in [`machine`](crate::Engine) docs: see the
 //! state diagram in the source of `machine/mod.rs`.
 
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod callers;
 mod config;
 mod core;
 mod effect;
@@ -53,6 +57,7 @@ pub mod transcript;
 
 use statig::blocking::{IntoStateMachineExt as _, StateMachine};
 
+pub use callers::Callers;
 pub use config::{Config, Endpoints, TokenRequestFormat};
 pub use effect::{Effect, Event, HttpRequest, LogoutReason, Method, ServerCall, UserCode};
 pub use error::{

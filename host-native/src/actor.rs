@@ -7,7 +7,7 @@
 //! is on disk before any waiter uses the new access token. After each drain the current
 //! session is published for the lock-free fast path (see [`crate::client`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tessera_engine::{
-    Config, Effect, Engine, Error, Input, LoginMethod, Rejected, Secret, StoredSession, WaiterId,
+    Callers, Config, Effect, Engine, Error, Input, LoginMethod, Rejected, Secret, StoredSession,
 };
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
@@ -34,24 +34,27 @@ mod redirect;
 /// How long `LockSession` waits for a sibling process holding the refresh lock.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Where the answer to one call goes.
+pub type Reply<T> = oneshot::Sender<Result<T, Error>>;
+
 /// A request from the application.
 #[derive(Debug)]
 pub enum Command {
     GetToken {
         min_ttl_secs: u64,
-        reply: oneshot::Sender<Result<Token, Error>>,
+        reply: Reply<Token>,
     },
     TokenRejected {
         token: Secret,
-        reply: oneshot::Sender<Result<Token, Error>>,
+        reply: Reply<Token>,
     },
     Login {
         method: LoginMethod,
-        reply: oneshot::Sender<Result<LoginReport, Error>>,
+        reply: Reply<LoginReport>,
     },
     Logout {
         force: bool,
-        reply: oneshot::Sender<Result<LogoutReport, Error>>,
+        reply: Reply<LogoutReport>,
     },
     PastedCode {
         text: String,
@@ -159,12 +162,9 @@ pub struct SessionState {
     lock: Option<RefreshLockGuard>,
     /// `UnlockSession` arrived while the lock was still being acquired.
     lock_unwanted: bool,
-    waiters: HashMap<WaiterId, oneshot::Sender<Result<Token, Error>>>,
-    next_waiter: u64,
-    /// Callers of `login`, oldest first: each `logged_in`/`login_failed` answers the
-    /// oldest (a login replaced by a newer one fails first, with `cancelled`).
-    login_replies: VecDeque<oneshot::Sender<Result<LoginReport, Error>>>,
-    logout_reply: Option<oneshot::Sender<Result<LogoutReport, Error>>>,
+    /// The calls waiting for an event; which event answers which call is the engine's
+    /// rule (`tessera_engine::Callers`).
+    callers: Callers<Reply<Token>, Reply<LoginReport>, Reply<LogoutReport>>,
     loopback: Option<JoinHandle<()>>,
     callback_page: Option<PendingCallback>,
     timer: Option<JoinHandle<Result<(), ractor::MessagingErr<SessionMsg>>>>,
@@ -202,10 +202,7 @@ impl Actor for SessionActor {
             writing: false,
             lock: None,
             lock_unwanted: false,
-            waiters: HashMap::new(),
-            next_waiter: 1,
-            login_replies: VecDeque::new(),
-            logout_reply: None,
+            callers: Callers::new(),
             loopback: None,
             callback_page: None,
             timer: None,
@@ -339,7 +336,7 @@ impl SessionState {
                 min_ttl_secs,
                 reply,
             } => {
-                let waiter = self.waiter(reply);
+                let waiter = self.callers.wait_for_token(reply);
                 self.feed(
                     myself,
                     Input::GetToken {
@@ -349,7 +346,7 @@ impl SessionState {
                 );
             }
             Command::TokenRejected { token, reply } => {
-                let waiter = self.waiter(reply);
+                let waiter = self.callers.wait_for_token(reply);
                 self.feed(
                     myself,
                     Input::TokenRejected {
@@ -370,13 +367,13 @@ impl SessionState {
                     },
                     _ => None,
                 };
-                self.login_replies.push_back(reply);
+                self.callers.wait_for_login(reply);
                 let login = Input::Login {
                     method,
                     redirect_uri,
                 };
                 if let Some(rejected) = self.feed(myself, login)
-                    && let Some(reply) = self.login_replies.pop_back()
+                    && let Some(reply) = self.callers.login_refused()
                 {
                     let _ = reply.send(Err(Error::Config {
                         problem: rejected.to_string(),
@@ -387,7 +384,8 @@ impl SessionState {
                 if !force {
                     self.http.warm_up(self.uses_tls());
                 }
-                self.logout_reply = Some(reply);
+                // A second logout replaces the first; the first caller's reply is dropped.
+                self.callers.wait_for_logout(reply);
                 self.feed(myself, Input::Logout { force });
             }
             Command::PastedCode { text, reply } => {
@@ -405,13 +403,6 @@ impl SessionState {
                 });
             }
         }
-    }
-
-    fn waiter(&mut self, reply: oneshot::Sender<Result<Token, Error>>) -> WaiterId {
-        let id = WaiterId(self.next_waiter);
-        self.next_waiter += 1;
-        self.waiters.insert(id, reply);
-        id
     }
 
     /// Drains the engine into the queue and performs effects until a storage write must

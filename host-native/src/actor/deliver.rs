@@ -1,6 +1,6 @@
 //! Delivering the engine's events: replies to waiting callers and host events.
 
-use tessera_engine::{Event, LogoutReason};
+use tessera_engine::Event;
 
 use super::SessionState;
 use crate::clock::now;
@@ -17,20 +17,16 @@ impl SessionState {
             } => {
                 // One shared copy for every waiter.
                 let access_token = SharedSecret::from(&access_token);
-                for waiter in waiters {
-                    if let Some(reply) = self.waiters.remove(&waiter) {
-                        let _ = reply.send(Ok(Token {
-                            access_token: access_token.clone(),
-                            expires_at,
-                        }));
-                    }
+                for reply in self.callers.token_answered(waiters) {
+                    let _ = reply.send(Ok(Token {
+                        access_token: access_token.clone(),
+                        expires_at,
+                    }));
                 }
             }
             Event::TokenFailed { waiters, error } => {
-                for waiter in waiters {
-                    if let Some(reply) = self.waiters.remove(&waiter) {
-                        let _ = reply.send(Err(error.clone()));
-                    }
+                for reply in self.callers.token_answered(waiters) {
+                    let _ = reply.send(Err(error.clone()));
                 }
             }
             Event::LoggedIn {
@@ -48,7 +44,7 @@ impl SessionState {
                     expires_at,
                 };
                 let _ = self.args.events.send(HostEvent::LoggedIn { identity });
-                if let Some(reply) = self.login_replies.pop_front() {
+                if let Some(reply) = self.callers.login_answered() {
                     let _ = reply.send(Ok(report));
                 }
             }
@@ -63,7 +59,7 @@ impl SessionState {
                         message: error.to_string(),
                     });
                 }
-                if let Some(reply) = self.login_replies.pop_front() {
+                if let Some(reply) = self.callers.login_answered() {
                     let _ = reply.send(Err(error));
                 }
             }
@@ -82,14 +78,11 @@ impl SessionState {
                 let _ = self.args.events.send(HostEvent::LoggedOut {
                     reason: reason.clone(),
                 });
-                match (reason, self.logout_reply.take()) {
-                    (LogoutReason::Requested, Some(reply)) => {
-                        let _ = reply.send(Ok(LogoutReport {
-                            end_session_url,
-                            server_calls,
-                        }));
-                    }
-                    (_, reply) => self.logout_reply = reply,
+                if let Some(reply) = self.callers.logout_answered(&reason) {
+                    let _ = reply.send(Ok(LogoutReport {
+                        end_session_url,
+                        server_calls,
+                    }));
                 }
             }
         }

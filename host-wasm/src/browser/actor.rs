@@ -15,8 +15,8 @@ use ractor::concurrency::OneshotSender;
 use ractor::thread_local::ThreadLocalActor;
 use ractor::{ActorProcessingErr, ActorRef};
 use tessera_engine::{
-    Config, Effect, Engine, Input, LoginMethod, Rejected, Secret, StoredSession, UnixMillis,
-    WaiterId,
+    Callers, Config, Effect, Engine, Input, LoginMethod, Rejected, Secret, StoredSession,
+    UnixMillis,
 };
 
 use super::error::Failure;
@@ -167,12 +167,9 @@ pub(crate) struct SessionState {
     lock: Rc<RefCell<Option<Function>>>,
     /// `UnlockSession` arrived while the lock was still being acquired.
     lock_unwanted: bool,
-    waiters: HashMap<WaiterId, Reply<Secret>>,
-    next_waiter: u64,
-    /// Callers of `login()`, oldest first: each `logged_in`/`login_failed` answers the
-    /// oldest (a login replaced by a newer one fails first).
-    login_replies: VecDeque<Reply<LoginResult>>,
-    logout_reply: Option<Reply<LogoutResult>>,
+    /// The calls waiting for an event; which event answers which call is the engine's
+    /// rule (`tessera_engine::Callers`).
+    callers: Callers<Reply<Secret>, Reply<LoginResult>, Reply<LogoutResult>>,
     /// Numbers launcher calls, so the answer of a replaced login is ignored.
     launch: u64,
     timer: Option<timer::Timer>,
@@ -203,10 +200,7 @@ impl ThreadLocalActor for SessionActor {
             writing: false,
             lock: Rc::default(),
             lock_unwanted: false,
-            waiters: HashMap::new(),
-            next_waiter: 1,
-            login_replies: VecDeque::new(),
-            logout_reply: None,
+            callers: Callers::new(),
             launch: 0,
             timer: None,
             timer_generation: 0,
@@ -323,7 +317,7 @@ impl SessionState {
                 min_ttl_secs,
                 reply,
             } => {
-                let waiter = self.waiter(reply);
+                let waiter = self.callers.wait_for_token(reply);
                 self.feed(
                     myself,
                     Input::GetToken {
@@ -333,7 +327,7 @@ impl SessionState {
                 );
             }
             Command::TokenRejected { token, reply } => {
-                let waiter = self.waiter(reply);
+                let waiter = self.callers.wait_for_token(reply);
                 self.feed(
                     myself,
                     Input::TokenRejected {
@@ -343,20 +337,21 @@ impl SessionState {
                 );
             }
             Command::Login { method, reply } => {
-                self.login_replies.push_back(reply);
+                self.callers.wait_for_login(reply);
                 self.launch += 1;
                 let login = Input::Login {
                     method,
                     redirect_uri: None,
                 };
                 if let Some(rejected) = self.feed(myself, login)
-                    && let Some(reply) = self.login_replies.pop_back()
+                    && let Some(reply) = self.callers.login_refused()
                 {
                     let _ = reply.send(Err(Failure::new("config", rejected.to_string())));
                 }
             }
             Command::Logout { force, reply } => {
-                self.logout_reply = Some(reply);
+                // A second logout replaces the first; the first caller's reply is dropped.
+                self.callers.wait_for_logout(reply);
                 self.feed(myself, Input::Logout { force });
             }
             Command::Status { reply } => {
@@ -368,16 +363,9 @@ impl SessionState {
         }
     }
 
-    fn waiter(&mut self, reply: Reply<Secret>) -> WaiterId {
-        let id = WaiterId(self.next_waiter);
-        self.next_waiter += 1;
-        self.waiters.insert(id, reply);
-        id
-    }
-
     /// Fails the current `login()` with `failure` and tells the engine the flow is over.
     fn end_login(&mut self, myself: &ActorRef<SessionMsg>, failure: Failure) {
-        if let Some(reply) = self.login_replies.pop_back() {
+        if let Some(reply) = self.callers.login_refused() {
             let _ = reply.send(Err(failure));
         }
         self.feed(myself, Input::Cancel);

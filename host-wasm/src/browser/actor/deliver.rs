@@ -1,7 +1,7 @@
 //! Delivering the engine's events: answers to the callers waiting on promises, and
 //! `SessionEvent`s to the `onEvent` listeners.
 
-use tessera_engine::{Event, LogoutReason};
+use tessera_engine::Event;
 
 use super::SessionState;
 use crate::browser::error::Failure;
@@ -16,17 +16,13 @@ impl SessionState {
                 access_token,
                 ..
             } => {
-                for waiter in waiters {
-                    if let Some(reply) = self.waiters.remove(&waiter) {
-                        let _ = reply.send(Ok(access_token.clone()));
-                    }
+                for reply in self.callers.token_answered(waiters) {
+                    let _ = reply.send(Ok(access_token.clone()));
                 }
             }
             Event::TokenFailed { waiters, error } => {
-                for waiter in waiters {
-                    if let Some(reply) = self.waiters.remove(&waiter) {
-                        let _ = reply.send(Err(error.clone().into()));
-                    }
+                for reply in self.callers.token_answered(waiters) {
+                    let _ = reply.send(Err(error.clone().into()));
                 }
             }
             Event::LoggedIn {
@@ -37,7 +33,7 @@ impl SessionState {
                 self.emit(&SessionEvent::LoggedIn {
                     identity: identity.clone(),
                 });
-                let Some(reply) = self.login_replies.pop_front() else {
+                let Some(reply) = self.callers.login_answered() else {
                     return;
                 };
                 // The session was persisted just before this event: a write that failed
@@ -59,7 +55,7 @@ impl SessionState {
                 });
             }
             Event::LoginFailed { error } => {
-                if let Some(reply) = self.login_replies.pop_front() {
+                if let Some(reply) = self.callers.login_answered() {
                     let _ = reply.send(Err(error.into()));
                 }
             }
@@ -72,14 +68,11 @@ impl SessionState {
                 server_calls,
             } => {
                 self.emit(&SessionEvent::logged_out(&reason));
-                match (reason, self.logout_reply.take()) {
-                    (LogoutReason::Requested, Some(reply)) => {
-                        let _ = reply.send(Ok(LogoutResult {
-                            end_session_url,
-                            server_calls: server_calls.into_iter().map(Into::into).collect(),
-                        }));
-                    }
-                    (_, reply) => self.logout_reply = reply,
+                if let Some(reply) = self.callers.logout_answered(&reason) {
+                    let _ = reply.send(Ok(LogoutResult {
+                        end_session_url,
+                        server_calls: server_calls.into_iter().map(Into::into).collect(),
+                    }));
                 }
             }
         }
