@@ -4,11 +4,9 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let args = cli::args::Cli::parse();
-    cli::init_logging(args.verbose);
+    let args = cli::args::Cli::parse_args();
+    cli::init_logging(args.global.verbose);
     // A cached `tessera token` is answered before any runtime exists (see cli/fast.rs).
     let preopened = match cli::fast::token(&args) {
         cli::fast::Fast::Served(exit) => return exit.into(),

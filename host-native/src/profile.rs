@@ -1,6 +1,6 @@
 //! Profiles: named OAuth configurations in `<config dir>/config.toml`, built on presets.
 //!
-//! A profile is a preset (data in `presets.toml`) overlaid with the user's settings and
+//! A profile is a preset (data in `presets/*.toml`) overlaid with the user's settings and
 //! then with command-line flags. `tessera login` saves what the flags said, so later
 //! `tessera token` calls need no flags.
 
@@ -12,9 +12,23 @@ use tessera_engine::{Config, Endpoints, LoginMethod, Secret, TokenRequestFormat}
 
 use crate::store::StoreChoice;
 
-const PRESETS: &str = include_str!("presets.toml");
+/// The built-in presets, one TOML file each. A preset is a partial profile: the user's
+/// profile and command-line flags fill in or override any field. `tests/presets.rs` checks
+/// each against a transcript in `specs/presets/`. One file per preset: every command
+/// resolves a profile, and parsing only the one it names keeps `tessera token` quick.
+const PRESETS: &[(&str, &str)] = &[
+    ("generic", include_str!("presets/generic.toml")),
+    ("anthropic", include_str!("presets/anthropic.toml")),
+    (
+        "anthropic-loopback",
+        include_str!("presets/anthropic-loopback.toml"),
+    ),
+    ("github", include_str!("presets/github.toml")),
+    ("google", include_str!("presets/google.toml")),
+    ("microsoft", include_str!("presets/microsoft.toml")),
+];
 
-/// One profile as written in `config.toml` (and in `presets.toml`). Every field is
+/// One profile as written in `config.toml` (and in `presets/*.toml`). Every field is
 /// optional so that layers can be merged.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -155,24 +169,21 @@ impl ProfileSpec {
 
 /// A built-in preset by name.
 pub fn preset(name: &str) -> Result<ProfileSpec, ProfileError> {
-    let mut presets: BTreeMap<String, ProfileSpec> =
-        toml::from_str(PRESETS).map_err(|e| ProfileError::Invalid {
-            path: "presets.toml".into(),
-            detail: e.to_string(),
-        })?;
-    presets
-        .remove(name)
-        .ok_or_else(|| ProfileError::UnknownPreset {
+    let Some((_, text)) = PRESETS.iter().find(|(known, _)| *known == name) else {
+        return Err(ProfileError::UnknownPreset {
             name: name.to_owned(),
             known: preset_names(),
-        })
+        });
+    };
+    toml::from_str(text).map_err(|e| ProfileError::Invalid {
+        path: format!("presets/{name}.toml").into(),
+        detail: e.to_string(),
+    })
 }
 
 /// The names of the built-in presets.
 pub fn preset_names() -> Vec<String> {
-    toml::from_str::<BTreeMap<String, toml::Value>>(PRESETS)
-        .map(|p| p.into_keys().collect())
-        .unwrap_or_default()
+    PRESETS.iter().map(|(name, _)| (*name).to_owned()).collect()
 }
 
 /// `config.toml`.

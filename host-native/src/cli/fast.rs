@@ -15,7 +15,7 @@ use tessera::engine::StoredSession;
 use tessera::store::{self, PassphraseSource, SessionStore, StoreError, StoreInfo};
 
 use super::Exit;
-use super::args::{Cli, Command};
+use super::args::{Cli, Command, TokenArgs};
 use super::output;
 use super::session;
 
@@ -32,10 +32,10 @@ pub enum Fast {
 
 /// Serves `tessera token` from storage when the stored token will do (see the module docs).
 pub fn token(cli: &Cli) -> Fast {
-    let Command::Token { min_ttl } = cli.command else {
+    let Command::Token(TokenArgs { min_ttl }) = cli.command else {
         return Fast::Continue(None);
     };
-    if cli.record.is_some() {
+    if cli.global.record.is_some() {
         return Fast::Continue(None);
     }
     // Configuration problems are reported by the normal path.
@@ -59,7 +59,12 @@ pub fn token(cli: &Cli) -> Fast {
     }
     let choice = session::store_choice(cli, &spec);
     let dir = session::config_dir(cli);
-    let opened = store::open_and_load(choice, &dir, &cli.profile, PassphraseSource::EnvOrPrompt);
+    let opened = store::open_and_load(
+        choice,
+        &dir,
+        &cli.global.profile,
+        PassphraseSource::EnvOrPrompt,
+    );
     let (store, loaded) = match opened {
         Ok(opened) => opened,
         Err(error) => return Fast::Continue(Some(Err(error))),

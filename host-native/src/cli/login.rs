@@ -211,7 +211,7 @@ fn read_pastes(client: &Client) {
 fn save_profile(cli: &Cli, layer: &ProfileSpec) -> Result<(), tessera::profile::ProfileError> {
     let dir = config_dir(cli);
     let mut file = ConfigFile::load(&dir)?;
-    let entry = file.profiles.entry(cli.profile.clone()).or_default();
+    let entry = file.profiles.entry(cli.global.profile.clone()).or_default();
     *entry = entry.overlay(layer);
     file.save(&dir)
 }

@@ -91,21 +91,21 @@ pub fn recorder() -> Option<&'static tessera::record::Recorder> {
 
 /// Runs a command; `preopened` is the store [`fast::token`] opened, if it did.
 pub async fn run(cli: Cli, preopened: Option<fast::Preopened>) -> Exit {
-    if let Some(path) = &cli.record {
+    if let Some(path) = &cli.global.record {
         let _ = RECORDER.set(tessera::record::Recorder::new(path));
     }
     let exit = dispatch(&cli, preopened).await;
     if let Some(recorder) = recorder() {
         let what = match &cli.command {
             Command::Login(_) => "login",
-            Command::Token { .. } => "token",
+            Command::Token(_) => "token",
             Command::Logout { .. } => "logout",
             Command::Status { .. } => "status",
             Command::Replay { .. } => "replay",
         };
         let description = format!(
             "Recorded `tessera {what}` (profile `{}`); secrets replaced by placeholders.",
-            cli.profile
+            cli.global.profile
         );
         match recorder.finish(&description) {
             Ok(path) => output::note(&format!("Recorded the session as {}", path.display())),
@@ -123,7 +123,7 @@ async fn dispatch(cli: &Cli, preopened: Option<fast::Preopened>) -> Exit {
         Command::Replay { files, bless } => replay(files, *bless),
         Command::Login(args) => login::run(cli, args).await,
         Command::Status { json } => session::status(cli, *json).await,
-        Command::Token { min_ttl } => session::token(cli, *min_ttl, preopened).await,
+        Command::Token(args) => session::token(cli, args.min_ttl, preopened).await,
         Command::Logout { force, json } => session::logout(cli, *force, *json).await,
     }
 }

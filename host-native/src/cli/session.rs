@@ -16,7 +16,8 @@ use tessera::profile::{ConfigFile, ProfileSpec};
 
 /// The configuration directory: `--config-dir`, `TESSERA_CONFIG_DIR`, or the OS's.
 pub fn config_dir(cli: &Cli) -> PathBuf {
-    cli.config_dir
+    cli.global
+        .config_dir
         .clone()
         .or_else(|| dirs::config_dir().map(|d| d.join("tessera")))
         .unwrap_or_else(|| PathBuf::from(".tessera"))
@@ -25,7 +26,11 @@ pub fn config_dir(cli: &Cli) -> PathBuf {
 /// The profile as stored in `config.toml`, overlaid with `extra` (login flags).
 pub fn profile(cli: &Cli, extra: &ProfileSpec) -> Result<ProfileSpec, Exit> {
     let file = ConfigFile::load(&config_dir(cli)).map_err(|e| fail(Exit::Config, &e))?;
-    let stored = file.profiles.get(&cli.profile).cloned().unwrap_or_default();
+    let stored = file
+        .profiles
+        .get(&cli.global.profile)
+        .cloned()
+        .unwrap_or_default();
     stored
         .overlay(extra)
         .resolved()
@@ -35,7 +40,11 @@ pub fn profile(cli: &Cli, extra: &ProfileSpec) -> Result<ProfileSpec, Exit> {
 /// The stored profile, or why not (for callers that report it themselves, or not at all).
 pub fn load_profile(cli: &Cli) -> Result<ProfileSpec, String> {
     let file = ConfigFile::load(&config_dir(cli)).map_err(|e| e.to_string())?;
-    let stored = file.profiles.get(&cli.profile).cloned().unwrap_or_default();
+    let stored = file
+        .profiles
+        .get(&cli.global.profile)
+        .cloned()
+        .unwrap_or_default();
     stored
         .overlay(&ProfileSpec::default())
         .resolved()
@@ -52,7 +61,7 @@ pub fn with_env_client(mut spec: ProfileSpec) -> ProfileSpec {
 
 /// `--store`, else the profile's store, else auto.
 pub fn store_choice(cli: &Cli, spec: &ProfileSpec) -> StoreChoice {
-    match (cli.store, spec.store) {
+    match (cli.global.store, spec.store) {
         (Some(StoreArg::Keyring), _) => StoreChoice::Keyring,
         (Some(StoreArg::File), _) => StoreChoice::File,
         (None, Some(name)) => name.into(),
@@ -123,7 +132,7 @@ pub async fn open(
         return start(cli, &spec, config, Arc::new(store), dir, open_browser).await;
     }
     let choice = store_choice(cli, &spec);
-    let (dir_for_store, profile) = (dir.clone(), cli.profile.clone());
+    let (dir_for_store, profile) = (dir.clone(), cli.global.profile.clone());
     let opened = match preopened {
         Some(opened) => opened,
         None => tokio::task::spawn_blocking(move || {
@@ -151,7 +160,7 @@ async fn start(
 ) -> Result<Client, Exit> {
     let mut options = ClientOptions::new(config, store)
         .config_dir(dir)
-        .profile(cli.profile.clone())
+        .profile(cli.global.profile.clone())
         .loopback(LoopbackOptions {
             port: spec.port.unwrap_or(0),
             path: spec
@@ -187,11 +196,11 @@ pub async fn status(cli: &Cli, as_json: bool) -> Exit {
     };
     if spec.client_id.is_none() && !env_tokens_present() {
         if as_json {
-            output::line(&json!({"logged_in": false, "profile": cli.profile}).to_string());
+            output::line(&json!({"logged_in": false, "profile": cli.global.profile}).to_string());
         } else {
             output::line(&format!(
                 "Not logged in (no profile `{}` yet). Run `tessera login`.",
-                cli.profile
+                cli.global.profile
             ));
         }
         return Exit::NotLoggedIn;
@@ -213,7 +222,7 @@ pub async fn status(cli: &Cli, as_json: bool) -> Exit {
     let store_kind = format!("{:?}", store.kind).to_lowercase();
     if as_json {
         let mut value = serde_json::to_value(status).unwrap_or_default();
-        value["profile"] = json!(cli.profile);
+        value["profile"] = json!(cli.global.profile);
         value["issuer"] = json!(status.issuer.clone().or(spec.issuer.clone()));
         value["store"] = json!({"kind": store_kind, "location": store.location, "fallback_reason": store.fallback_reason});
         value["storage_problem"] = json!(report.storage_problem);
@@ -226,7 +235,7 @@ pub async fn status(cli: &Cli, as_json: bool) -> Exit {
     } else if !status.logged_in {
         output::line(&format!(
             "Not logged in (profile `{}`). Run `tessera login`.",
-            cli.profile
+            cli.global.profile
         ));
     } else {
         let who = status
@@ -264,7 +273,7 @@ pub async fn status(cli: &Cli, as_json: bool) -> Exit {
             "  fallback `tessera token` prints the API key from ${name}"
         ));
     }
-    output::line(&format!("  profile  {}", cli.profile));
+    output::line(&format!("  profile  {}", cli.global.profile));
     output::line(&format!("  store    {}: {}", store.kind, store.location));
     if let Some(reason) = &store.fallback_reason {
         output::line(&format!("           (not the keyring: {reason})"));
@@ -285,7 +294,7 @@ pub async fn token(cli: &Cli, min_ttl: u64, preopened: Option<Preopened>) -> Exi
             Exit::NotLoggedIn,
             &format!(
                 "not logged in (no profile `{}`); run `tessera login`",
-                cli.profile
+                cli.global.profile
             ),
         );
     }
@@ -335,7 +344,10 @@ pub async fn logout(cli: &Cli, force: bool, as_json: bool) -> Exit {
         Err(exit) => return exit,
     };
     if spec.client_id.is_none() {
-        output::note(&format!("Not logged in (no profile `{}`).", cli.profile));
+        output::note(&format!(
+            "Not logged in (no profile `{}`).",
+            cli.global.profile
+        ));
         return Exit::Ok;
     }
     let client = match open(cli, &spec, false, None).await {
