@@ -66,20 +66,38 @@ pub fn hint(error: &Error) -> Option<&'static str> {
     }
 }
 
-/// `-v` shows tessera's own info logs, `-vv` debug; `RUST_LOG` overrides. Logs go to
-/// stderr so stdout stays clean for `tessera token`.
+/// `-v` shows tessera's own info logs, `-vv` debug; `RUST_LOG` (`target=level` items,
+/// comma-separated, e.g. `tessera=trace,info`) replaces them. Logs go to stderr so stdout
+/// stays clean for `tessera token`. The filter is `Targets`, not `EnvFilter`: no span or
+/// field filters, and no regex engine in the binary, whose size every `tessera token`
+/// pays for at start-up (BENCHMARKS.md).
 pub fn init_logging(verbose: u8) {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let level = match verbose {
         0 => "warn",
         1 => "tessera=info,warn",
         _ => "tessera=debug,info",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .map(|text| text.parse::<Targets>());
+    let filter = match &from_env {
+        Some(Ok(filter)) => filter.clone(),
+        _ => level.parse().unwrap_or_default(),
+    };
+    // Colours only on a terminal: `-vv 2>file` gets plain text.
+    let output = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = tracing_subscriber::registry()
+        .with(output)
+        .with(filter)
         .try_init();
+    if let Some(Err(error)) = from_env {
+        tracing::warn!(%error, "RUST_LOG ignored: expected `target=level` items, e.g. `tessera=debug,info`");
+    }
 }
 
 static RECORDER: std::sync::OnceLock<tessera::record::Recorder> = std::sync::OnceLock::new();
