@@ -52,10 +52,11 @@ impl Cli {
         Self::parse_args_from(std::env::args_os()).unwrap_or_else(|error| error.exit())
     }
 
+    /// [`Cli::parse_args`] on given arguments, returning clap's error instead of exiting.
     pub fn parse_args_from<I, T>(args: I) -> Result<Cli, clap::Error>
     where
         I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone,
+        T: Into<std::ffi::OsString>,
     {
         let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
         match TokenOnlyCli::try_parse_from(&args) {
