@@ -254,6 +254,12 @@ pub enum Error {
     Cancelled,
     /// The host reported that storage failed.
     Storage { detail: String },
+    /// The sign-in redirect was refused, and the host's launcher brings no other one.
+    RedirectRefused { reason: String },
+    /// The host's browser launcher ended without a redirect (window closed, no launcher).
+    LaunchFailed { detail: String },
+    /// The session's host stopped before it could answer.
+    Stopped,
 }
 
 /// Broad classes of [`Error`], e.g. for CLI exit codes.
@@ -273,6 +279,8 @@ pub enum ErrorKind {
     Interrupted,
     /// Storage failed.
     Storage,
+    /// The session's host (actor) stopped.
+    Stopped,
 }
 
 impl Error {
@@ -294,8 +302,12 @@ impl Error {
             }
             Error::IssuerMismatch { .. } | Error::Config { .. } => ErrorKind::Config,
             Error::DeviceCodeExpired => ErrorKind::Denied,
-            Error::CallbackTimeout | Error::Cancelled => ErrorKind::Interrupted,
+            Error::CallbackTimeout | Error::Cancelled | Error::LaunchFailed { .. } => {
+                ErrorKind::Interrupted
+            }
+            Error::RedirectRefused { .. } => ErrorKind::Protocol,
             Error::Storage { .. } => ErrorKind::Storage,
+            Error::Stopped => ErrorKind::Stopped,
         }
     }
 
@@ -388,6 +400,11 @@ impl fmt::Display for Error {
             ),
             Error::Cancelled => f.write_str("the login was cancelled"),
             Error::Storage { detail } => write!(f, "storage failed: {detail}"),
+            Error::RedirectRefused { reason } => {
+                write!(f, "the sign-in redirect was not accepted ({reason}); sign in again")
+            }
+            Error::LaunchFailed { detail } => write!(f, "sign-in did not finish: {detail}"),
+            Error::Stopped => f.write_str("the session stopped before it could answer"),
         }
     }
 }

@@ -42,6 +42,7 @@
 mod callers;
 mod config;
 mod core;
+pub mod driver;
 mod effect;
 mod entropy;
 mod error;

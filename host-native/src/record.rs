@@ -90,11 +90,13 @@ impl Recorder {
                 expect: Vec::new(),
             })
             .collect();
-        let transcript = Transcript {
+        let transcript: Transcript = Transcript {
             description: description.to_owned(),
             seed: recording.seed.iter().map(|b| format!("{b:02x}")).collect(),
             start: recording.start.0,
+            level: Default::default(),
             config,
+            driver: None,
             on_start: Vec::new(),
             steps,
         };

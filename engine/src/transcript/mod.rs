@@ -10,5 +10,7 @@
 mod format;
 mod replay;
 
-pub use format::{Step, Transcript};
-pub use replay::{Failure, Outcome, Replay, run_text};
+pub use format::{Level, Step, Transcript};
+pub use replay::{
+    DriverSubject, EngineSubject, Failure, Outcome, Replay, StepResult, Subject, record, run_text,
+};

@@ -1,60 +1,167 @@
-//! Replaying a transcript against the engine, and blessing it.
+//! Replaying a transcript against the engine (or the driver around it), and blessing it.
 
 use std::fmt;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use toml_edit::{DocumentMut, Item, Table, Value};
 
-use super::format::{Step, Transcript};
+use super::format::{Header, Level, Step, Transcript};
 use crate::Engine;
+use crate::driver::{Action, Driver, DriverInput};
 use crate::effect::Effect;
 use crate::error::Rejected;
+use crate::input::Input;
 use crate::time::UnixMillis;
 
-/// What the engine actually did for one step.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StepResult {
+/// What a transcript drives: the engine, or the driver. One step is one input.
+pub trait Subject: Sized {
+    type In: DeserializeOwned + Clone;
+    type Out: DeserializeOwned + Serialize + PartialEq;
+    fn start(transcript: &Transcript<Self::In, Self::Out>) -> (Self, Vec<Self::Out>);
+    fn step(&mut self, now: UnixMillis, input: Self::In) -> StepResult<Self::Out>;
+    fn input_name(input: &Self::In) -> &'static str;
+}
+
+/// What the subject actually did for one step.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepResult<O = Effect> {
     pub rejected: Option<Rejected>,
     pub state: String,
     pub wake: Option<u64>,
-    pub effects: Vec<Effect>,
+    pub effects: Vec<O>,
 }
 
-/// What the engine did for a whole transcript.
+/// What the subject did for a whole transcript.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Replay {
-    pub on_start: Vec<Effect>,
-    pub steps: Vec<StepResult>,
+pub struct Replay<O = Effect> {
+    pub on_start: Vec<O>,
+    pub steps: Vec<StepResult<O>>,
 }
 
-impl Replay {
-    /// Runs the transcript's inputs through a fresh engine.
-    pub fn run(transcript: &Transcript) -> Self {
+/// The engine as a transcript's subject.
+#[derive(Debug)]
+pub struct EngineSubject {
+    engine: Engine,
+    start: u64,
+}
+
+impl Subject for EngineSubject {
+    type In = Input;
+    type Out = Effect;
+
+    fn start(transcript: &Transcript) -> (Self, Vec<Effect>) {
         let start = UnixMillis(transcript.start);
         let mut engine = Engine::new(transcript.config.clone(), transcript.seed_bytes(), start);
-        let on_start = drain(&mut engine);
+        let on_start = std::iter::from_fn(|| engine.poll_effect()).collect();
+        let subject = Self {
+            engine,
+            start: transcript.start,
+        };
+        (subject, on_start)
+    }
+
+    fn step(&mut self, now: UnixMillis, input: Input) -> StepResult {
+        let rejected = self.engine.handle(now, input).err();
+        StepResult {
+            rejected,
+            state: self.engine.state_name().to_owned(),
+            wake: self
+                .engine
+                .poll_timeout()
+                .map(|t| t.0.saturating_sub(self.start)),
+            effects: std::iter::from_fn(|| self.engine.poll_effect()).collect(),
+        }
+    }
+
+    fn input_name(input: &Input) -> &'static str {
+        input.name()
+    }
+}
+
+/// The session driver as a transcript's subject.
+#[derive(Debug)]
+pub struct DriverSubject {
+    driver: Driver,
+    start: u64,
+}
+
+impl Subject for DriverSubject {
+    type In = DriverInput;
+    type Out = Action;
+
+    fn start(transcript: &Transcript<DriverInput, Action>) -> (Self, Vec<Action>) {
+        let start = UnixMillis(transcript.start);
+        let options = transcript.driver.clone().unwrap_or_default();
+        let mut driver = Driver::new(
+            transcript.config.clone(),
+            transcript.seed_bytes(),
+            start,
+            options,
+        );
+        let on_start = std::iter::from_fn(|| driver.poll_action()).collect();
+        let subject = Self {
+            driver,
+            start: transcript.start,
+        };
+        (subject, on_start)
+    }
+
+    fn step(&mut self, now: UnixMillis, input: DriverInput) -> StepResult<Action> {
+        let rejected = self.driver.handle(now, input).err();
+        StepResult {
+            rejected,
+            state: self.driver.state_name().to_owned(),
+            wake: self
+                .driver
+                .poll_timeout()
+                .map(|t| t.0.saturating_sub(self.start)),
+            effects: std::iter::from_fn(|| self.driver.poll_action()).collect(),
+        }
+    }
+
+    fn input_name(input: &DriverInput) -> &'static str {
+        input.name()
+    }
+}
+
+impl<O> Replay<O> {
+    /// Runs the transcript's inputs through a fresh subject.
+    pub fn run<S: Subject<Out = O>>(transcript: &Transcript<S::In, O>) -> Self {
+        let (mut subject, on_start) = S::start(transcript);
         let steps = transcript
             .steps
             .iter()
-            .map(|step| {
-                let rejected = engine
-                    .handle(transcript.time_of(step), step.input.clone())
-                    .err();
-                StepResult {
-                    rejected,
-                    state: engine.state_name().to_owned(),
-                    wake: engine
-                        .poll_timeout()
-                        .map(|t| t.0.saturating_sub(transcript.start)),
-                    effects: drain(&mut engine),
-                }
-            })
+            .map(|step| subject.step(transcript.time_of(step), step.input.clone()))
             .collect();
         Self { on_start, steps }
     }
 }
 
-fn drain(engine: &mut Engine) -> Vec<Effect> {
-    std::iter::from_fn(|| engine.poll_effect()).collect()
+/// What the subject did for a transcript (its expectations are ignored), as text to
+/// compare byte for byte between builds: a line `on_start <JSON>`, then one line
+/// `step N <JSON>` per step with the rejection, the state, the timer and the effects.
+pub fn record(text: &str) -> Result<String, String> {
+    let header: Header = toml::from_str(text).map_err(|e| format!("not a valid transcript: {e}"))?;
+    match header.level {
+        Level::Engine => record_as::<EngineSubject>(text),
+        Level::Driver => record_as::<DriverSubject>(text),
+    }
+}
+
+fn record_as<S: Subject>(text: &str) -> Result<String, String> {
+    let transcript: Transcript<S::In, S::Out> =
+        toml::from_str(text).map_err(|e| format!("not a valid transcript: {e}"))?;
+    let replay = Replay::run::<S>(&transcript);
+    let mut out = format!("on_start {}\n", json(&replay.on_start)?);
+    for (index, step) in replay.steps.iter().enumerate() {
+        out.push_str(&format!("step {} {}\n", index + 1, json(step)?));
+    }
+    Ok(out)
+}
+
+fn json<T: Serialize + ?Sized>(value: &T) -> Result<String, String> {
+    serde_json::to_string(value).map_err(|e| format!("cannot serialize: {e}"))
 }
 
 /// How a replay ended when nothing differed.
@@ -84,35 +191,54 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-/// Replays transcript text. With `bless`, returns the text with every expectation
-/// replaced by what the engine did (inputs, notes and comments are kept).
+/// Replays transcript text (engine or driver level). With `bless`, returns the text with
+/// every expectation replaced by what was done (inputs, notes and comments are kept).
 pub fn run_text(name: &str, text: &str, bless: bool) -> Result<(Outcome, Option<String>), Failure> {
+    let header: Header = toml::from_str(text).map_err(|e| Failure {
+        file: name.to_owned(),
+        step: None,
+        message: format!("not a valid transcript: {e}"),
+    })?;
+    match header.level {
+        Level::Engine => run_as::<EngineSubject>(name, text, bless),
+        Level::Driver => run_as::<DriverSubject>(name, text, bless),
+    }
+}
+
+fn run_as<S: Subject>(
+    name: &str,
+    text: &str,
+    bless: bool,
+) -> Result<(Outcome, Option<String>), Failure> {
     let fail = |step, message: String| Failure {
         file: name.to_owned(),
         step,
         message,
     };
-    let transcript: Transcript =
+    let transcript: Transcript<S::In, S::Out> =
         toml::from_str(text).map_err(|e| fail(None, format!("not a valid transcript: {e}")))?;
-    let replay = Replay::run(&transcript);
+    let replay = Replay::run::<S>(&transcript);
     if bless {
         let blessed = bless_text(text, &replay).map_err(|e| fail(None, e))?;
         return Ok((Outcome::Blessed, Some(blessed)));
     }
-    compare_effects("Engine::new", &transcript.on_start, &replay.on_start)
+    compare_effects("the start", &transcript.on_start, &replay.on_start)
         .map_err(|m| fail(None, m))?;
     for (index, (step, actual)) in transcript.steps.iter().zip(&replay.steps).enumerate() {
         compare_step(step, actual).map_err(|m| {
             fail(
                 Some(index + 1),
-                format!("(at {} ms, input `{}`) {m}", step.at, step.input.name()),
+                format!("(at {} ms, input `{}`) {m}", step.at, S::input_name(&step.input)),
             )
         })?;
     }
     Ok((Outcome::Passed, None))
 }
 
-fn compare_step(expected: &Step, actual: &StepResult) -> Result<(), String> {
+fn compare_step<I, O: Serialize + PartialEq>(
+    expected: &Step<I, O>,
+    actual: &StepResult<O>,
+) -> Result<(), String> {
     if expected.rejected != actual.rejected {
         return Err(format!(
             "rejection differs\n  expected: {}\n  actual:   {}",
@@ -136,7 +262,11 @@ fn compare_step(expected: &Step, actual: &StepResult) -> Result<(), String> {
     Ok(())
 }
 
-fn compare_effects(after: &str, expected: &[Effect], actual: &[Effect]) -> Result<(), String> {
+fn compare_effects<O: Serialize + PartialEq>(
+    after: &str,
+    expected: &[O],
+    actual: &[O],
+) -> Result<(), String> {
     for (index, (e, a)) in expected.iter().zip(actual).enumerate() {
         if e != a {
             return Err(format!(
@@ -168,7 +298,7 @@ fn show<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|e| format!("<unprintable: {e}>"))
 }
 
-fn bless_text(text: &str, replay: &Replay) -> Result<String, String> {
+fn bless_text<O: Serialize>(text: &str, replay: &Replay<O>) -> Result<String, String> {
     let mut doc: DocumentMut = text.parse().map_err(|e| format!("not valid TOML: {e}"))?;
     doc.remove("on_start");
     if !replay.on_start.is_empty() {
@@ -204,7 +334,7 @@ fn bless_text(text: &str, replay: &Replay) -> Result<String, String> {
 }
 
 /// Effects as an array of tables whose nested values are inline, one effect per block.
-fn effects_item(effects: &[Effect]) -> Result<Item, String> {
+fn effects_item<O: Serialize>(effects: &[O]) -> Result<Item, String> {
     let mut array = toml_edit::ArrayOfTables::new();
     for effect in effects {
         let Value::InlineTable(inline) = inline(effect)? else {

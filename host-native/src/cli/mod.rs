@@ -43,6 +43,8 @@ impl From<&Error> for Exit {
             ErrorKind::Config => Exit::Config,
             ErrorKind::Interrupted => Exit::Interrupted,
             ErrorKind::Storage => Exit::Storage,
+            // The session's task ended under the command: an internal failure.
+            ErrorKind::Stopped => Exit::Other,
         }
     }
 }

@@ -1,0 +1,109 @@
+//! Who is waiting for what: the calls a host passed in, and which event answers each.
+//!
+//! - token calls are engine waiters (`WaiterId` = `CallId`): `TokenReady`/`TokenFailed`
+//!   name the ones they answer;
+//! - `LoggedIn`/`LoginFailed` answer the **oldest** login call (a login replaced by a newer
+//!   one fails first), and every redirect call made during that login;
+//! - `LoggedOut` answers the logout calls only when the user asked for it; a session that
+//!   ended on its own leaves them waiting for their own result;
+//! - a dropped call is forgotten: nothing answers it.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use super::io::CallId;
+use crate::input::WaiterId;
+
+#[derive(Debug, Default)]
+pub(super) struct Calls {
+    token: BTreeSet<CallId>,
+    login: VecDeque<CallId>,
+    redirect: Vec<CallId>,
+    logout: Vec<CallId>,
+}
+
+impl Calls {
+    pub fn wait_for_token(&mut self, call: CallId) -> WaiterId {
+        self.token.insert(call);
+        WaiterId(call.0)
+    }
+
+    /// The token calls an event answers, each once; dropped ones are skipped.
+    pub fn token_answered(&mut self, waiters: &[WaiterId]) -> Vec<CallId> {
+        waiters
+            .iter()
+            .map(|w| CallId(w.0))
+            .filter(|call| self.token.remove(call))
+            .collect()
+    }
+
+    pub fn wait_for_login(&mut self, call: CallId) {
+        self.login.push_back(call);
+    }
+
+    /// The login call just refused, or ended by the host: the newest.
+    pub fn login_refused(&mut self) -> Option<CallId> {
+        self.login.pop_back()
+    }
+
+    /// The calls the end of a login answers: the oldest login call and every redirect.
+    pub fn login_ended(&mut self) -> Vec<CallId> {
+        let mut calls: Vec<CallId> = self.login.pop_front().into_iter().collect();
+        calls.append(&mut self.redirect);
+        calls
+    }
+
+    pub fn wait_for_redirect_outcome(&mut self, call: CallId) {
+        self.redirect.push(call);
+    }
+
+    pub fn wait_for_logout(&mut self, call: CallId) {
+        self.logout.push(call);
+    }
+
+    pub fn logout_answered(&mut self) -> Vec<CallId> {
+        std::mem::take(&mut self.logout)
+    }
+
+    pub fn dropped(&mut self, call: CallId) {
+        self.token.remove(&call);
+        self.login.retain(|c| *c != call);
+        self.redirect.retain(|c| *c != call);
+        self.logout.retain(|c| *c != call);
+    }
+
+    /// Every call still waiting, removed (the host is stopping).
+    pub fn all(&mut self) -> Vec<CallId> {
+        let mut calls: Vec<CallId> = std::mem::take(&mut self.token).into_iter().collect();
+        calls.extend(self.login.drain(..));
+        calls.append(&mut self.redirect);
+        calls.append(&mut self.logout);
+        calls.sort();
+        calls
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_calls_are_answered_once_and_dropped_ones_never() {
+        let mut calls = Calls::default();
+        let a = calls.wait_for_token(CallId(1));
+        let b = calls.wait_for_token(CallId(2));
+        calls.dropped(CallId(2));
+        assert_eq!(calls.token_answered(&[a, b]), vec![CallId(1)]);
+        assert!(calls.token_answered(&[a]).is_empty());
+    }
+
+    #[test]
+    fn a_login_end_answers_the_oldest_login_and_every_redirect() {
+        let mut calls = Calls::default();
+        calls.wait_for_login(CallId(1));
+        calls.wait_for_login(CallId(2));
+        calls.wait_for_redirect_outcome(CallId(3));
+        assert_eq!(calls.login_ended(), vec![CallId(1), CallId(3)]);
+        assert_eq!(calls.login_refused(), Some(CallId(2)));
+        assert_eq!(calls.all(), vec![]);
+    }
+}

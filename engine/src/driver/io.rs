@@ -1,0 +1,279 @@
+//! What a host tells the driver ([`DriverInput`]) and what the driver asks of it
+//! ([`Action`]).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::effect::{HttpRequest, LogoutReason, ServerCall, UserCode};
+use crate::error::{Error, Rejected, TransportErrorKind};
+use crate::input::{LoginMethod, RequestId};
+use crate::secret::Secret;
+use crate::session::{Identity, Status, StoredSession};
+use crate::time::UnixMillis;
+
+/// One caller of the host's API (`access_token()`, `login()`, …), numbered by the host.
+/// Every call gets exactly one [`Action::Reply`], unless the host reports it dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallId(pub u64);
+
+/// Which write of the stored session a store holds, so a save can say which one it
+/// replaces (compare-and-swap). Stores choose the numbers: a counter, a content hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Version(pub u64);
+
+/// What a caller asks for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    /// A token valid for at least `min_ttl_secs` more seconds ⇒ `Reply::Token`.
+    GetToken {
+        #[serde(default)]
+        min_ttl_secs: u64,
+    },
+    /// A resource server answered 401 to this token ⇒ `Reply::Token` with another one.
+    TokenRejected { access_token: Secret },
+    /// Run a login to its end ⇒ `Reply::LoggedIn`. `redirect_uri`: where the host listens.
+    Login {
+        method: LoginMethod,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        redirect_uri: Option<String>,
+    },
+    /// The redirect the browser delivered ⇒ answered with the login's outcome
+    /// (`Reply::LoggedIn` or `Reply::Failed`), or `Reply::Refused` at once. `last`: the
+    /// host's launcher delivers one redirect per login, so a refused one ends the login.
+    Callback {
+        url: String,
+        #[serde(default)]
+        last: bool,
+    },
+    /// What the user pasted ⇒ `Reply::Accepted` or `Reply::Refused` (then ask again).
+    PastedCode { text: String },
+    /// End the session ⇒ `Reply::LoggedOut`. `force`: only delete, revoke nothing.
+    Logout {
+        #[serde(default)]
+        force: bool,
+    },
+    /// Abandon a login in progress ⇒ `Reply::Accepted`.
+    Cancel,
+    /// ⇒ `Reply::Status`.
+    Status,
+}
+
+/// Everything a host reports: a call, what I/O produced, the timer, shutting down.
+///
+/// `Debug` withholds redirects, pasted text and bodies (they carry codes and tokens).
+/// (Not `deny_unknown_fields`: serde cannot combine it with the flattened command; the
+/// command itself denies unknown fields.)
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DriverInput {
+    /// A caller's request.
+    Call {
+        call: CallId,
+        #[serde(flatten)]
+        command: Command,
+    },
+    /// The caller went away (its future was dropped): it gets no reply. What it started
+    /// goes on, so a refresh in flight still stores its rotated token.
+    CallDropped { call: CallId },
+    /// The answer to `Action::Send`.
+    HttpResponse {
+        id: RequestId,
+        status: u16,
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        #[serde(default)]
+        body: String,
+    },
+    /// `Action::Send` produced no response.
+    HttpFailed {
+        id: RequestId,
+        kind: TransportErrorKind,
+        #[serde(default)]
+        detail: String,
+    },
+    /// The timer of `Action::ArmTimer` fired (early or late: the driver checks the time).
+    TimerFired,
+    /// The answer to `Action::Load`. `version` identifies what was read.
+    Loaded {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<StoredSession>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<Version>,
+    },
+    /// `Action::Save` is done; the store now holds `version`.
+    Saved { version: Version },
+    /// `Action::Delete` is done.
+    Deleted,
+    /// A load, save or delete failed. `conflict`: a save found another version than the
+    /// one it was to replace (another process wrote meanwhile).
+    StoreFailed {
+        detail: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        conflict: bool,
+    },
+    /// `Action::AcquireLock`: the refresh lock is ours until released or its lease ends.
+    LockAcquired,
+    /// `Action::AcquireLock`: someone else held the lock for the whole wait.
+    LockBusy,
+    /// `Action::AcquireLock` failed (not busy: broken).
+    LockFailed { detail: String },
+    /// The host's browser launcher ended without a redirect (window closed, no launcher).
+    LaunchFailed { detail: String },
+    /// The host is stopping: every call still waiting is answered `Error::Stopped`.
+    Stop,
+}
+
+/// One thing for the host to do, in the order polled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    /// Send this request; answer `HttpResponse` or `HttpFailed` with its id.
+    Send(HttpRequest),
+    /// Open this URL in the user's browser (and show it, in case that fails).
+    OpenBrowser { url: String },
+    /// Show this URL and ask the user to paste what the provider shows after sign-in.
+    PromptForCode { url: String },
+    /// Show the device flow's user code and where to enter it.
+    ShowUserCode(UserCode),
+    /// No login waits for a redirect any more: stop listening for one.
+    CloseRedirect,
+    /// Read the stored session; answer `Loaded` or `StoreFailed`.
+    Load,
+    /// Store this session in place of version `replaces` (`None`: whatever is stored);
+    /// answer `Saved` or `StoreFailed`. Nothing else is asked until it is answered.
+    Save {
+        session: Box<StoredSession>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaces: Option<Version>,
+    },
+    /// Remove the stored session; answer `Deleted` or `StoreFailed`.
+    Delete,
+    /// Take the refresh lock, waiting up to `wait_ms` for another holder; hold it for at
+    /// most `lease_ms` (a holder that dies loses it then). Answer `LockAcquired`,
+    /// `LockBusy` or `LockFailed`.
+    AcquireLock { wait_ms: u64, lease_ms: u64 },
+    /// Release the refresh lock (also when it is still being acquired: release it when
+    /// it arrives).
+    ReleaseLock,
+    /// Wake up at `at` with `TimerFired`, replacing any armed timer.
+    ArmTimer { at: UnixMillis },
+    /// Disarm the timer.
+    CancelTimer,
+    /// Answer this call.
+    Reply { call: CallId, reply: Reply },
+    /// Tell the application.
+    Notify(Notice),
+}
+
+/// The answer to one call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Reply {
+    Token {
+        access_token: Secret,
+        expires_at: UnixMillis,
+    },
+    LoggedIn {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<Identity>,
+        scopes: Vec<String>,
+        expires_at: UnixMillis,
+    },
+    LoggedOut {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end_session_url: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        server_calls: Vec<ServerCall>,
+    },
+    /// The command was taken (pasted code, cancel).
+    Accepted,
+    /// The input was not taken; nothing changed (a forged redirect, unreadable paste).
+    Refused { rejected: Rejected },
+    Status {
+        status: Status,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        storage_problem: Option<String>,
+    },
+    Failed { error: Error },
+}
+
+/// What the application should hear about, beyond the answers to its calls.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "notice", rename_all = "snake_case")]
+pub enum Notice {
+    LoggedIn {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<Identity>,
+    },
+    LoggedOut { reason: LogoutReason },
+    /// A background refresh failed; the current token stays in use until it expires.
+    RefreshFailed {
+        error: Error,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_at: Option<UnixMillis>,
+    },
+    /// Storage failed; `status` shows it until a write succeeds.
+    StorageFailed { detail: String },
+    /// A redirect arrived that no login takes (a stale tab, a forged request).
+    CallbackIgnored { reason: String },
+}
+
+impl std::fmt::Debug for DriverInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DriverInput::Call { call, command } => {
+                let name = match command {
+                    Command::GetToken { .. } => "get_token",
+                    Command::TokenRejected { .. } => "token_rejected",
+                    Command::Login { .. } => "login",
+                    Command::Callback { .. } => "callback",
+                    Command::PastedCode { .. } => "pasted_code",
+                    Command::Logout { .. } => "logout",
+                    Command::Cancel => "cancel",
+                    Command::Status => "status",
+                };
+                f.debug_struct("Call")
+                    .field("call", &call.0)
+                    .field("command", &name)
+                    .finish()
+            }
+            DriverInput::HttpResponse { id, status, .. } => f
+                .debug_struct("HttpResponse")
+                .field("id", &id.0)
+                .field("status", status)
+                .finish_non_exhaustive(),
+            DriverInput::Loaded { version, session } => f
+                .debug_struct("Loaded")
+                .field("session", &session.is_some())
+                .field("version", version)
+                .finish(),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+impl DriverInput {
+    /// A short name for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DriverInput::Call { .. } => "call",
+            DriverInput::CallDropped { .. } => "call_dropped",
+            DriverInput::HttpResponse { .. } => "http_response",
+            DriverInput::HttpFailed { .. } => "http_failed",
+            DriverInput::TimerFired => "timer_fired",
+            DriverInput::Loaded { .. } => "loaded",
+            DriverInput::Saved { .. } => "saved",
+            DriverInput::Deleted => "deleted",
+            DriverInput::StoreFailed { .. } => "store_failed",
+            DriverInput::LockAcquired => "lock_acquired",
+            DriverInput::LockBusy => "lock_busy",
+            DriverInput::LockFailed { .. } => "lock_failed",
+            DriverInput::LaunchFailed { .. } => "launch_failed",
+            DriverInput::Stop => "stop",
+        }
+    }
+}
