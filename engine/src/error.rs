@@ -401,7 +401,10 @@ impl fmt::Display for Error {
             Error::Cancelled => f.write_str("the login was cancelled"),
             Error::Storage { detail } => write!(f, "storage failed: {detail}"),
             Error::RedirectRefused { reason } => {
-                write!(f, "the sign-in redirect was not accepted ({reason}); sign in again")
+                write!(
+                    f,
+                    "the sign-in redirect was not accepted ({reason}); sign in again"
+                )
             }
             Error::LaunchFailed { detail } => write!(f, "sign-in did not finish: {detail}"),
             Error::Stopped => f.write_str("the session stopped before it could answer"),

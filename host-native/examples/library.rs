@@ -19,7 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // README begin
     let store = open_store(StoreChoice::Auto, &dir, "default", PassphraseSource::Env)?; // blocking
     let config = Config::new(issuer, client_id);
-    let client = Client::start(ClientOptions::new(config, store).config_dir(&dir)).await?;
+    let client = Client::start(ClientOptions::new(config, store)).await?;
     client.login(LoginMethod::Browser).await?;
     let token = client.access_token().await?; // lock-free when cached and fresh
     let retry = client.token_rejected(token.access_token).await?; // after a 401: one refresh

@@ -5,20 +5,21 @@
 //! it ask the actor, which refreshes once for every caller waiting (single flight).
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use arc_swap::ArcSwapOption;
 use ractor::{Actor, ActorRef};
-use tessera_engine::{Config, Error, LoginMethod, Rejected, Secret, StoredSession};
+use tessera_engine::driver::Command;
+use tessera_engine::{Config, Error, LoginMethod, Rejected, Secret};
 use tokio::sync::{broadcast, oneshot};
 
-use crate::actor::{Command, LoopbackOptions, SessionActor, SessionArgs, SessionMsg, StatusReport};
+use crate::actor::{LoopbackOptions, SessionActor, SessionArgs, SessionMsg, StatusReport, Waiting};
 use crate::clock::now;
-use crate::events::{HostEvent, LoginReport, LogoutReport, SharedSecret, Token};
-use crate::store::SessionStore;
+use crate::events::{HostEvent, LoginReport, LogoutReport, Token};
+use crate::published::Published;
+use crate::store::{Blocking, BlockingStore, SessionStore};
 
 /// How to start a [`Client`]: [`ClientOptions::new`] with the two things every client
 /// needs, then the builder methods for the rest. The fields stay public for reading and
@@ -33,21 +34,16 @@ use crate::store::SessionStore;
 ///
 /// let store = open_store(StoreChoice::File, &dir, "work", PassphraseSource::Env)?;
 /// let options = ClientOptions::new(Config::new("https://id.example.com", "my-app"), store)
-///     .profile("work")
-///     .config_dir(&dir)
 ///     .open_browser(false);
-/// assert_eq!(options.profile, "work");
+/// assert!(!options.open_browser);
 /// # Ok(()) }
 /// ```
 #[non_exhaustive]
 pub struct ClientOptions {
     pub config: Config,
+    /// Where the session and its refresh lock live: one of tessera's stores
+    /// ([`open_store`](crate::store::open_store)), or a [`SessionStore`] of your own.
     pub store: Arc<dyn SessionStore>,
-    /// Where the refresh lock file lives (shared by every process of this profile).
-    /// Default: the platform's config directory + `tessera` (`.tessera` without one).
-    pub config_dir: PathBuf,
-    /// Default: `default`.
-    pub profile: String,
     /// Loopback redirect server for browser logins. Default: an ephemeral port on
     /// 127.0.0.1, path `/callback`.
     pub loopback: LoopbackOptions,
@@ -60,13 +56,10 @@ pub struct ClientOptions {
 
 impl ClientOptions {
     /// Options for `config` on `store`, with every other option at its default.
-    pub fn new(config: Config, store: impl Into<Arc<dyn SessionStore>>) -> Self {
+    pub fn new(config: Config, store: impl IntoSessionStore) -> Self {
         ClientOptions {
             config,
-            store: store.into(),
-            config_dir: crate::store::default_config_dir()
-                .unwrap_or_else(|| PathBuf::from(".tessera")),
-            profile: "default".to_owned(),
+            store: store.into_session_store(),
             loopback: LoopbackOptions {
                 port: 0,
                 path: "/callback".to_owned(),
@@ -74,18 +67,6 @@ impl ClientOptions {
             open_browser: true,
             recorder: None,
         }
-    }
-
-    /// Where the refresh lock lives (use the directory the store uses).
-    pub fn config_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.config_dir = dir.into();
-        self
-    }
-
-    /// The profile name (the lock file and, for stores opened by tessera, the store).
-    pub fn profile(mut self, profile: impl Into<String>) -> Self {
-        self.profile = profile.into();
-        self
     }
 
     /// The loopback redirect server of browser logins.
@@ -110,39 +91,8 @@ impl ClientOptions {
 impl std::fmt::Debug for ClientOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientOptions")
-            .field("profile", &self.profile)
-            .field("config_dir", &self.config_dir)
             .field("store", &self.store.info().location)
             .finish_non_exhaustive()
-    }
-}
-
-/// What the actor publishes for the fast path after a drain that changed the session: the
-/// session (for the engine's own validity rule) and its access token, already shared, so
-/// serving it copies nothing.
-#[derive(Debug)]
-pub(crate) struct Published {
-    pub session: StoredSession,
-    pub token: SharedSecret,
-}
-
-impl Published {
-    pub(crate) fn new(session: &StoredSession) -> Self {
-        Published {
-            token: SharedSecret::from(&session.access_token),
-            session: session.clone(),
-        }
-    }
-
-    /// Whether this still answers the fast path exactly as `session` would: the token
-    /// and what `wants_refresh` reads. Other fields (identity, ID token) are not served
-    /// from here, so a change to them alone needs no new copy.
-    pub(crate) fn serves(&self, session: &StoredSession) -> bool {
-        let ours = &self.session;
-        ours.expires_at == session.expires_at
-            && ours.obtained_at == session.obtained_at
-            && ours.refresh_token.is_some() == session.refresh_token.is_some()
-            && self.token == session.access_token
     }
 }
 
@@ -237,8 +187,6 @@ impl Client {
         let args = SessionArgs {
             config: options.config,
             store: options.store,
-            config_dir: options.config_dir,
-            profile: options.profile,
             loopback: options.loopback,
             open_browser: options.open_browser,
             recorder: options.recorder,
@@ -316,30 +264,35 @@ impl Client {
 
     /// The slow path: the actor answers (refreshing once for every caller waiting).
     async fn refreshed_token(&self, min_ttl_secs: u64) -> Result<Token, Error> {
-        self.ask(|reply| Command::GetToken {
-            min_ttl_secs,
-            reply,
-        })
-        .await?
+        self.ask(Command::GetToken { min_ttl_secs }, Waiting::Token)
+            .await?
     }
 
     /// A resource server answered 401 to `token`: refresh once (if it is still the
     /// current token) and return the token to retry with.
     pub async fn token_rejected(&self, token: impl Into<Secret>) -> Result<Token, Error> {
-        let token = token.into();
-        self.ask(|reply| Command::TokenRejected { token, reply })
-            .await?
+        let command = Command::TokenRejected {
+            access_token: token.into(),
+        };
+        self.ask(command, Waiting::Token).await?
     }
 
     /// Runs a login to its end.
     pub async fn login(&self, method: LoginMethod) -> Result<LoginReport, Error> {
-        self.ask(|reply| Command::Login { method, reply }).await?
+        let command = Command::Login {
+            method,
+            redirect_uri: None,
+        };
+        self.ask(command, Waiting::Login).await?
     }
 
     /// Hands the actor what the user pasted during a paste login. `Err` means it was not
     /// readable (the login still waits; ask again).
     pub async fn paste(&self, text: String) -> Result<(), Rejected> {
-        match self.ask(|reply| Command::PastedCode { text, reply }).await {
+        match self
+            .ask(Command::PastedCode { text }, Waiting::Pasted)
+            .await
+        {
             Ok(result) => result,
             Err(error) => Err(Rejected::Invalid {
                 reason: error.to_string(),
@@ -349,17 +302,20 @@ impl Client {
 
     /// Abandons a login in progress.
     pub fn cancel(&self) {
-        let _ = self.handle.actor.cast(SessionMsg::Command(Command::Cancel));
+        let _ = self
+            .handle
+            .actor
+            .cast(SessionMsg::Call(Command::Cancel, Waiting::Nobody));
     }
 
     /// Ends the session: revokes (unless `force`) and deletes it.
     pub async fn logout(&self, force: bool) -> Result<LogoutReport, Error> {
-        self.ask(|reply| Command::Logout { force, reply }).await?
+        self.ask(Command::Logout { force }, Waiting::Logout).await?
     }
 
     /// The session as the engine sees it, where it is stored, and any storage problem.
     pub async fn status(&self) -> Result<StatusReport, Error> {
-        self.ask(|reply| Command::Status { reply }).await
+        self.ask(Command::Status, Waiting::Status).await
     }
 
     /// Stops the actor (for every clone of this handle). Dropping the last clone does too.
@@ -367,19 +323,47 @@ impl Client {
         self.handle.actor.stop(None);
     }
 
+    /// Sends `command` with a reply handle; a stopped actor answers `Error::Stopped`.
     async fn ask<T>(
         &self,
-        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+        command: Command,
+        waiting: impl FnOnce(oneshot::Sender<T>) -> Waiting,
     ) -> Result<T, Error> {
         let (reply, answer) = oneshot::channel();
         self.handle
             .actor
-            .cast(SessionMsg::Command(command(reply)))
-            .map_err(|_| Error::Storage {
-                detail: "the session task has stopped".into(),
-            })?;
-        answer.await.map_err(|_| Error::Storage {
-            detail: "the session task stopped before answering".into(),
-        })
+            .cast(SessionMsg::Call(command, waiting(reply)))
+            .map_err(|_| Error::Stopped)?;
+        answer.await.map_err(|_| Error::Stopped)
+    }
+}
+
+/// What [`ClientOptions::new`] takes as the store: tessera's blocking stores (as
+/// [`open_store`](crate::store::open_store) returns them), or any [`SessionStore`].
+pub trait IntoSessionStore {
+    fn into_session_store(self) -> Arc<dyn SessionStore>;
+}
+
+impl IntoSessionStore for Box<dyn BlockingStore> {
+    fn into_session_store(self) -> Arc<dyn SessionStore> {
+        Arc::new(Blocking::from(self))
+    }
+}
+
+impl IntoSessionStore for Arc<dyn BlockingStore> {
+    fn into_session_store(self) -> Arc<dyn SessionStore> {
+        Arc::new(Blocking(self))
+    }
+}
+
+impl IntoSessionStore for Arc<dyn SessionStore> {
+    fn into_session_store(self) -> Arc<dyn SessionStore> {
+        self
+    }
+}
+
+impl<S: SessionStore> IntoSessionStore for S {
+    fn into_session_store(self) -> Arc<dyn SessionStore> {
+        Arc::new(self)
     }
 }

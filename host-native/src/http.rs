@@ -10,7 +10,8 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use tessera_engine::{HttpRequest, Input, Method, TransportErrorKind};
+use tessera_engine::driver::DriverInput as Input;
+use tessera_engine::{HttpRequest, Method, TransportErrorKind};
 
 /// The platform's certificate verification (rustls-platform-verifier, what reqwest uses by
 /// default), created on first use: creating it reads and parses the system's root

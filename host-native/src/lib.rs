@@ -18,11 +18,12 @@ mod http;
 pub mod loopback;
 mod middleware;
 pub mod profile;
+mod published;
 pub mod record;
 pub mod store;
 
 pub use actor::{LoopbackOptions, StatusReport};
-pub use client::{Client, ClientError, ClientOptions, TokenFuture};
+pub use client::{Client, ClientError, ClientOptions, IntoSessionStore, TokenFuture};
 pub use events::{HostEvent, LoginReport, LogoutReport, SharedSecret, Token};
 pub use middleware::BearerAuth;
 pub use tessera_engine as engine;

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use tessera::engine::{Config, StoredSession};
 use tessera::store::{
-    MemoryStore, PassphraseSource, SessionStore, StoreChoice, StoreError, StoreInfo, open_store,
+    BlockingStore, LockGuard, MemoryStore, PassphraseSource, StoreChoice, StoreError, StoreInfo,
+    open_store,
 };
 use tessera::{Client, ClientOptions, HostEvent};
 
@@ -30,7 +31,7 @@ impl Drop for Watched {
     }
 }
 
-impl SessionStore for Watched {
+impl BlockingStore for Watched {
     fn info(&self) -> &StoreInfo {
         self.inner.info()
     }
@@ -42,6 +43,9 @@ impl SessionStore for Watched {
     }
     fn delete(&self) -> Result<(), StoreError> {
         self.inner.delete()
+    }
+    fn lock(&self, wait: Duration) -> Result<Option<LockGuard>, StoreError> {
+        self.inner.lock(wait)
     }
 }
 
@@ -63,11 +67,8 @@ async fn dropping_the_last_client_stops_its_actor() {
         inner: MemoryStore::new(None, "memory"),
         dropped: dropped.clone(),
     };
-    let dir = tempfile::tempdir().unwrap();
     let client = Client::start(
-        ClientOptions::new(config(), Arc::new(store) as Arc<dyn SessionStore>)
-            .config_dir(dir.path())
-            .open_browser(false),
+        ClientOptions::new(config(), Arc::new(store) as Arc<dyn BlockingStore>).open_browser(false),
     )
     .await
     .unwrap();
@@ -120,13 +121,9 @@ async fn a_storage_failure_at_start_is_visible_to_late_subscribers() {
         PassphraseSource::Fixed("wrong".into()),
     )
     .unwrap();
-    let client = Client::start(
-        ClientOptions::new(config(), wrong)
-            .config_dir(dir.path())
-            .open_browser(false),
-    )
-    .await
-    .unwrap();
+    let client = Client::start(ClientOptions::new(config(), wrong).open_browser(false))
+        .await
+        .unwrap();
     let mut late = client.events();
     let problem = client.storage_problem().expect("a storage problem");
     assert!(problem.contains("passphrase"), "{problem}");

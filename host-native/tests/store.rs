@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use tessera::engine::{Endpoints, Secret, StoredSession, UnixMillis};
 use tessera::store::{
-    PassphraseSource, RefreshLock, SessionStore, StoreChoice, StoreError, StoreKind, open_and_load,
-    open_store,
+    BlockingStore, PassphraseSource, RefreshLock, StoreChoice, StoreError, StoreKind,
+    open_and_load, open_store,
 };
 
 const ROLE: &str = "TESSERA_STORE_TEST_ROLE";
@@ -141,7 +141,7 @@ fn child_role() {
     }
 }
 
-fn store_with(dir: &Path, source: PassphraseSource) -> Box<dyn SessionStore> {
+fn store_with(dir: &Path, source: PassphraseSource) -> Box<dyn BlockingStore> {
     open_store(StoreChoice::File, dir, "default", source).unwrap()
 }
 
@@ -249,7 +249,7 @@ fn unique_profile() -> String {
 }
 
 /// The keyring store of a fresh profile, or `None` (with the reason printed) without one.
-fn keyring_or_skip(test: &str, dir: &Path) -> Option<(Box<dyn SessionStore>, String)> {
+fn keyring_or_skip(test: &str, dir: &Path) -> Option<(Box<dyn BlockingStore>, String)> {
     if std::env::var_os("TESSERA_TEST_NO_KEYRING").is_some() {
         eprintln!("skipping {test}: TESSERA_TEST_NO_KEYRING is set");
         return None;

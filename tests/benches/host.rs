@@ -85,10 +85,7 @@ fn tessera_client(runtime: &tokio::runtime::Runtime, dir: &Path) -> Client {
     };
     runtime
         .block_on(Client::start(
-            ClientOptions::new(config, store)
-                .config_dir(dir)
-                .profile("bench")
-                .open_browser(false),
+            ClientOptions::new(config, store).open_browser(false),
         ))
         .expect("client starts")
 }

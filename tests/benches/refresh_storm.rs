@@ -18,7 +18,7 @@
 //! own call to its answer. The token endpoint counts every request; a round with a count
 //! other than 1, or a caller error, fails the bench.
 //!
-//! Stores: `memory` (a `SessionStore` kept in memory, written here: the host alone),
+//! Stores: `memory` (a `BlockingStore` kept in memory, written here: the host alone),
 //! `file` (the encrypted file: the rotated session is persisted before any waiter is
 //! answered, under the key derived when the session was loaded, ADR 007), `keyring` (the
 //! Secret Service over D-Bus). Stores and clients are dropped wherever the round ends, as
@@ -41,7 +41,7 @@ use tessera::engine::{
     Config, Endpoints, SESSION_FORMAT_VERSION, Secret, StoredSession, UnixMillis,
 };
 use tessera::store::{
-    PassphraseSource, SessionStore, StoreChoice, StoreError, StoreInfo, StoreKind, open_store,
+    BlockingStore, PassphraseSource, StoreChoice, StoreError, StoreInfo, StoreKind, open_store,
 };
 use tessera::{Client, ClientOptions};
 use tokio::net::TcpListener;
@@ -139,7 +139,7 @@ struct MemoryStore {
     session: Mutex<Option<StoredSession>>,
 }
 
-impl SessionStore for MemoryStore {
+impl BlockingStore for MemoryStore {
     fn info(&self) -> &StoreInfo {
         &self.info
     }
@@ -175,10 +175,10 @@ fn expired_session(issuer: &str) -> StoredSession {
 
 /// The store of `kind` in `dir`, holding an expired session. Blocking (called outside the
 /// runtime: the keyring client runs a runtime of its own).
-fn prepared_store(kind: &str, dir: &Path, profile: &str, issuer: &str) -> Arc<dyn SessionStore> {
+fn prepared_store(kind: &str, dir: &Path, profile: &str, issuer: &str) -> Arc<dyn BlockingStore> {
     let session = expired_session(issuer);
     let fixed = PassphraseSource::Fixed("bench passphrase".into());
-    let store: Arc<dyn SessionStore> = match kind {
+    let store: Arc<dyn BlockingStore> = match kind {
         "memory" => Arc::new(MemoryStore {
             info: StoreInfo {
                 kind: StoreKind::File,
@@ -246,10 +246,7 @@ fn round(
         discovery: false,
         ..Config::new(issuer.clone(), CLIENT_ID)
     };
-    let options = ClientOptions::new(config, store.clone())
-        .config_dir(dir.path())
-        .profile(profile)
-        .open_browser(false);
+    let options = ClientOptions::new(config, store.clone()).open_browser(false);
     let min_ttl_secs = if warm { 3700 } else { 0 };
     let counted = counters.clone();
     let result = runtime.block_on(async move {

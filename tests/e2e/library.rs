@@ -21,14 +21,9 @@ async fn logged_in_client(provider: &Provider, dir: &std::path::Path) -> Client 
         endpoints: Endpoints::default(),
         ..Config::new(provider.issuer.clone(), "tessera-cli")
     };
-    let client = Client::start(
-        ClientOptions::new(config, store)
-            .config_dir(dir)
-            .profile("lib")
-            .open_browser(false),
-    )
-    .await
-    .expect("client starts");
+    let client = Client::start(ClientOptions::new(config, store).open_browser(false))
+        .await
+        .expect("client starts");
     let mut events = client.events();
     let login = tokio::spawn({
         let client = client.clone();

@@ -24,8 +24,9 @@ pub struct CallId(pub u64);
 #[serde(transparent)]
 pub struct Version(pub u64);
 
-/// What a caller asks for.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// What a caller asks for. `Debug` shows the command's name only (redirects, pasted
+/// text and rejected tokens are secrets).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
     /// A token valid for at least `min_ttl_secs` more seconds ⇒ `Reply::Token`.
@@ -192,13 +193,17 @@ pub enum Reply {
     /// The command was taken (pasted code, cancel).
     Accepted,
     /// The input was not taken; nothing changed (a forged redirect, unreadable paste).
-    Refused { rejected: Rejected },
+    Refused {
+        rejected: Rejected,
+    },
     Status {
         status: Status,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         storage_problem: Option<String>,
     },
-    Failed { error: Error },
+    Failed {
+        error: Error,
+    },
 }
 
 /// What the application should hear about, beyond the answers to its calls.
@@ -209,7 +214,9 @@ pub enum Notice {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         identity: Option<Identity>,
     },
-    LoggedOut { reason: LogoutReason },
+    LoggedOut {
+        reason: LogoutReason,
+    },
     /// A background refresh failed; the current token stays in use until it expires.
     RefreshFailed {
         error: Error,
@@ -217,30 +224,23 @@ pub enum Notice {
         retry_at: Option<UnixMillis>,
     },
     /// Storage failed; `status` shows it until a write succeeds.
-    StorageFailed { detail: String },
+    StorageFailed {
+        detail: String,
+    },
     /// A redirect arrived that no login takes (a stale tab, a forged request).
-    CallbackIgnored { reason: String },
+    CallbackIgnored {
+        reason: String,
+    },
 }
 
 impl std::fmt::Debug for DriverInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DriverInput::Call { call, command } => {
-                let name = match command {
-                    Command::GetToken { .. } => "get_token",
-                    Command::TokenRejected { .. } => "token_rejected",
-                    Command::Login { .. } => "login",
-                    Command::Callback { .. } => "callback",
-                    Command::PastedCode { .. } => "pasted_code",
-                    Command::Logout { .. } => "logout",
-                    Command::Cancel => "cancel",
-                    Command::Status => "status",
-                };
-                f.debug_struct("Call")
-                    .field("call", &call.0)
-                    .field("command", &name)
-                    .finish()
-            }
+            DriverInput::Call { call, command } => f
+                .debug_struct("Call")
+                .field("call", &call.0)
+                .field("command", command)
+                .finish(),
             DriverInput::HttpResponse { id, status, .. } => f
                 .debug_struct("HttpResponse")
                 .field("id", &id.0)
@@ -253,6 +253,28 @@ impl std::fmt::Debug for DriverInput {
                 .finish(),
             other => f.write_str(other.name()),
         }
+    }
+}
+
+impl Command {
+    /// A short name for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::GetToken { .. } => "get_token",
+            Command::TokenRejected { .. } => "token_rejected",
+            Command::Login { .. } => "login",
+            Command::Callback { .. } => "callback",
+            Command::PastedCode { .. } => "pasted_code",
+            Command::Logout { .. } => "logout",
+            Command::Cancel => "cancel",
+            Command::Status => "status",
+        }
+    }
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -233,7 +233,10 @@ impl Driver {
 
     /// The engine inputs fed since the last call (with [`DriverOptions::journal`]).
     pub fn take_journal(&mut self) -> Vec<(UnixMillis, Input)> {
-        self.journal.as_mut().map(std::mem::take).unwrap_or_default()
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// When the armed timer fires, if one is armed.
@@ -243,7 +246,12 @@ impl Driver {
 
     fn call(&mut self, now: UnixMillis, call: CallId, command: Command) {
         if self.stopped {
-            self.reply(call, Reply::Failed { error: Error::Stopped });
+            self.reply(
+                call,
+                Reply::Failed {
+                    error: Error::Stopped,
+                },
+            );
             return;
         }
         match command {
@@ -348,7 +356,12 @@ impl Driver {
     fn stop(&mut self) {
         self.stopped = true;
         for call in self.calls.all() {
-            self.reply(call, Reply::Failed { error: Error::Stopped });
+            self.reply(
+                call,
+                Reply::Failed {
+                    error: Error::Stopped,
+                },
+            );
         }
         if self.lock != Lock::Released {
             self.lock = Lock::Released;

@@ -48,8 +48,12 @@ pub(super) enum Lock {
         unwanted: bool,
     },
     /// Ours; the store is being re-read.
-    Reading { lease_until: UnixMillis },
-    Held { lease_until: UnixMillis },
+    Reading {
+        lease_until: UnixMillis,
+    },
+    Held {
+        lease_until: UnixMillis,
+    },
 }
 
 impl Lock {
@@ -213,9 +217,7 @@ impl Driver {
 
     pub(super) fn acquire_lock(&mut self, now: UnixMillis) {
         let Lock::Acquiring {
-            deadline,
-            retry_at,
-            ..
+            deadline, retry_at, ..
         } = &mut self.lock
         else {
             return;

@@ -30,7 +30,10 @@ pub(super) struct Header {
 /// One transcript file: engine inputs and effects by default, or with `level = "driver"`
 /// [`DriverInput`](crate::driver::DriverInput)s and [`Action`](crate::driver::Action)s.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, bound(deserialize = "I: Deserialize<'de>, O: Deserialize<'de>"))]
+#[serde(
+    deny_unknown_fields,
+    bound(deserialize = "I: Deserialize<'de>, O: Deserialize<'de>")
+)]
 pub struct Transcript<I = Input, O = Effect> {
     /// What the transcript shows, in a sentence or two.
     pub description: String,
@@ -53,7 +56,10 @@ pub struct Transcript<I = Input, O = Effect> {
 
 /// One input and what must follow it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, bound(deserialize = "I: Deserialize<'de>, O: Deserialize<'de>"))]
+#[serde(
+    deny_unknown_fields,
+    bound(deserialize = "I: Deserialize<'de>, O: Deserialize<'de>")
+)]
 pub struct Step<I = Input, O = Effect> {
     /// Milliseconds after `start`.
     pub at: u64,

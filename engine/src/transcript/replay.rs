@@ -142,7 +142,8 @@ impl<O> Replay<O> {
 /// compare byte for byte between builds: a line `on_start <JSON>`, then one line
 /// `step N <JSON>` per step with the rejection, the state, the timer and the effects.
 pub fn record(text: &str) -> Result<String, String> {
-    let header: Header = toml::from_str(text).map_err(|e| format!("not a valid transcript: {e}"))?;
+    let header: Header =
+        toml::from_str(text).map_err(|e| format!("not a valid transcript: {e}"))?;
     match header.level {
         Level::Engine => record_as::<EngineSubject>(text),
         Level::Driver => record_as::<DriverSubject>(text),
@@ -228,7 +229,11 @@ fn run_as<S: Subject>(
         compare_step(step, actual).map_err(|m| {
             fail(
                 Some(index + 1),
-                format!("(at {} ms, input `{}`) {m}", step.at, S::input_name(&step.input)),
+                format!(
+                    "(at {} ms, input `{}`) {m}",
+                    step.at,
+                    S::input_name(&step.input)
+                ),
             )
         })?;
     }

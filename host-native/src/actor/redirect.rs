@@ -1,11 +1,12 @@
-//! The loopback server that receives the browser's redirect, and the page it answers.
+//! The loopback server that receives the browser's redirect: each request on the
+//! redirect path becomes a `callback` call, answered with the result page.
 
 use ractor::ActorRef;
-use tessera_engine::{Error, Input};
+use tessera_engine::Error;
+use tessera_engine::driver::Command;
 
-use super::{SessionMsg, SessionState};
-use crate::events::HostEvent;
-use crate::loopback::{CallbackPage, LoopbackServer, PendingCallback};
+use super::{SessionMsg, SessionState, Waiting};
+use crate::loopback::LoopbackServer;
 
 impl SessionState {
     pub(super) async fn start_loopback(
@@ -27,7 +28,12 @@ impl SessionState {
         self.loopback = Some(tokio::spawn(async move {
             while let Some(page) = server.next_callback().await {
                 let url = page.url.clone();
-                if actor.cast(SessionMsg::Callback { url, page }).is_err() {
+                // The loopback server may receive other requests: one refused is not the end.
+                let command = Command::Callback { url, last: false };
+                if actor
+                    .cast(SessionMsg::Call(command, Waiting::Page(page)))
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -38,30 +44,6 @@ impl SessionState {
     pub(super) fn stop_loopback(&mut self) {
         if let Some(task) = self.loopback.take() {
             task.abort();
-        }
-    }
-
-    pub(super) fn callback(
-        &mut self,
-        myself: &ActorRef<SessionMsg>,
-        url: String,
-        page: PendingCallback,
-    ) {
-        match self.feed(myself, Input::Callback { url }) {
-            Some(rejected) => {
-                let message = rejected.to_string();
-                let _ = self.args.events.send(HostEvent::CallbackIgnored {
-                    reason: message.clone(),
-                });
-                page.respond(CallbackPage::Ignored { message });
-            }
-            // The page waits until the exchange tells whether the login worked.
-            None if self.engine.state_name() == "exchanging_code" => {
-                self.callback_page = Some(page)
-            }
-            None => page.respond(CallbackPage::Failed {
-                message: "the login ended".into(),
-            }),
         }
     }
 }

@@ -12,7 +12,7 @@
 use std::sync::Mutex;
 
 use tessera::engine::StoredSession;
-use tessera::store::{self, PassphraseSource, SessionStore, StoreError, StoreInfo};
+use tessera::store::{self, BlockingStore, PassphraseSource, StoreError, StoreInfo};
 
 use super::Exit;
 use super::args::{Cli, Command, TokenArgs};
@@ -20,7 +20,7 @@ use super::output;
 use super::session;
 
 /// A store opened (and read once) before the runtime started, or why it could not be.
-pub type Preopened = Result<Box<dyn SessionStore>, StoreError>;
+pub type Preopened = Result<Box<dyn BlockingStore>, StoreError>;
 
 /// What the fast path did.
 pub enum Fast {
@@ -86,13 +86,13 @@ fn served(token: &str, from: &str) -> Fast {
 /// A store whose first `load` answers what the fast path already read; later calls (the
 /// re-read under the refresh lock, for one) go to the store.
 struct Preloaded {
-    inner: Box<dyn SessionStore>,
+    inner: Box<dyn BlockingStore>,
     first: Mutex<Option<Result<Option<StoredSession>, StoreError>>>,
 }
 
 impl Preloaded {
     fn new(
-        inner: Box<dyn SessionStore>,
+        inner: Box<dyn BlockingStore>,
         loaded: Result<Option<StoredSession>, StoreError>,
     ) -> Self {
         Preloaded {
@@ -102,7 +102,7 @@ impl Preloaded {
     }
 }
 
-impl SessionStore for Preloaded {
+impl BlockingStore for Preloaded {
     fn info(&self) -> &StoreInfo {
         self.inner.info()
     }
@@ -124,6 +124,13 @@ impl SessionStore for Preloaded {
     fn delete(&self) -> Result<(), StoreError> {
         self.forget_first();
         self.inner.delete()
+    }
+
+    fn lock(
+        &self,
+        wait: std::time::Duration,
+    ) -> Result<Option<tessera::store::LockGuard>, StoreError> {
+        self.inner.lock(wait)
     }
 }
 

@@ -129,7 +129,7 @@ pub async fn open(
             "using the tokens from TESSERA_ACCESS_TOKEN (credential chain: environment first)"
         );
         let store = store::MemoryStore::new(Some(session), "TESSERA_ACCESS_TOKEN (memory only)");
-        return start(cli, &spec, config, Arc::new(store), dir, open_browser).await;
+        return start(&spec, config, Arc::new(store), open_browser).await;
     }
     let choice = store_choice(cli, &spec);
     let (dir_for_store, profile) = (dir.clone(), cli.global.profile.clone());
@@ -147,20 +147,16 @@ pub async fn open(
         .map_err(|e| fail(Exit::Other, &e))?,
     };
     let store = opened.map_err(|e| fail(Exit::Storage, &e))?;
-    start(cli, &spec, config, Arc::from(store), dir, open_browser).await
+    start(&spec, config, Arc::from(store), open_browser).await
 }
 
 async fn start(
-    cli: &Cli,
     spec: &ProfileSpec,
     config: tessera::engine::Config,
-    store: Arc<dyn store::SessionStore>,
-    dir: PathBuf,
+    store: Arc<dyn store::BlockingStore>,
     open_browser: bool,
 ) -> Result<Client, Exit> {
     let mut options = ClientOptions::new(config, store)
-        .config_dir(dir)
-        .profile(cli.global.profile.clone())
         .loopback(LoopbackOptions {
             port: spec.port.unwrap_or(0),
             path: spec

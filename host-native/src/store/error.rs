@@ -57,6 +57,11 @@ pub enum StoreError {
     LockTimeout { path: PathBuf, waited: Duration },
     /// Something that should not happen (e.g. the OS random number generator failed).
     Internal { detail: String },
+    /// A save was to replace one version of the session, and the store holds another:
+    /// another process wrote meanwhile.
+    Conflict { location: String },
+    /// A store outside tessera (a library user's own) failed; `detail` says how.
+    Other { detail: String },
 }
 
 impl StoreError {
@@ -175,6 +180,11 @@ impl fmt::Display for StoreError {
                 f,
                 "internal error in tessera's session storage: {detail}; please report it"
             ),
+            StoreError::Conflict { location } => write!(
+                f,
+                "the session in {location} was replaced by another process meanwhile"
+            ),
+            StoreError::Other { detail } => f.write_str(detail),
         }
     }
 }

@@ -30,7 +30,7 @@ use super::error::StoreError;
 use super::fsutil;
 use super::keycache;
 use super::passphrase::{Asker, MAX_PROMPTS, Passphrase};
-use super::{SessionStore, StoreInfo, StoreKind};
+use super::{BlockingStore, StoreInfo, StoreKind};
 
 /// The largest encrypted file read: the envelope limit after base64 and JSON framing.
 pub(crate) const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -199,9 +199,14 @@ impl FileStore {
     }
 }
 
-impl SessionStore for FileStore {
+impl BlockingStore for FileStore {
     fn info(&self) -> &StoreInfo {
         &self.info
+    }
+
+    fn lock(&self, wait: std::time::Duration) -> Result<Option<super::LockGuard>, StoreError> {
+        let dir = self.path.parent().unwrap_or(std::path::Path::new("."));
+        super::lock::acquire_file_lock(dir, &self.profile, wait)
     }
 
     fn load(&self) -> Result<Option<StoredSession>, StoreError> {

@@ -53,7 +53,7 @@ mod unsupported {
         Err("not built for this platform yet".to_owned())
     }
 
-    impl super::super::SessionStore for KeyringStore {
+    impl super::super::BlockingStore for KeyringStore {
         fn info(&self) -> &StoreInfo {
             match *self {}
         }
@@ -66,9 +66,19 @@ mod unsupported {
         fn delete(&self) -> Result<(), StoreError> {
             match *self {}
         }
+        fn lock(
+            &self,
+            _: std::time::Duration,
+        ) -> Result<Option<super::super::LockGuard>, StoreError> {
+            match *self {}
+        }
     }
 
     impl KeyringStore {
+        pub(crate) fn set_lock_dir(&mut self, _: &std::path::Path) {
+            match *self {}
+        }
+
         pub(crate) fn decode(
             &self,
             _: Vec<u8>,
@@ -92,7 +102,7 @@ mod secret_service {
 
     use super::super::envelope::{self, MAX_SESSION_BYTES, wipe};
     use super::super::error::one_line;
-    use super::super::{SessionStore, StoreKind};
+    use super::super::{BlockingStore, StoreKind};
     use super::*;
 
     /// How long the probe may take. D-Bus activation of a keyring daemon takes well under a
@@ -104,6 +114,8 @@ mod secret_service {
     pub(crate) struct KeyringStore {
         info: StoreInfo,
         profile: String,
+        /// Where the profile's refresh lock file lives (the config directory).
+        lock_dir: std::path::PathBuf,
         /// Always `Some` until dropped (see the module docs on dropping).
         entry: Option<Entry>,
     }
@@ -193,6 +205,7 @@ mod secret_service {
                 fallback_reason: None,
             },
             profile: profile.to_owned(),
+            lock_dir: std::path::PathBuf::from("."),
             entry: Some(entry),
         };
         Ok(Probed {
@@ -268,7 +281,7 @@ mod secret_service {
         }
     }
 
-    impl SessionStore for KeyringStore {
+    impl BlockingStore for KeyringStore {
         fn info(&self) -> &StoreInfo {
             &self.info
         }
@@ -305,9 +318,18 @@ mod secret_service {
                 Err(err) => Err(self.failed("delete from", err)),
             }
         }
+
+        fn lock(&self, wait: Duration) -> Result<Option<super::super::LockGuard>, StoreError> {
+            super::super::lock::acquire_file_lock(&self.lock_dir, &self.profile, wait)
+        }
     }
 
     impl KeyringStore {
+        /// The refresh lock is the file `<dir>/<profile>.lock`, shared with the file store.
+        pub(crate) fn set_lock_dir(&mut self, dir: &std::path::Path) {
+            self.lock_dir = dir.to_path_buf();
+        }
+
         /// A read item as a session: what `load` does after reading.
         pub(crate) fn decode(&self, secret: Vec<u8>) -> Result<Option<StoredSession>, StoreError> {
             let session = if secret.len() as u64 > MAX_SESSION_BYTES {

@@ -74,6 +74,20 @@ impl RefreshLock {
     }
 }
 
+/// The lock as a store's [`LockGuard`](super::LockGuard): `None` when it stayed busy for
+/// `wait`.
+pub(crate) fn acquire_file_lock(
+    config_dir: &Path,
+    profile: &str,
+    wait: Duration,
+) -> Result<Option<super::LockGuard>, StoreError> {
+    match RefreshLock::acquire(config_dir, profile, wait) {
+        Ok(guard) => Ok(Some(super::LockGuard::new(guard))),
+        Err(StoreError::LockTimeout { .. }) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
 impl RefreshLockGuard {
     /// The lock file.
     pub fn path(&self) -> &Path {

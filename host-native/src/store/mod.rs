@@ -1,6 +1,6 @@
 //! Session storage for the native host: the system keyring, or an encrypted file.
 //!
-//! The engine asks for its session to be loaded, saved and deleted ([`SessionStore`]) and,
+//! The engine asks for its session to be loaded, saved and deleted ([`BlockingStore`]) and,
 //! around a refresh, for a cross-process lock ([`RefreshLock`]). Every operation here is
 //! blocking: the actor runs them in `tokio::task::spawn_blocking` (the keyring *must* not be
 //! called from async code, see below).
@@ -54,6 +54,7 @@ mod keyring;
 mod lock;
 mod memory;
 mod passphrase;
+mod shared;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -66,6 +67,7 @@ pub use keycache::KEY_CACHE_SECS_ENV;
 pub use lock::{RefreshLock, RefreshLockGuard, lock_path};
 pub use memory::MemoryStore;
 pub use passphrase::PASSPHRASE_ENV;
+pub use shared::{Blocking, LockGuard, SessionStore, StoreFuture, Versioned, version_of};
 
 /// Which storage the user asked for (`--store auto|keyring|file`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -148,11 +150,12 @@ impl fmt::Display for StoreInfo {
     }
 }
 
-/// Loads, saves and deletes one profile's session. All methods block.
+/// Loads, saves and deletes one profile's session, and takes its refresh lock. All
+/// methods block; [`Blocking`] runs them on tokio's blocking pool as a [`SessionStore`].
 ///
 /// Implementations serialize their own operations (`&self` methods, `Sync`); consistency
-/// across processes comes from [`RefreshLock`] plus atomic replacement.
-pub trait SessionStore: Send + Sync + 'static {
+/// across processes comes from the refresh lock plus atomic replacement.
+pub trait BlockingStore: Send + Sync + 'static {
     /// Where the session is kept.
     fn info(&self) -> &StoreInfo;
     /// The stored session, `Ok(None)` when there is none. Never deletes anything.
@@ -161,11 +164,14 @@ pub trait SessionStore: Send + Sync + 'static {
     fn save(&self, session: &StoredSession) -> Result<(), StoreError>;
     /// Removes the stored session; `Ok` when there was none.
     fn delete(&self) -> Result<(), StoreError>;
+    /// Takes the refresh lock, waiting up to `wait` for another holder: `Ok(None)` when it
+    /// stayed busy. Released when the guard is dropped, or when this process dies.
+    fn lock(&self, wait: std::time::Duration) -> Result<Option<LockGuard>, StoreError>;
 }
 
-impl fmt::Debug for dyn SessionStore {
+impl fmt::Debug for dyn BlockingStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SessionStore").field(self.info()).finish()
+        f.debug_tuple("BlockingStore").field(self.info()).finish()
     }
 }
 
@@ -201,7 +207,7 @@ pub fn open_store(
     config_dir: &Path,
     profile: &str,
     passphrase: PassphraseSource,
-) -> Result<Box<dyn SessionStore>, StoreError> {
+) -> Result<Box<dyn BlockingStore>, StoreError> {
     open(choice, config_dir, profile, passphrase).map(|(store, _)| store)
 }
 
@@ -216,7 +222,7 @@ pub fn open_and_load(
     config_dir: &Path,
     profile: &str,
     passphrase: PassphraseSource,
-) -> Result<(Box<dyn SessionStore>, Loaded), StoreError> {
+) -> Result<(Box<dyn BlockingStore>, Loaded), StoreError> {
     let (store, probed) = open(choice, config_dir, profile, passphrase)?;
     let loaded = probed.unwrap_or_else(|| store.load());
     Ok((store, loaded))
@@ -228,9 +234,9 @@ fn open(
     config_dir: &Path,
     profile: &str,
     passphrase: PassphraseSource,
-) -> Result<(Box<dyn SessionStore>, Option<Loaded>), StoreError> {
+) -> Result<(Box<dyn BlockingStore>, Option<Loaded>), StoreError> {
     validate_profile(profile)?;
-    let file = |fallback_reason: Option<String>| -> Box<dyn SessionStore> {
+    let file = |fallback_reason: Option<String>| -> Box<dyn BlockingStore> {
         Box::new(
             file::FileStore::new(
                 config_dir,
@@ -242,7 +248,8 @@ fn open(
             .with_kernel_cache(),
         )
     };
-    let chosen = |probed: keyring::Probed| -> (Box<dyn SessionStore>, Option<Loaded>) {
+    let chosen = |mut probed: keyring::Probed| -> (Box<dyn BlockingStore>, Option<Loaded>) {
+        probed.store.set_lock_dir(config_dir);
         let loaded = probed.read.map(|read| match read {
             Some(secret) => probed.store.decode(secret),
             None => Ok(None),

@@ -5,7 +5,7 @@
 //! under concurrent callers.
 //!
 //! Each test asserts what the user sees: the typed error and its message, the session in
-//! the encrypted file (decrypted with `SessionStore::load`), and how many requests the
+//! the encrypted file (decrypted with `BlockingStore::load`), and how many requests the
 //! provider received. The transcripts in `specs/` pin the engine's decisions with a
 //! simulated clock; these tests pin that the host performs them with real sockets, real
 //! timers and real storage.

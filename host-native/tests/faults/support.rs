@@ -13,7 +13,7 @@ use tessera::engine::{
     Config, Endpoints, Error, LoginMethod, SESSION_FORMAT_VERSION, Secret, StoredSession,
     UnixMillis,
 };
-use tessera::store::{PassphraseSource, RefreshLock, SessionStore, StoreChoice, open_store};
+use tessera::store::{BlockingStore, PassphraseSource, RefreshLock, StoreChoice, open_store};
 use tessera::{Client, ClientOptions, HostEvent, LoginReport, Token};
 use tokio::sync::broadcast;
 
@@ -84,7 +84,7 @@ pub fn config(base: &str) -> Config {
 /// A client with its encrypted session file in a temp dir of its own.
 pub struct Host {
     pub client: Client,
-    pub store: Arc<dyn SessionStore>,
+    pub store: Arc<dyn BlockingStore>,
     /// Subscribed right after start, before any test step.
     pub events: broadcast::Receiver<HostEvent>,
     _dir: tempfile::TempDir,
@@ -108,14 +108,9 @@ impl Host {
                 .expect("seed the session file");
         }
         let sibling = RefreshLock::acquire(dir.path(), PROFILE, Duration::ZERO).expect("lock");
-        let client = Client::start(
-            ClientOptions::new(config, store.clone())
-                .config_dir(dir.path())
-                .profile(PROFILE)
-                .open_browser(false),
-        )
-        .await
-        .expect("client starts");
+        let client = Client::start(ClientOptions::new(config, store.clone()).open_browser(false))
+            .await
+            .expect("client starts");
         let events = client.events();
         drop(sibling);
         Host {
@@ -198,7 +193,7 @@ pub async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
         .expect("finishes in time")
 }
 
-fn file_store(dir: &Path) -> Arc<dyn SessionStore> {
+fn file_store(dir: &Path) -> Arc<dyn BlockingStore> {
     let store = open_store(
         StoreChoice::File,
         dir,
