@@ -56,6 +56,7 @@ pub struct StatusReport {
 
 /// Everything the actor reacts to.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // moved once per message; a box would cost more
 pub enum SessionMsg {
     /// A call from the application (a browser login's loopback server is started first).
     Call(Command, Waiting),

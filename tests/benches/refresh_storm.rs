@@ -41,7 +41,8 @@ use tessera::engine::{
     Config, Endpoints, SESSION_FORMAT_VERSION, Secret, StoredSession, UnixMillis,
 };
 use tessera::store::{
-    BlockingStore, PassphraseSource, StoreChoice, StoreError, StoreInfo, StoreKind, open_store,
+    BlockingStore, LockGuard, PassphraseSource, RefreshLock, StoreChoice, StoreError, StoreInfo,
+    StoreKind, open_store,
 };
 use tessera::{Client, ClientOptions};
 use tokio::net::TcpListener;
@@ -137,6 +138,9 @@ async fn answer(
 struct MemoryStore {
     info: StoreInfo,
     session: Mutex<Option<StoredSession>>,
+    /// The refresh lock file's directory and profile, as the file store has them.
+    lock_dir: std::path::PathBuf,
+    profile: String,
 }
 
 impl BlockingStore for MemoryStore {
@@ -153,6 +157,13 @@ impl BlockingStore for MemoryStore {
     fn delete(&self) -> Result<(), StoreError> {
         *self.session.lock().expect("lock") = None;
         Ok(())
+    }
+    fn lock(&self, wait: Duration) -> Result<Option<LockGuard>, StoreError> {
+        match RefreshLock::acquire(&self.lock_dir, &self.profile, wait) {
+            Ok(guard) => Ok(Some(LockGuard::new(guard))),
+            Err(StoreError::LockTimeout { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 }
 
@@ -186,6 +197,8 @@ fn prepared_store(kind: &str, dir: &Path, profile: &str, issuer: &str) -> Arc<dy
                 fallback_reason: None,
             },
             session: Mutex::new(None),
+            lock_dir: dir.to_path_buf(),
+            profile: profile.to_owned(),
         }),
         "file" => {
             Arc::from(open_store(StoreChoice::File, dir, profile, fixed).expect("file store"))

@@ -24,6 +24,19 @@ pub struct CallId(pub u64);
 #[serde(transparent)]
 pub struct Version(pub u64);
 
+impl Version {
+    /// A session's version by its content: the first 8 bytes of the SHA-256 of its JSON,
+    /// for stores that keep no counter (a keyring item, a file, browser storage).
+    pub fn of(session: &StoredSession) -> Version {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::to_vec(session).unwrap_or_default();
+        let digest = Sha256::digest(&json);
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        Version(u64::from_be_bytes(first))
+    }
+}
+
 /// What a caller asks for. `Debug` shows the command's name only (redirects, pasted
 /// text and rejected tokens are secrets).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +83,7 @@ pub enum Command {
 /// command itself denies unknown fields.)
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // moved once per input; a box would cost more
 pub enum DriverInput {
     /// A caller's request.
     Call {

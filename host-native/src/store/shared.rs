@@ -9,7 +9,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use tessera_engine::StoredSession;
 use tessera_engine::driver::Version;
 
@@ -68,14 +67,9 @@ impl std::fmt::Debug for dyn SessionStore {
     }
 }
 
-/// The version of a session: the first 8 bytes of the SHA-256 of its JSON. Stores that
-/// keep no counter (keyring, file) name each write by its content.
+/// The version of a session by its content (see [`Version::of`]).
 pub fn version_of(session: &StoredSession) -> Version {
-    let json = serde_json::to_vec(session).unwrap_or_default();
-    let digest = Sha256::digest(&json);
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    Version(u64::from_be_bytes(first))
+    Version::of(session)
 }
 
 /// A [`BlockingStore`] as a [`SessionStore`]: each call runs on tokio's blocking pool (the

@@ -1,80 +1,52 @@
-//! The session actor: owns one [`Engine`], performs its effects, re-arms its one timer.
+//! The session actor: an executor for the engine's session [`Driver`].
 //!
-//! Each message is one input; after it, every effect is drained and performed: HTTP,
-//! storage, the lock and the launcher in `spawn_local` tasks that send their outcome back
-//! as a message (the handler never awaits the network or the user). Storage writes are
-//! ordered: effects after a `PersistSession` or `DeleteSession` wait until it completed,
-//! so a rotated refresh token is stored before any caller uses the new access token.
+//! Each message is one [`DriverInput`]; after it the actor performs every [`Action`]
+//! (`perform.rs`): HTTP, storage, the lock and the launcher in `spawn_local` tasks that
+//! send their outcome back as a message (the handler never awaits the network or the
+//! user), replies to the promises, events, the one `setTimeout`. Every decision — which
+//! event answers which call, write ordering, the lock's retries, timers, what ends a
+//! login — is the driver's.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use js_sys::Function;
 use ractor::concurrency::OneshotSender;
 use ractor::thread_local::ThreadLocalActor;
 use ractor::{ActorProcessingErr, ActorRef};
-use tessera_engine::{
-    Callers, Config, Effect, Engine, Input, LoginMethod, Rejected, Secret, StoredSession,
-    UnixMillis,
-};
+use tessera_engine::driver::{Action, CallId, Command, Driver, DriverInput, DriverOptions};
+use tessera_engine::{Config, Secret, UnixMillis};
 
 use super::error::Failure;
 use super::events::{LoginResult, LogoutResult, StatusReport};
 use super::storage::Store;
 
-mod deliver;
 mod perform;
 mod timer;
 
-/// How long `LockSession` waits for another page or worker holding the refresh lock.
-const LOCK_TIMEOUT_MS: f64 = 60_000.0;
-
 pub(crate) type Reply<T> = OneshotSender<Result<T, Failure>>;
 
-/// A request from the `Session` class.
+/// A promise's resolver, by what it waits for.
 #[derive(Debug)]
-pub(crate) enum Command {
-    GetToken {
-        min_ttl_secs: u64,
-        reply: Reply<Secret>,
-    },
-    TokenRejected {
-        token: Secret,
-        reply: Reply<Secret>,
-    },
-    Login {
-        method: LoginMethod,
-        reply: Reply<LoginResult>,
-    },
-    Logout {
-        force: bool,
-        reply: Reply<LogoutResult>,
-    },
-    Status {
-        reply: OneshotSender<StatusReport>,
-    },
+pub(crate) enum Waiting {
+    Token(Reply<Secret>),
+    Login(Reply<LoginResult>),
+    Logout(Reply<LogoutResult>),
+    Status(OneshotSender<StatusReport>),
 }
 
-/// Everything the actor reacts to. `Debug` withholds the redirect URL (it carries the
-/// authorization code).
+/// Everything the actor reacts to.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // moved once per message; a box would cost more
 pub(crate) enum SessionMsg {
-    Command(Command),
-    /// An HTTP exchange or a storage read finished.
-    Io(Input),
-    /// A storage write finished; `failure` when it did not.
-    Stored {
-        failure: Option<String>,
-    },
-    /// The refresh lock was taken (its release is in `SessionState::lock`) and storage
-    /// re-read, or one of them failed.
-    Locked {
-        outcome: Result<Option<StoredSession>, String>,
-    },
+    Call(Command, Waiting),
+    /// What an I/O task produced.
+    Io(DriverInput),
     /// The launcher of login number `launch` came back with the final redirect URL...
     Redirected {
         launch: u64,
-        url: String,
+        url: Redirect,
     },
     /// ...or failed (window closed, launcher missing or throwing).
     LaunchFailed {
@@ -86,33 +58,12 @@ pub(crate) enum SessionMsg {
     },
 }
 
-impl std::fmt::Debug for SessionMsg {
+/// A redirect URL: it carries the authorization code, so `Debug` shows its length only.
+pub(crate) struct Redirect(pub String);
+
+impl std::fmt::Debug for Redirect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SessionMsg::Command(command) => f.debug_tuple("Command").field(command).finish(),
-            SessionMsg::Io(input) => f.debug_tuple("Io").field(input).finish(),
-            SessionMsg::Stored { failure } => {
-                f.debug_struct("Stored").field("failure", failure).finish()
-            }
-            SessionMsg::Locked { outcome } => f
-                .debug_struct("Locked")
-                .field("ok", &outcome.is_ok())
-                .finish(),
-            SessionMsg::Redirected { launch, url } => f
-                .debug_struct("Redirected")
-                .field("launch", launch)
-                .field("url_bytes", &url.len())
-                .finish(),
-            SessionMsg::LaunchFailed { launch, detail } => f
-                .debug_struct("LaunchFailed")
-                .field("launch", launch)
-                .field("detail", detail)
-                .finish(),
-            SessionMsg::Timer { generation } => f
-                .debug_struct("Timer")
-                .field("generation", generation)
-                .finish(),
-        }
+        write!(f, "<{} bytes>", self.0.len())
     }
 }
 
@@ -157,25 +108,16 @@ pub(crate) struct SessionArgs {
 pub(crate) struct SessionActor;
 
 pub(crate) struct SessionState {
-    engine: Engine,
+    driver: Driver,
     adapters: Adapters,
-    /// Effects not yet performed, in order.
-    queue: VecDeque<Effect>,
-    /// A storage write is in flight; the queue waits for it.
-    writing: bool,
-    /// Releases the Web Lock taken for `LockSession`, once it is held.
+    waiting: HashMap<CallId, Waiting>,
+    next_call: u64,
+    /// Releases the Web Lock, once it is held.
     lock: Rc<RefCell<Option<Function>>>,
-    /// `UnlockSession` arrived while the lock was still being acquired.
-    lock_unwanted: bool,
-    /// The calls waiting for an event; which event answers which call is the engine's
-    /// rule (`tessera_engine::Callers`).
-    callers: Callers<Reply<Secret>, Reply<LoginResult>, Reply<LogoutResult>>,
     /// Numbers launcher calls, so the answer of a replaced login is ignored.
     launch: u64,
     timer: Option<timer::Timer>,
     timer_generation: u64,
-    /// The last storage failure, until a storage write succeeds.
-    storage_problem: Option<String>,
 }
 
 impl ThreadLocalActor for SessionActor {
@@ -193,44 +135,38 @@ impl ThreadLocalActor for SessionActor {
         let adapters = PARKED
             .with(|parked| parked.borrow_mut().remove(&args.adapters.0))
             .ok_or("the session's adapters were not found")?;
+        // Browsers have no terminal to paste into.
+        let options = DriverOptions {
+            can_prompt_for_code: false,
+            ..DriverOptions::default()
+        };
         let mut state = SessionState {
-            engine: Engine::new(args.config, args.seed, now()),
+            driver: Driver::new(args.config, args.seed, now(), options),
             adapters,
-            queue: VecDeque::new(),
-            writing: false,
+            waiting: HashMap::new(),
+            next_call: 1,
             lock: Rc::default(),
-            lock_unwanted: false,
-            callers: Callers::new(),
             launch: 0,
             timer: None,
             timer_generation: 0,
-            storage_problem: None,
         };
-        // Engine::new asks for the stored session first.
-        while let Some(effect) = state.engine.poll_effect() {
-            if effect != Effect::LoadSession {
-                state.queue.push_back(effect);
-            }
-        }
-        let input = match state.adapters.store.load().await {
-            Ok(session) => Input::SessionLoaded { session },
-            Err(detail) => {
-                state.storage_failed(&detail);
-                Input::StorageFailed { detail }
-            }
+        // The driver's first action is the load: done here, awaited.
+        let loaded = match state.driver.poll_action() {
+            Some(Action::Load) => perform::load(&state.adapters.store).await,
+            _ => return Err("the session driver did not start with a load".into()),
         };
-        state.feed(&myself, input);
+        state.feed(&myself, loaded);
         Ok(state)
     }
 
     async fn post_stop(
         &self,
-        _myself: ActorRef<SessionMsg>,
+        myself: ActorRef<SessionMsg>,
         state: &mut SessionState,
     ) -> Result<(), ActorProcessingErr> {
-        // A pending setTimeout would keep node (or a test runner) alive after close().
-        state.disarm_timer();
-        state.release_lock();
+        // Answers waiting calls, releases the lock, and clears the setTimeout (which would
+        // keep node, or a test runner, alive after close()).
+        state.feed(&myself, DriverInput::Stop);
         Ok(())
     }
 
@@ -240,150 +176,48 @@ impl ThreadLocalActor for SessionActor {
         message: SessionMsg,
         state: &mut SessionState,
     ) -> Result<(), ActorProcessingErr> {
-        match message {
-            SessionMsg::Command(command) => state.command(&myself, command),
-            SessionMsg::Io(input) => {
-                state.feed(&myself, input);
+        let input = match message {
+            SessionMsg::Call(command, waiting) => {
+                if matches!(command, Command::Login { .. }) {
+                    state.launch += 1;
+                }
+                let call = CallId(state.next_call);
+                state.next_call += 1;
+                state.waiting.insert(call, waiting);
+                Some(DriverInput::Call { call, command })
             }
-            SessionMsg::Stored { failure } => {
-                state.writing = false;
-                if let Some(detail) = &failure {
-                    state.storage_failed(detail);
-                }
-                state.storage_problem = failure;
-                state.pump(&myself);
+            SessionMsg::Io(input) => Some(input),
+            // One launcher call brings exactly one redirect: a refused one ends the login.
+            SessionMsg::Redirected { launch, url } => (launch == state.launch).then(|| {
+                let command = Command::Callback {
+                    url: url.0,
+                    last: true,
+                };
+                let call = CallId(state.next_call);
+                state.next_call += 1;
+                DriverInput::Call { call, command }
+            }),
+            SessionMsg::LaunchFailed { launch, detail } => {
+                (launch == state.launch).then_some(DriverInput::LaunchFailed { detail })
             }
-            SessionMsg::Locked { outcome } => match outcome {
-                Ok(session) if state.lock_unwanted => {
-                    drop(session);
-                    state.lock_unwanted = false;
-                    state.release_lock();
-                }
-                Ok(session) => {
-                    state.feed(&myself, Input::SessionLocked { session });
-                }
-                Err(detail) => {
-                    state.lock_unwanted = false;
-                    state.release_lock();
-                    state.feed(&myself, Input::StorageFailed { detail });
-                }
-            },
-            SessionMsg::Redirected { launch, url } if launch == state.launch => {
-                if let Some(rejected) = state.feed(&myself, Input::Callback { url }) {
-                    // One launcher call brings exactly one redirect: nothing else can come
-                    // for this login, so a redirect the engine refused ends it.
-                    state.end_login(
-                        &myself,
-                        Failure::new(
-                            "protocol",
-                            format!("the sign-in redirect was not accepted: {rejected}"),
-                        ),
-                    );
-                }
+            SessionMsg::Timer { generation } => {
+                (generation == state.timer_generation).then_some(DriverInput::TimerFired)
             }
-            SessionMsg::LaunchFailed { launch, detail } if launch == state.launch => {
-                state.end_login(
-                    &myself,
-                    Failure::new("interrupted", format!("sign-in did not finish: {detail}")),
-                );
-            }
-            SessionMsg::Redirected { .. } | SessionMsg::LaunchFailed { .. } => {}
-            SessionMsg::Timer { generation } if generation == state.timer_generation => {
-                match &state.timer {
-                    // Browsers cap delays at ~24.8 days: a long wait fires early.
-                    Some(timer) if now() < timer.at => state.arm_timer(&myself),
-                    _ => {
-                        state.feed(&myself, Input::Timeout);
-                    }
-                }
-            }
-            SessionMsg::Timer { .. } => {}
+        };
+        if let Some(input) = input {
+            state.feed(&myself, input);
         }
         Ok(())
     }
 }
 
 impl SessionState {
-    /// One input, then drain and perform.
-    fn feed(&mut self, myself: &ActorRef<SessionMsg>, input: Input) -> Option<Rejected> {
-        let rejected = self.engine.handle(now(), input).err();
-        self.pump(myself);
-        rejected
-    }
-
-    fn command(&mut self, myself: &ActorRef<SessionMsg>, command: Command) {
-        match command {
-            Command::GetToken {
-                min_ttl_secs,
-                reply,
-            } => {
-                let waiter = self.callers.wait_for_token(reply);
-                self.feed(
-                    myself,
-                    Input::GetToken {
-                        waiter,
-                        min_ttl_secs,
-                    },
-                );
-            }
-            Command::TokenRejected { token, reply } => {
-                let waiter = self.callers.wait_for_token(reply);
-                self.feed(
-                    myself,
-                    Input::TokenRejected {
-                        waiter,
-                        access_token: token,
-                    },
-                );
-            }
-            Command::Login { method, reply } => {
-                self.callers.wait_for_login(reply);
-                self.launch += 1;
-                let login = Input::Login {
-                    method,
-                    redirect_uri: None,
-                };
-                if let Some(rejected) = self.feed(myself, login)
-                    && let Some(reply) = self.callers.login_refused()
-                {
-                    let _ = reply.send(Err(Failure::new("config", rejected.to_string())));
-                }
-            }
-            Command::Logout { force, reply } => {
-                // A second logout replaces the first; the first caller's reply is dropped.
-                self.callers.wait_for_logout(reply);
-                self.feed(myself, Input::Logout { force });
-            }
-            Command::Status { reply } => {
-                let _ = reply.send(StatusReport {
-                    status: self.engine.status(now()),
-                    storage_problem: self.storage_problem.clone(),
-                });
-            }
+    /// One input, then every action.
+    fn feed(&mut self, myself: &ActorRef<SessionMsg>, input: DriverInput) {
+        let _ = self.driver.handle(now(), input);
+        while let Some(action) = self.driver.poll_action() {
+            self.perform(myself, action);
         }
-    }
-
-    /// Fails the current `login()` with `failure` and tells the engine the flow is over.
-    fn end_login(&mut self, myself: &ActorRef<SessionMsg>, failure: Failure) {
-        if let Some(reply) = self.callers.login_refused() {
-            let _ = reply.send(Err(failure));
-        }
-        self.feed(myself, Input::Cancel);
-    }
-
-    /// Drains the engine into the queue and performs effects until a storage write must
-    /// complete first.
-    fn pump(&mut self, myself: &ActorRef<SessionMsg>) {
-        while let Some(effect) = self.engine.poll_effect() {
-            self.queue.push_back(effect);
-        }
-        while !self.writing {
-            let Some(effect) = self.queue.pop_front() else {
-                break;
-            };
-            self.perform(myself, effect);
-        }
-        self.arm_timer(myself);
     }
 }
 
@@ -397,8 +231,8 @@ pub(crate) fn now() -> UnixMillis {
 impl std::fmt::Debug for SessionState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionState")
-            .field("engine", &self.engine)
-            .field("queued", &self.queue.len())
+            .field("driver", &self.driver)
+            .field("waiting", &self.waiting.len())
             .finish()
     }
 }

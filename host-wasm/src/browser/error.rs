@@ -44,6 +44,7 @@ impl From<Error> for Failure {
             ErrorKind::Config => "config",
             ErrorKind::Interrupted => "interrupted",
             ErrorKind::Storage => "storage",
+            ErrorKind::Stopped => return Self::closed(),
         };
         Self::new(code, error.to_string())
     }

@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use js_sys::{Promise, Reflect, Uint8Array};
-use tessera_engine::{HttpRequest, Input, Method, TransportErrorKind};
+use tessera_engine::driver::DriverInput as Input;
+use tessera_engine::{HttpRequest, Method, TransportErrorKind};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{

@@ -7,11 +7,12 @@ use std::rc::Rc;
 use js_sys::{Function, Object, Promise, Reflect};
 use ractor::ActorRef;
 use ractor::thread_local::{ThreadLocalActor, ThreadLocalActorSpawner};
+use tessera_engine::driver::Command;
 use tessera_engine::{Config, LoginMethod, Secret};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use super::actor::{Adapters, Command, Reply, SessionActor, SessionArgs, SessionMsg, park};
+use super::actor::{Adapters, Reply, SessionActor, SessionArgs, SessionMsg, Waiting, park};
 use super::error::Failure;
 use super::events::to_js;
 use super::glue::{self, SessionStorage};
@@ -83,7 +84,11 @@ impl Session {
         };
         self.ask(
             method,
-            |method, reply| Command::Login { method, reply },
+            |method| Command::Login {
+                method,
+                redirect_uri: None,
+            },
+            Waiting::Login,
             |result| to_js(&result),
         )
     }
@@ -94,10 +99,10 @@ impl Session {
     pub fn get_access_token(&self, options: Option<TokenOptions>) -> Promise {
         self.ask(
             option_secs(options.as_deref(), "minTtlSecs"),
-            |min_ttl_secs, reply| Command::GetToken {
+            |min_ttl_secs| Command::GetToken {
                 min_ttl_secs: min_ttl_secs.unwrap_or(0),
-                reply,
             },
+            Waiting::Token,
             |token| JsValue::from_str(token.expose()),
         )
     }
@@ -111,7 +116,8 @@ impl Session {
     ) -> Promise {
         self.ask(
             Ok(Secret::new(access_token)),
-            |token, reply| Command::TokenRejected { token, reply },
+            |access_token| Command::TokenRejected { access_token },
+            Waiting::Token,
             |token| JsValue::from_str(token.expose()),
         )
     }
@@ -122,10 +128,10 @@ impl Session {
     pub fn logout(&self, options: Option<LogoutOptions>) -> Promise {
         self.ask(
             option_bool(options.as_deref(), "force"),
-            |force, reply| Command::Logout {
+            |force| Command::Logout {
                 force: force.unwrap_or(false),
-                reply,
             },
+            Waiting::Logout,
             |result| to_js(&result),
         )
     }
@@ -141,7 +147,7 @@ impl Session {
             }
             let (reply, answer) = ractor::concurrency::oneshot();
             actor
-                .cast(SessionMsg::Command(Command::Status { reply }))
+                .cast(SessionMsg::Call(Command::Status, Waiting::Status(reply)))
                 .map_err(|_| Failure::closed())?;
             let report = answer.await.map_err(|_| Failure::closed())?;
             Ok(to_js(&report))
@@ -232,7 +238,8 @@ impl Session {
     fn ask<A, T>(
         &self,
         argument: Result<A, Failure>,
-        command: impl FnOnce(A, Reply<T>) -> Command + 'static,
+        command: impl FnOnce(A) -> Command + 'static,
+        waiting: impl FnOnce(Reply<T>) -> Waiting + 'static,
         answer: impl FnOnce(T) -> JsValue + 'static,
     ) -> Promise
     where
@@ -247,7 +254,7 @@ impl Session {
             }
             let (reply, answered) = ractor::concurrency::oneshot();
             actor
-                .cast(SessionMsg::Command(command(argument?, reply)))
+                .cast(SessionMsg::Call(command(argument?), waiting(reply)))
                 .map_err(|_| Failure::closed())?;
             match answered.await {
                 Ok(Ok(value)) => Ok(answer(value)),

@@ -5,6 +5,7 @@
 //! IndexedDB are private to the extension (or origin), which is the boundary the browser
 //! offers; see host-wasm/README.md.
 
+use tessera_engine::driver::Version;
 use tessera_engine::{SESSION_FORMAT_VERSION, StoredSession};
 
 use super::glue::{SessionStorage, settle};
@@ -43,7 +44,25 @@ impl Store {
         Ok(Some(session))
     }
 
-    pub async fn save(&self, session: &StoredSession) -> Result<(), String> {
+    /// Stores `session` in place of version `replaces` (or whatever is stored): the new
+    /// version, or why not and whether another version was found (a conflict).
+    pub async fn save(
+        &self,
+        session: &StoredSession,
+        replaces: Option<Version>,
+    ) -> Result<Version, (String, bool)> {
+        if let Some(expected) = replaces {
+            let current = self.load().await.map_err(|e| (e, false))?;
+            if current.as_ref().map(Version::of) != Some(expected) {
+                let detail = format!("storage key {:?} holds another version", self.key);
+                return Err((detail, true));
+            }
+        }
+        self.write(session).await.map_err(|e| (e, false))?;
+        Ok(Version::of(session))
+    }
+
+    async fn write(&self, session: &StoredSession) -> Result<(), String> {
         let text = serde_json::to_string(session)
             .map_err(|e| format!("cannot encode the session: {e}"))?;
         settle(self.storage.set(&self.key, &text))

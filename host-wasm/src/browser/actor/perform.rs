@@ -1,85 +1,93 @@
-//! Performing effects: HTTP, the launcher, the lock and storage writes, each in a
-//! `spawn_local` task whose outcome comes back to the actor as a message.
+//! Performing the driver's actions: HTTP, the launcher, the lock and storage, each in a
+//! `spawn_local` task whose outcome comes back to the actor as a message; replies to the
+//! promises, `SessionEvent`s to the `onEvent` listeners, and the timer.
 
-use js_sys::Function;
+use js_sys::{Function, Reflect};
 use ractor::ActorRef;
-use tessera_engine::{Effect, Input};
+use tessera_engine::driver::{Action, DriverInput, Notice, Reply};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 
-use super::{LOCK_TIMEOUT_MS, SessionMsg, SessionState};
+use super::{Redirect, SessionMsg, SessionState, Waiting};
 use crate::browser::error::Failure;
-use crate::browser::events::SessionEvent;
+use crate::browser::events::{self, LoginResult, LogoutResult, SessionEvent, StatusReport};
 use crate::browser::glue::{self, describe};
 use crate::browser::storage::Store;
 
 impl SessionState {
-    pub(super) fn perform(&mut self, myself: &ActorRef<SessionMsg>, effect: Effect) {
-        match effect {
-            Effect::Http(request) => {
-                let actor = myself.clone();
-                spawn_local(async move {
-                    let input = crate::browser::fetch::perform(request).await;
-                    let _ = actor.cast(SessionMsg::Io(input));
-                });
-            }
-            Effect::OpenBrowser { url } => self.launch(myself, url),
-            Effect::PromptForCode { .. } => {
-                // The browser API offers no paste flow (login() takes "browser" or
-                // "device"); a profile configured for it is refused here.
-                let failure = Failure::new(
-                    "config",
-                    "this provider needs the code pasted by the user, which the browser host \
-                     does not offer; use a redirect URI the launcher can capture",
-                );
-                self.end_login(myself, failure);
-            }
-            Effect::ShowUserCode(code) => self.emit(&SessionEvent::UserCode(code)),
-            Effect::LoadSession => {
-                let store = self.adapters.store.clone();
-                let actor = myself.clone();
-                spawn_local(async move {
-                    let input = match store.load().await {
-                        Ok(session) => Input::SessionLoaded { session },
-                        Err(detail) => Input::StorageFailed { detail },
-                    };
-                    let _ = actor.cast(SessionMsg::Io(input));
-                });
-            }
-            Effect::LockSession => self.lock(myself),
-            Effect::UnlockSession => {
-                if self.lock.borrow().is_some() {
-                    self.release_lock();
-                } else {
-                    // Still being acquired: release it as soon as it arrives.
-                    self.lock_unwanted = true;
+    pub(super) fn perform(&mut self, myself: &ActorRef<SessionMsg>, action: Action) {
+        let actor = myself.clone();
+        let store = self.adapters.store.clone();
+        match action {
+            Action::Send(request) => spawn_local(async move {
+                let input = crate::browser::fetch::perform(request).await;
+                let _ = actor.cast(SessionMsg::Io(input));
+            }),
+            Action::OpenBrowser { url } => self.launch(actor, url),
+            // Not emitted: the driver is told this host cannot prompt.
+            Action::PromptForCode { .. } | Action::CloseRedirect => {}
+            Action::ShowUserCode(code) => self.emit(&SessionEvent::UserCode(code)),
+            Action::Load => spawn_local(async move {
+                let _ = actor.cast(SessionMsg::Io(load(&store).await));
+            }),
+            Action::Save { session, replaces } => spawn_local(async move {
+                let input = match store.save(&session, replaces).await {
+                    Ok(version) => DriverInput::Saved { version },
+                    Err((detail, conflict)) => DriverInput::StoreFailed { detail, conflict },
+                };
+                let _ = actor.cast(SessionMsg::Io(input));
+            }),
+            Action::Delete => spawn_local(async move {
+                let input = match store.delete().await {
+                    Ok(()) => DriverInput::Deleted,
+                    Err(detail) => DriverInput::StoreFailed {
+                        detail,
+                        conflict: false,
+                    },
+                };
+                let _ = actor.cast(SessionMsg::Io(input));
+            }),
+            Action::AcquireLock { wait_ms, .. } => self.lock(actor, wait_ms),
+            Action::ReleaseLock => {
+                if let Some(release) = self.lock.borrow_mut().take() {
+                    let _ = release.call0(&JsValue::UNDEFINED);
                 }
             }
-            Effect::PersistSession { session } => {
-                self.write(myself, async move |store: Store| store.save(&session).await)
+            Action::ArmTimer { at } => self.arm_timer(myself, at),
+            Action::CancelTimer => self.disarm_timer(),
+            Action::Reply { call, reply } => {
+                if let Some(waiting) = self.waiting.remove(&call) {
+                    answer(waiting, reply);
+                }
             }
-            Effect::DeleteSession => self.write(myself, async |store: Store| store.delete().await),
-            Effect::Event(event) => self.deliver(event),
+            Action::Notify(notice) => self.emit(&match notice {
+                Notice::LoggedIn { identity } => SessionEvent::LoggedIn { identity },
+                Notice::LoggedOut { reason } => SessionEvent::logged_out(&reason),
+                Notice::RefreshFailed { error, retry_at } => {
+                    SessionEvent::refresh_failed(&error, retry_at)
+                }
+                Notice::StorageFailed { detail } => SessionEvent::StorageFailed { detail },
+                Notice::CallbackIgnored { .. } => return,
+            }),
         }
     }
 
     /// Opens the authorization URL with the launcher; its one redirect comes back as
     /// `Redirected`.
-    fn launch(&mut self, myself: &ActorRef<SessionMsg>, url: String) {
+    fn launch(&mut self, actor: ActorRef<SessionMsg>, url: String) {
         let launch = self.launch;
-        let actor = myself.clone();
         let Some(launcher) = self.adapters.launcher.clone() else {
+            let detail = "no launcher: outside an extension, pass options.launcher to \
+                          Session.open (a function that opens the URL and resolves with the \
+                          final redirect URL)";
             let _ = actor.cast(SessionMsg::LaunchFailed {
                 launch,
-                detail: "no launcher: outside an extension, pass options.launcher to \
-                         Session.open (a function that opens the URL and resolves with the \
-                         final redirect URL)"
-                    .into(),
+                detail: detail.into(),
             });
             return;
         };
         let redirect_uri = self
-            .engine
+            .driver
             .config()
             .redirect_uri
             .clone()
@@ -92,7 +100,10 @@ impl SessionState {
             );
             let message = match glue::settle(called).await {
                 Ok(value) => match value.as_string() {
-                    Some(url) => SessionMsg::Redirected { launch, url },
+                    Some(url) => SessionMsg::Redirected {
+                        launch,
+                        url: Redirect(url),
+                    },
                     None => SessionMsg::LaunchFailed {
                         launch,
                         detail: "the launcher resolved with no redirect URL".into(),
@@ -104,44 +115,123 @@ impl SessionState {
         });
     }
 
-    /// Takes the Web Lock, then re-reads storage (a sibling may have refreshed).
-    fn lock(&mut self, myself: &ActorRef<SessionMsg>) {
-        let store = self.adapters.store.clone();
+    /// Takes the Web Lock, waiting up to `wait_ms` (a timeout is `LockBusy`).
+    fn lock(&mut self, actor: ActorRef<SessionMsg>, wait_ms: u64) {
+        let name = self.adapters.store.lock_name();
         let slot = self.lock.clone();
-        let actor = myself.clone();
         spawn_local(async move {
-            let acquired = JsFuture::from(glue::acquire_lock(&store.lock_name(), LOCK_TIMEOUT_MS));
-            let outcome = match acquired.await {
+            let acquired = JsFuture::from(glue::acquire_lock(&name, wait_ms as f64)).await;
+            let input = match acquired {
                 Ok(release) => {
                     *slot.borrow_mut() = release.dyn_into::<Function>().ok();
-                    store.load().await
+                    let told = actor.cast(SessionMsg::Io(DriverInput::LockAcquired));
+                    if told.is_err()
+                        && let Some(release) = slot.borrow_mut().take()
+                    {
+                        // The session stopped meanwhile: nobody else will release it.
+                        let _ = release.call0(&JsValue::UNDEFINED);
+                    }
+                    return;
                 }
-                Err(error) => Err(format!(
-                    "could not take the refresh lock within {} s: {}",
-                    LOCK_TIMEOUT_MS / 1000.0,
-                    describe(&error)
-                )),
+                Err(error) if is_timeout(&error) => DriverInput::LockBusy,
+                Err(error) => DriverInput::LockFailed {
+                    detail: format!("could not take the refresh lock: {}", describe(&error)),
+                },
             };
-            let _ = actor.cast(SessionMsg::Locked { outcome });
+            let _ = actor.cast(SessionMsg::Io(input));
         });
     }
 
-    pub(super) fn release_lock(&mut self) {
-        if let Some(release) = self.lock.borrow_mut().take() {
-            let _ = release.call0(&JsValue::UNDEFINED);
+    fn emit(&self, event: &SessionEvent) {
+        let value = events::to_js(event);
+        // A listener may add listeners: call a snapshot.
+        let listeners = self.adapters.listeners.borrow().clone();
+        for listener in &listeners {
+            glue::notify(listener, &value);
         }
     }
+}
 
-    fn write<F>(&mut self, myself: &ActorRef<SessionMsg>, operation: F)
-    where
-        F: AsyncFnOnce(Store) -> Result<(), String> + 'static,
-    {
-        self.writing = true;
-        let store = self.adapters.store.clone();
-        let actor = myself.clone();
-        spawn_local(async move {
-            let failure = operation(store).await.err();
-            let _ = actor.cast(SessionMsg::Stored { failure });
-        });
+/// The Web Lock's wait ran out (its `AbortSignal.timeout` fired).
+fn is_timeout(error: &JsValue) -> bool {
+    let name = Reflect::get(error, &JsValue::from_str("name")).ok();
+    matches!(
+        name.and_then(|n| n.as_string()).as_deref(),
+        Some("TimeoutError" | "AbortError")
+    )
+}
+
+/// Resolves one promise with the driver's reply, as the type it waits for.
+fn answer(waiting: Waiting, reply: Reply) {
+    let failure = |reply: Reply| match reply {
+        Reply::Failed { error } => Failure::from(error),
+        Reply::Refused { rejected } => Failure::new("protocol", rejected.to_string()),
+        _ => Failure::new("protocol", "an answer of the wrong kind"),
+    };
+    match (waiting, reply) {
+        (Waiting::Token(sender), Reply::Token { access_token, .. }) => {
+            let _ = sender.send(Ok(access_token));
+        }
+        (
+            Waiting::Login(sender),
+            Reply::LoggedIn {
+                identity,
+                scopes,
+                expires_at,
+            },
+        ) => {
+            let _ = sender.send(Ok(LoginResult {
+                identity,
+                scopes,
+                expires_at,
+            }));
+        }
+        (
+            Waiting::Logout(sender),
+            Reply::LoggedOut {
+                end_session_url,
+                server_calls,
+            },
+        ) => {
+            let server_calls = server_calls.into_iter().map(Into::into).collect();
+            let _ = sender.send(Ok(LogoutResult {
+                end_session_url,
+                server_calls,
+            }));
+        }
+        (
+            Waiting::Status(sender),
+            Reply::Status {
+                status,
+                storage_problem,
+            },
+        ) => {
+            let _ = sender.send(StatusReport {
+                status,
+                storage_problem,
+            });
+        }
+        (Waiting::Token(sender), reply) => drop(sender.send(Err(failure(reply)))),
+        (Waiting::Login(sender), reply) => drop(sender.send(Err(failure(reply)))),
+        (Waiting::Logout(sender), reply) => drop(sender.send(Err(failure(reply)))),
+        (Waiting::Status(_), _) => {}
+    }
+}
+
+/// Reads storage, as the driver's input.
+pub(super) async fn load(store: &Store) -> DriverInput {
+    match store.load().await {
+        Ok(Some(session)) => DriverInput::Loaded {
+            version: Some(tessera_engine::driver::Version::of(&session)),
+            session: Some(session),
+        },
+        Ok(None) => DriverInput::Loaded {
+            session: None,
+            version: None,
+        },
+        Err(detail) => DriverInput::StoreFailed {
+            detail,
+            conflict: false,
+        },
     }
 }
