@@ -64,9 +64,7 @@ pub enum SessionMsg {
     Io(DriverInput),
     /// The refresh lock was taken (`Some`), stayed busy (`None`) or failed.
     Locked(Result<Option<LockGuard>, String>),
-    Timer {
-        generation: u64,
-    },
+    TimerFired,
 }
 
 /// Where the loopback server listens.
@@ -100,11 +98,9 @@ pub struct SessionState {
     args: SessionArgs,
     http: HttpExecutor,
     waiting: HashMap<CallId, Waiting>,
-    next_call: u64,
     lock: Option<LockGuard>,
     loopback: Option<JoinHandle<()>>,
     timer: Option<JoinHandle<Result<(), ractor::MessagingErr<SessionMsg>>>>,
-    timer_generation: u64,
 }
 
 impl Actor for SessionActor {
@@ -134,11 +130,9 @@ impl Actor for SessionActor {
             args,
             http: HttpExecutor::default(),
             waiting: HashMap::new(),
-            next_call: 1,
             lock: None,
             loopback: None,
             timer: None,
-            timer_generation: 0,
         };
         // The driver's first action is the load: done here, awaited.
         let loaded = match state.driver.poll_action() {
@@ -166,7 +160,10 @@ impl Actor for SessionActor {
         state: &mut SessionState,
     ) -> Result<(), ActorProcessingErr> {
         let input = match message {
-            SessionMsg::Call(command, waiting) => state.call(&myself, command, waiting).await,
+            SessionMsg::Call(command, waiting) => {
+                state.call(&myself, command, waiting).await;
+                None
+            }
             SessionMsg::Io(input) => Some(input),
             SessionMsg::Locked(Ok(Some(guard))) => {
                 state.lock = Some(guard);
@@ -174,9 +171,7 @@ impl Actor for SessionActor {
             }
             SessionMsg::Locked(Ok(None)) => Some(DriverInput::LockBusy),
             SessionMsg::Locked(Err(detail)) => Some(DriverInput::LockFailed { detail }),
-            SessionMsg::Timer { generation } => {
-                (generation == state.timer_generation).then_some(DriverInput::TimerFired)
-            }
+            SessionMsg::TimerFired => Some(DriverInput::TimerFired),
         };
         if let Some(input) = input {
             state.feed(&myself, input);
@@ -186,14 +181,14 @@ impl Actor for SessionActor {
 }
 
 impl SessionState {
-    /// Numbers the call and keeps its reply handle. A browser login first starts the
-    /// loopback server, whose address is the redirect URI.
+    /// Hands the call to the driver and keeps its reply handle under the driver's number.
+    /// A browser login first starts the loopback server, whose address is the redirect URI.
     async fn call(
         &mut self,
         myself: &ActorRef<SessionMsg>,
         mut command: Command,
         waiting: Waiting,
-    ) -> Option<DriverInput> {
+    ) {
         if let Command::Login {
             method: tessera_engine::LoginMethod::Browser,
             redirect_uri,
@@ -202,8 +197,10 @@ impl SessionState {
             match self.start_loopback(myself).await {
                 Ok(uri) => *redirect_uri = Some(uri),
                 Err(error) => {
-                    perform::answer(waiting, tessera_engine::driver::Reply::Failed { error });
-                    return None;
+                    return perform::answer(
+                        waiting,
+                        tessera_engine::driver::Reply::Failed { error },
+                    );
                 }
             }
         }
@@ -213,18 +210,22 @@ impl SessionState {
         ) {
             self.http.warm_up(self.uses_tls());
         }
-        let call = CallId(self.next_call);
-        self.next_call += 1;
+        let call = self.driver.call(now(), command);
         self.waiting.insert(call, waiting);
-        Some(DriverInput::Call { call, command })
+        self.perform_all(myself);
     }
 
-    /// One input, then every action; then the fast path and the storage problem are
-    /// published.
+    /// One input, then every action.
     fn feed(&mut self, myself: &ActorRef<SessionMsg>, input: DriverInput) {
         if let Err(rejected) = self.driver.handle(now(), input) {
             tracing::debug!(%rejected, "input rejected");
         }
+        self.perform_all(myself);
+    }
+
+    /// Every action the driver has; then the fast path and the storage problem are
+    /// published.
+    fn perform_all(&mut self, myself: &ActorRef<SessionMsg>) {
         while let Some(action) = self.driver.poll_action() {
             self.perform(myself, action);
         }

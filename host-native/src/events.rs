@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use subtle::ConstantTimeEq as _;
-use tessera_engine::{Error, Identity, LogoutReason, Secret, ServerCall, UnixMillis, UserCode};
+use tessera_engine::{Error, Identity, LogoutReason, Secret, UnixMillis, UserCode};
 
 /// An access token and when it expires.
 ///
@@ -74,21 +74,8 @@ impl std::fmt::Debug for SharedSecret {
     }
 }
 
-/// A finished login.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoginReport {
-    pub identity: Option<Identity>,
-    pub scopes: Vec<String>,
-    pub expires_at: UnixMillis,
-}
-
-/// A finished logout: the provider-side outcome of each call, and the URL that ends the
-/// provider's browser session (if it has one).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogoutReport {
-    pub end_session_url: Option<String>,
-    pub server_calls: Vec<ServerCall>,
-}
+/// A finished login, and a finished logout (the engine driver's answers).
+pub use tessera_engine::driver::{LoginOutcome as LoginReport, LogoutOutcome as LogoutReport};
 
 /// Things the user should see while the session runs (the CLI prints them; a library
 /// user may subscribe with [`crate::Client::events`]).

@@ -1,7 +1,7 @@
 //! Turning the engine's effects into actions, and its events into replies and notices.
 
 use super::storage::{LoadFor, Lock, StoreOp};
-use super::{Action, Driver, Notice, Reply};
+use super::{Action, Driver, LoginOutcome, LogoutOutcome, Notice, Reply};
 use crate::effect::{Effect, Event, LogoutReason};
 use crate::error::Error;
 use crate::time::UnixMillis;
@@ -87,11 +87,11 @@ impl Driver {
                     identity: identity.clone(),
                 });
                 let reply = match self.write_failure.take() {
-                    None => Reply::LoggedIn {
+                    None => Reply::LoggedIn(LoginOutcome {
                         identity,
                         scopes,
                         expires_at,
-                    },
+                    }),
                     Some(detail) => Reply::Failed {
                         error: Error::Storage {
                             detail: format!(
@@ -127,10 +127,10 @@ impl Driver {
                     return;
                 }
                 let reply = match self.write_failure.take() {
-                    None => Reply::LoggedOut {
+                    None => Reply::LoggedOut(LogoutOutcome {
                         end_session_url,
                         server_calls,
-                    },
+                    }),
                     Some(detail) => Reply::Failed {
                         error: Error::Storage {
                             detail: format!(

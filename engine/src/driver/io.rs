@@ -192,18 +192,8 @@ pub enum Reply {
         access_token: Secret,
         expires_at: UnixMillis,
     },
-    LoggedIn {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        identity: Option<Identity>,
-        scopes: Vec<String>,
-        expires_at: UnixMillis,
-    },
-    LoggedOut {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        end_session_url: Option<String>,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        server_calls: Vec<ServerCall>,
-    },
+    LoggedIn(LoginOutcome),
+    LoggedOut(LogoutOutcome),
     /// The command was taken (pasted code, cancel).
     Accepted,
     /// The input was not taken; nothing changed (a forged redirect, unreadable paste).
@@ -218,6 +208,25 @@ pub enum Reply {
     Failed {
         error: Error,
     },
+}
+
+/// A finished login.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginOutcome {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
+    pub scopes: Vec<String>,
+    pub expires_at: UnixMillis,
+}
+
+/// A finished logout: what each server-side call did, and the URL that ends the
+/// provider's browser session (if it has one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogoutOutcome {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_session_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_calls: Vec<ServerCall>,
 }
 
 /// What the application should hear about, beyond the answers to its calls.

@@ -53,7 +53,9 @@ mod storage;
 
 use std::collections::VecDeque;
 
-pub use io::{Action, CallId, Command, DriverInput, Notice, Reply, Version};
+pub use io::{
+    Action, CallId, Command, DriverInput, LoginOutcome, LogoutOutcome, Notice, Reply, Version,
+};
 
 use crate::config::Config;
 use crate::effect::Effect;
@@ -116,6 +118,8 @@ pub struct Driver {
     storage_problem: Option<String>,
     journal: Option<Vec<(UnixMillis, Input)>>,
     stopped: bool,
+    /// The id [`Driver::call`] gives next.
+    next_call: u64,
 }
 
 impl Driver {
@@ -138,6 +142,7 @@ impl Driver {
             storage_problem: None,
             journal,
             stopped: false,
+            next_call: 1,
         };
         driver.settle(now);
         driver
@@ -148,7 +153,8 @@ impl Driver {
     pub fn handle(&mut self, now: UnixMillis, input: DriverInput) -> Result<(), Rejected> {
         let result = match input {
             DriverInput::Call { call, command } => {
-                self.call(now, call, command);
+                self.next_call = self.next_call.max(call.0.saturating_add(1));
+                self.command(now, call, command);
                 Ok(())
             }
             DriverInput::CallDropped { call } => {
@@ -201,6 +207,14 @@ impl Driver {
         result
     }
 
+    /// A caller's command, numbered here: the returned id is the one its
+    /// [`Action::Reply`] carries. The same as `handle` with `DriverInput::Call`.
+    pub fn call(&mut self, now: UnixMillis, command: Command) -> CallId {
+        let call = CallId(self.next_call);
+        let _ = self.handle(now, DriverInput::Call { call, command });
+        call
+    }
+
     /// The next thing to do, in order.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
@@ -244,7 +258,7 @@ impl Driver {
         self.timer
     }
 
-    fn call(&mut self, now: UnixMillis, call: CallId, command: Command) {
+    fn command(&mut self, now: UnixMillis, call: CallId, command: Command) {
         if self.stopped {
             self.reply(
                 call,

@@ -9,7 +9,7 @@ use tessera_engine::driver::{Action, DriverInput, Notice, Reply};
 
 use super::{SessionMsg, SessionState, StatusReport, Waiting};
 use crate::clock::now;
-use crate::events::{HostEvent, LoginReport, LogoutReport, SharedSecret, Token};
+use crate::events::{HostEvent, SharedSecret, Token};
 use crate::loopback::CallbackPage;
 use crate::store::SessionStore;
 
@@ -77,9 +77,9 @@ impl SessionState {
             Action::ArmTimer { at } => {
                 self.disarm_timer();
                 let delay = Duration::from_millis(now().millis_until(at));
-                let generation = self.timer_generation;
-                self.timer =
-                    Some(myself.send_after(delay, move || SessionMsg::Timer { generation }));
+                // A timer that fires after it was replaced is harmless: the driver checks
+                // what is due.
+                self.timer = Some(myself.send_after(delay, || SessionMsg::TimerFired));
             }
             Action::CancelTimer => self.disarm_timer(),
             Action::Reply { call, reply } => {
@@ -102,7 +102,6 @@ impl SessionState {
     }
 
     fn disarm_timer(&mut self) {
-        self.timer_generation += 1;
         if let Some(timer) = self.timer.take() {
             timer.abort();
         }
@@ -152,7 +151,48 @@ impl SessionState {
 
 /// Answers one caller with the driver's reply, as the type it waits for.
 pub(super) fn answer(waiting: Waiting, reply: Reply) {
-    let failure = |reply: Reply| match reply {
+    match waiting {
+        Waiting::Token(sender) => drop(sender.send(match reply {
+            Reply::Token {
+                access_token,
+                expires_at,
+            } => Ok(Token {
+                access_token: SharedSecret::from(&access_token),
+                expires_at,
+            }),
+            other => Err(failure(other)),
+        })),
+        Waiting::Login(sender) => drop(sender.send(match reply {
+            Reply::LoggedIn(login) => Ok(login),
+            other => Err(failure(other)),
+        })),
+        Waiting::Logout(sender) => drop(sender.send(match reply {
+            Reply::LoggedOut(logout) => Ok(logout),
+            other => Err(failure(other)),
+        })),
+        Waiting::Pasted(sender) => drop(sender.send(match reply {
+            Reply::Refused { rejected } => Err(rejected),
+            _ => Ok(()),
+        })),
+        Waiting::Page(page) => page.respond(match reply {
+            Reply::LoggedIn(_) => CallbackPage::Success,
+            Reply::Refused { rejected } => CallbackPage::Ignored {
+                message: rejected.to_string(),
+            },
+            Reply::Failed { error } => CallbackPage::Failed {
+                message: error.to_string(),
+            },
+            _ => CallbackPage::Failed {
+                message: "the login ended".into(),
+            },
+        }),
+        Waiting::Status(_) | Waiting::Nobody => {}
+    }
+}
+
+/// The error in a reply that is not the answer a call waits for.
+fn failure(reply: Reply) -> Error {
+    match reply {
         Reply::Failed { error } => error,
         Reply::Refused { rejected } => Error::RedirectRefused {
             reason: rejected.to_string(),
@@ -160,69 +200,6 @@ pub(super) fn answer(waiting: Waiting, reply: Reply) {
         _ => Error::Config {
             problem: "an answer of the wrong kind".into(),
         },
-    };
-    match (waiting, reply) {
-        (
-            Waiting::Token(sender),
-            Reply::Token {
-                access_token,
-                expires_at,
-            },
-        ) => {
-            let access_token = SharedSecret::from(&access_token);
-            let _ = sender.send(Ok(Token {
-                access_token,
-                expires_at,
-            }));
-        }
-        (Waiting::Token(sender), reply) => drop(sender.send(Err(failure(reply)))),
-        (
-            Waiting::Login(sender),
-            Reply::LoggedIn {
-                identity,
-                scopes,
-                expires_at,
-            },
-        ) => {
-            let _ = sender.send(Ok(LoginReport {
-                identity,
-                scopes,
-                expires_at,
-            }));
-        }
-        (Waiting::Login(sender), reply) => drop(sender.send(Err(failure(reply)))),
-        (
-            Waiting::Logout(sender),
-            Reply::LoggedOut {
-                end_session_url,
-                server_calls,
-            },
-        ) => {
-            let _ = sender.send(Ok(LogoutReport {
-                end_session_url,
-                server_calls,
-            }));
-        }
-        (Waiting::Logout(sender), reply) => drop(sender.send(Err(failure(reply)))),
-        (Waiting::Pasted(sender), Reply::Refused { rejected }) => drop(sender.send(Err(rejected))),
-        (Waiting::Pasted(sender), _) => drop(sender.send(Ok(()))),
-        (Waiting::Page(page), Reply::LoggedIn { .. }) => page.respond(CallbackPage::Success),
-        (Waiting::Page(page), Reply::Refused { rejected }) => {
-            page.respond(CallbackPage::Ignored {
-                message: rejected.to_string(),
-            });
-        }
-        (Waiting::Page(page), Reply::Failed { error }) => {
-            page.respond(CallbackPage::Failed {
-                message: error.to_string(),
-            });
-        }
-        (Waiting::Page(page), _) => {
-            page.respond(CallbackPage::Failed {
-                message: "the login ended".into(),
-            });
-        }
-        (Waiting::Status(_) | Waiting::Nobody, _) => {}
     }
 }
 

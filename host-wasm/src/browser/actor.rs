@@ -53,9 +53,7 @@ pub(crate) enum SessionMsg {
         launch: u64,
         detail: String,
     },
-    Timer {
-        generation: u64,
-    },
+    TimerFired,
 }
 
 /// A redirect URL: it carries the authorization code, so `Debug` shows its length only.
@@ -111,13 +109,11 @@ pub(crate) struct SessionState {
     driver: Driver,
     adapters: Adapters,
     waiting: HashMap<CallId, Waiting>,
-    next_call: u64,
     /// Releases the Web Lock, once it is held.
     lock: Rc<RefCell<Option<Function>>>,
     /// Numbers launcher calls, so the answer of a replaced login is ignored.
     launch: u64,
     timer: Option<timer::Timer>,
-    timer_generation: u64,
 }
 
 impl ThreadLocalActor for SessionActor {
@@ -144,11 +140,9 @@ impl ThreadLocalActor for SessionActor {
             driver: Driver::new(args.config, args.seed, now(), options),
             adapters,
             waiting: HashMap::new(),
-            next_call: 1,
             lock: Rc::default(),
             launch: 0,
             timer: None,
-            timer_generation: 0,
         };
         // The driver's first action is the load: done here, awaited.
         let loaded = match state.driver.poll_action() {
@@ -181,32 +175,30 @@ impl ThreadLocalActor for SessionActor {
                 if matches!(command, Command::Login { .. }) {
                     state.launch += 1;
                 }
-                let call = CallId(state.next_call);
-                state.next_call += 1;
+                let call = state.driver.call(now(), command);
                 state.waiting.insert(call, waiting);
-                Some(DriverInput::Call { call, command })
+                None
             }
             SessionMsg::Io(input) => Some(input),
             // One launcher call brings exactly one redirect: a refused one ends the login.
-            SessionMsg::Redirected { launch, url } => (launch == state.launch).then(|| {
+            SessionMsg::Redirected { launch, url } if launch == state.launch => {
                 let command = Command::Callback {
                     url: url.0,
                     last: true,
                 };
-                let call = CallId(state.next_call);
-                state.next_call += 1;
-                DriverInput::Call { call, command }
-            }),
+                let _ = state.driver.call(now(), command);
+                None
+            }
+            SessionMsg::Redirected { .. } => None,
             SessionMsg::LaunchFailed { launch, detail } => {
                 (launch == state.launch).then_some(DriverInput::LaunchFailed { detail })
             }
-            SessionMsg::Timer { generation } => {
-                (generation == state.timer_generation).then_some(DriverInput::TimerFired)
-            }
+            SessionMsg::TimerFired => Some(DriverInput::TimerFired),
         };
         if let Some(input) = input {
-            state.feed(&myself, input);
+            let _ = state.driver.handle(now(), input);
         }
+        state.perform_all(&myself);
         Ok(())
     }
 }
@@ -215,6 +207,10 @@ impl SessionState {
     /// One input, then every action.
     fn feed(&mut self, myself: &ActorRef<SessionMsg>, input: DriverInput) {
         let _ = self.driver.handle(now(), input);
+        self.perform_all(myself);
+    }
+
+    fn perform_all(&mut self, myself: &ActorRef<SessionMsg>) {
         while let Some(action) = self.driver.poll_action() {
             self.perform(myself, action);
         }

@@ -3,6 +3,7 @@
 //! serde shapes documented in the TypeScript declarations (`typescript.rs`).
 
 use serde::Serialize;
+use tessera_engine::driver::{LoginOutcome, LogoutOutcome};
 use tessera_engine::{Error, Identity, LogoutReason, ServerCall, Status, UnixMillis, UserCode};
 use wasm_bindgen::JsValue;
 
@@ -58,6 +59,16 @@ pub(crate) struct LoginResult {
     pub expires_at: UnixMillis,
 }
 
+impl From<LoginOutcome> for LoginResult {
+    fn from(login: LoginOutcome) -> Self {
+        Self {
+            identity: login.identity,
+            scopes: login.scopes,
+            expires_at: login.expires_at,
+        }
+    }
+}
+
 /// One server-side call of a logout, with its error as a message.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct ServerCallResult {
@@ -82,6 +93,15 @@ pub(crate) struct LogoutResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_session_url: Option<String>,
     pub server_calls: Vec<ServerCallResult>,
+}
+
+impl From<LogoutOutcome> for LogoutResult {
+    fn from(logout: LogoutOutcome) -> Self {
+        Self {
+            end_session_url: logout.end_session_url,
+            server_calls: logout.server_calls.into_iter().map(Into::into).collect(),
+        }
+    }
 }
 
 /// What `status()` resolves with: the engine's projection and the last storage problem.

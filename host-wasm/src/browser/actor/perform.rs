@@ -163,58 +163,40 @@ fn is_timeout(error: &JsValue) -> bool {
 
 /// Resolves one promise with the driver's reply, as the type it waits for.
 fn answer(waiting: Waiting, reply: Reply) {
-    let failure = |reply: Reply| match reply {
+    match waiting {
+        Waiting::Token(sender) => drop(sender.send(match reply {
+            Reply::Token { access_token, .. } => Ok(access_token),
+            other => Err(failure(other)),
+        })),
+        Waiting::Login(sender) => drop(sender.send(match reply {
+            Reply::LoggedIn(login) => Ok(LoginResult::from(login)),
+            other => Err(failure(other)),
+        })),
+        Waiting::Logout(sender) => drop(sender.send(match reply {
+            Reply::LoggedOut(logout) => Ok(LogoutResult::from(logout)),
+            other => Err(failure(other)),
+        })),
+        Waiting::Status(sender) => {
+            if let Reply::Status {
+                status,
+                storage_problem,
+            } = reply
+            {
+                let _ = sender.send(StatusReport {
+                    status,
+                    storage_problem,
+                });
+            }
+        }
+    }
+}
+
+/// The failure in a reply that is not the answer a promise waits for.
+fn failure(reply: Reply) -> Failure {
+    match reply {
         Reply::Failed { error } => Failure::from(error),
         Reply::Refused { rejected } => Failure::new("protocol", rejected.to_string()),
         _ => Failure::new("protocol", "an answer of the wrong kind"),
-    };
-    match (waiting, reply) {
-        (Waiting::Token(sender), Reply::Token { access_token, .. }) => {
-            let _ = sender.send(Ok(access_token));
-        }
-        (
-            Waiting::Login(sender),
-            Reply::LoggedIn {
-                identity,
-                scopes,
-                expires_at,
-            },
-        ) => {
-            let _ = sender.send(Ok(LoginResult {
-                identity,
-                scopes,
-                expires_at,
-            }));
-        }
-        (
-            Waiting::Logout(sender),
-            Reply::LoggedOut {
-                end_session_url,
-                server_calls,
-            },
-        ) => {
-            let server_calls = server_calls.into_iter().map(Into::into).collect();
-            let _ = sender.send(Ok(LogoutResult {
-                end_session_url,
-                server_calls,
-            }));
-        }
-        (
-            Waiting::Status(sender),
-            Reply::Status {
-                status,
-                storage_problem,
-            },
-        ) => {
-            let _ = sender.send(StatusReport {
-                status,
-                storage_problem,
-            });
-        }
-        (Waiting::Token(sender), reply) => drop(sender.send(Err(failure(reply)))),
-        (Waiting::Login(sender), reply) => drop(sender.send(Err(failure(reply)))),
-        (Waiting::Logout(sender), reply) => drop(sender.send(Err(failure(reply)))),
-        (Waiting::Status(_), _) => {}
     }
 }
 

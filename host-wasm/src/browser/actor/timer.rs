@@ -20,17 +20,17 @@ impl SessionState {
     /// long delays at ~24.8 days).
     pub(super) fn arm_timer(&mut self, myself: &ActorRef<SessionMsg>, at: UnixMillis) {
         self.disarm_timer();
-        let generation = self.timer_generation;
         let actor = myself.clone();
+        // A timer that fires after it was replaced is harmless: the driver checks what
+        // is due.
         let fire = Closure::<dyn FnMut()>::new(move || {
-            let _ = actor.cast(SessionMsg::Timer { generation });
+            let _ = actor.cast(SessionMsg::TimerFired);
         });
         let id = glue::arm_timer(now().millis_until(at) as f64, &fire);
         self.timer = Some(Timer { id, _fire: fire });
     }
 
     pub(super) fn disarm_timer(&mut self) {
-        self.timer_generation += 1;
         if let Some(timer) = self.timer.take() {
             glue::disarm_timer(&timer.id);
         }
