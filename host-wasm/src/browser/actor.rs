@@ -1,43 +1,32 @@
-//! The session actor: an executor for the engine's session [`Driver`].
+//! The session's mailbox: an executor for the engine's session [`Driver`] on the browser's
+//! event loop.
 //!
-//! Each message is one [`DriverInput`]; after it the actor performs every [`Action`]
-//! (`perform.rs`): HTTP, storage, the lock and the launcher in `spawn_local` tasks that
-//! send their outcome back as a message (the handler never awaits the network or the
-//! user), replies to the promises, events, the one `setTimeout`. Every decision — which
-//! event answers which call, write ordering, the lock's retries, timers, what ends a
-//! login — is the driver's.
+//! Everything runs on one thread, so the "actor" is a queue of messages drained in order
+//! by whoever delivers one while no drain runs: a call from JavaScript, a `fetch` or
+//! storage task finishing, the `setTimeout`. Each message is one [`DriverInput`]; after it
+//! every [`Action`] is performed (`perform.rs`): I/O in `spawn_local` tasks that deliver
+//! their outcome back here (nothing waits on the network or the user while the state is
+//! held), promises settled, events, the one timer. Every decision — which event answers
+//! which call, write ordering, the lock's retries, timers, what ends a login — is the
+//! driver's. No actor framework or async runtime: a listener that calls the session from
+//! an event only queues its call behind the current one.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::Rc;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::{Rc, Weak};
 
 use js_sys::Function;
-use ractor::concurrency::OneshotSender;
-use ractor::thread_local::ThreadLocalActor;
-use ractor::{ActorProcessingErr, ActorRef};
-use tessera_engine::driver::{Action, CallId, Command, Driver, DriverInput, DriverOptions};
-use tessera_engine::{Config, Secret, UnixMillis};
+use tessera_engine::UnixMillis;
+use tessera_engine::driver::{CallId, Command, Driver, DriverInput};
 
-use super::error::Failure;
-use super::events::{LoginResult, LogoutResult, StatusReport};
 use super::storage::Store;
 
 mod perform;
 mod timer;
 
-pub(crate) type Reply<T> = OneshotSender<Result<T, Failure>>;
+pub(crate) use perform::{Expect, Waiting, load};
 
-/// A promise's resolver, by what it waits for.
-#[derive(Debug)]
-pub(crate) enum Waiting {
-    Token(Reply<Secret>),
-    Login(Reply<LoginResult>),
-    Logout(Reply<LogoutResult>),
-    Status(OneshotSender<StatusReport>),
-}
-
-/// Everything the actor reacts to.
-#[derive(Debug)]
+/// Everything the session reacts to.
 #[allow(clippy::large_enum_variant)] // moved once per message; a box would cost more
 pub(crate) enum SessionMsg {
     Call(Command, Waiting),
@@ -46,7 +35,7 @@ pub(crate) enum SessionMsg {
     /// The launcher of login number `launch` came back with the final redirect URL...
     Redirected {
         launch: u64,
-        url: Redirect,
+        url: String,
     },
     /// ...or failed (window closed, launcher missing or throwing).
     LaunchFailed {
@@ -54,20 +43,11 @@ pub(crate) enum SessionMsg {
         detail: String,
     },
     TimerFired,
+    /// `close()`: waiting calls are answered, the lock released, the timer cleared.
+    Stop,
 }
 
-/// A redirect URL: it carries the authorization code, so `Debug` shows its length only.
-pub(crate) struct Redirect(pub String);
-
-impl std::fmt::Debug for Redirect {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<{} bytes>", self.0.len())
-    }
-}
-
-/// The JavaScript side of a session: not `Send`, so it cannot travel in the actor's
-/// (Send) start arguments; `Session::open` parks it under a ticket that `pre_start`
-/// redeems on the same thread.
+/// What the host needs besides the driver: storage, the launcher, the listeners.
 #[derive(Debug)]
 pub(crate) struct Adapters {
     pub store: Store,
@@ -75,36 +55,7 @@ pub(crate) struct Adapters {
     pub listeners: Rc<RefCell<Vec<Function>>>,
 }
 
-thread_local! {
-    static PARKED: RefCell<HashMap<u64, Adapters>> = RefCell::new(HashMap::new());
-    static NEXT_TICKET: RefCell<u64> = const { RefCell::new(0) };
-}
-
-/// Redeems [`Adapters`] parked by [`park`].
-#[derive(Debug)]
-pub(crate) struct Ticket(u64);
-
-pub(crate) fn park(adapters: Adapters) -> Ticket {
-    let id = NEXT_TICKET.with(|next| {
-        let mut next = next.borrow_mut();
-        *next += 1;
-        *next
-    });
-    PARKED.with(|parked| parked.borrow_mut().insert(id, adapters));
-    Ticket(id)
-}
-
-/// What the actor is started with.
-#[derive(Debug)]
-pub(crate) struct SessionArgs {
-    pub config: Config,
-    pub seed: [u8; 32],
-    pub adapters: Ticket,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct SessionActor;
-
+/// The driver and what its actions need.
 pub(crate) struct SessionState {
     driver: Driver,
     adapters: Adapters,
@@ -116,103 +67,128 @@ pub(crate) struct SessionState {
     timer: Option<timer::Timer>,
 }
 
-impl ThreadLocalActor for SessionActor {
-    type Msg = SessionMsg;
-    type State = SessionState;
-    type Arguments = SessionArgs;
+/// A handle to the mailbox; cheap to clone. Tasks hold a [`WeakMailbox`].
+#[derive(Clone)]
+pub(crate) struct Mailbox(Rc<Inner>);
 
-    /// Loads the stored session before the actor takes messages, so `Session.open`
-    /// resolves with the session as storage has it.
-    async fn pre_start(
-        &self,
-        myself: ActorRef<SessionMsg>,
-        args: SessionArgs,
-    ) -> Result<SessionState, ActorProcessingErr> {
-        let adapters = PARKED
-            .with(|parked| parked.borrow_mut().remove(&args.adapters.0))
-            .ok_or("the session's adapters were not found")?;
-        // Browsers have no terminal to paste into.
-        let options = DriverOptions {
-            can_prompt_for_code: false,
-            ..DriverOptions::default()
-        };
-        let mut state = SessionState {
-            driver: Driver::new(args.config, args.seed, now(), options),
+/// What tasks and timers deliver to: nothing once the session is gone.
+#[derive(Clone)]
+pub(crate) struct WeakMailbox(Weak<Inner>);
+
+struct Inner {
+    state: RefCell<SessionState>,
+    queue: RefCell<VecDeque<SessionMsg>>,
+    draining: Cell<bool>,
+    closed: Cell<bool>,
+}
+
+/// The session was closed: the message was not taken.
+#[derive(Debug)]
+pub(crate) struct Closed;
+
+impl Mailbox {
+    /// A session around `driver`, which has had its first load answered.
+    pub fn new(driver: Driver, adapters: Adapters) -> Self {
+        let state = SessionState {
+            driver,
             adapters,
             waiting: HashMap::new(),
             lock: Rc::default(),
             launch: 0,
             timer: None,
         };
-        // The driver's first action is the load: done here, awaited.
-        let loaded = match state.driver.poll_action() {
-            Some(Action::Load) => perform::load(&state.adapters.store).await,
-            _ => return Err("the session driver did not start with a load".into()),
-        };
-        state.feed(&myself, loaded);
-        Ok(state)
+        let mailbox = Mailbox(Rc::new(Inner {
+            state: RefCell::new(state),
+            queue: RefCell::default(),
+            draining: Cell::new(false),
+            closed: Cell::new(false),
+        }));
+        let weak = mailbox.downgrade();
+        mailbox.0.state.borrow_mut().perform_pending(&weak);
+        mailbox
     }
 
-    async fn post_stop(
-        &self,
-        myself: ActorRef<SessionMsg>,
-        state: &mut SessionState,
-    ) -> Result<(), ActorProcessingErr> {
-        // Answers waiting calls, releases the lock, and clears the setTimeout (which would
-        // keep node, or a test runner, alive after close()).
-        state.feed(&myself, DriverInput::Stop);
-        Ok(())
+    pub fn is_closed(&self) -> bool {
+        self.0.closed.get()
     }
 
-    async fn handle(
-        &self,
-        myself: ActorRef<SessionMsg>,
-        message: SessionMsg,
-        state: &mut SessionState,
-    ) -> Result<(), ActorProcessingErr> {
-        let input = match message {
-            SessionMsg::Call(command, waiting) => {
-                if matches!(command, Command::Login { .. }) {
-                    state.launch += 1;
-                }
-                let call = state.driver.call(now(), command);
-                state.waiting.insert(call, waiting);
-                None
-            }
-            SessionMsg::Io(input) => Some(input),
-            // One launcher call brings exactly one redirect: a refused one ends the login.
-            SessionMsg::Redirected { launch, url } if launch == state.launch => {
-                let command = Command::Callback {
-                    url: url.0,
-                    last: true,
-                };
-                let _ = state.driver.call(now(), command);
-                None
-            }
-            SessionMsg::Redirected { .. } => None,
-            SessionMsg::LaunchFailed { launch, detail } => {
-                (launch == state.launch).then_some(DriverInput::LaunchFailed { detail })
-            }
-            SessionMsg::TimerFired => Some(DriverInput::TimerFired),
-        };
-        if let Some(input) = input {
-            let _ = state.driver.handle(now(), input);
-        }
-        state.perform_all(&myself);
-        Ok(())
+    pub fn send(&self, message: SessionMsg) -> Result<(), Closed> {
+        deliver(&self.0, message)
+    }
+
+    pub fn downgrade(&self) -> WeakMailbox {
+        WeakMailbox(Rc::downgrade(&self.0))
     }
 }
 
+impl WeakMailbox {
+    pub fn send(&self, message: SessionMsg) -> Result<(), Closed> {
+        match self.0.upgrade() {
+            Some(inner) => deliver(&inner, message),
+            None => Err(Closed),
+        }
+    }
+}
+
+fn deliver(inner: &Rc<Inner>, message: SessionMsg) -> Result<(), Closed> {
+    if inner.closed.get() {
+        return Err(Closed);
+    }
+    if matches!(message, SessionMsg::Stop) {
+        inner.closed.set(true);
+    }
+    inner.queue.borrow_mut().push_back(message);
+    drain(inner);
+    Ok(())
+}
+
+/// Handles queued messages until none is left, unless a drain further up the stack
+/// (a listener called back into the session) is already doing it.
+fn drain(inner: &Rc<Inner>) {
+    if inner.draining.replace(true) {
+        return;
+    }
+    let mailbox = WeakMailbox(Rc::downgrade(inner));
+    loop {
+        let Some(message) = inner.queue.borrow_mut().pop_front() else {
+            break;
+        };
+        inner.state.borrow_mut().handle(&mailbox, message);
+    }
+    inner.draining.set(false);
+}
+
 impl SessionState {
-    /// One input, then every action.
-    fn feed(&mut self, myself: &ActorRef<SessionMsg>, input: DriverInput) {
-        let _ = self.driver.handle(now(), input);
-        self.perform_all(myself);
+    fn handle(&mut self, mailbox: &WeakMailbox, message: SessionMsg) {
+        let now = now();
+        match message {
+            SessionMsg::Call(command, waiting) => {
+                if matches!(command, Command::Login { .. }) {
+                    self.launch += 1;
+                }
+                let call = self.driver.call(now, command);
+                self.waiting.insert(call, waiting);
+            }
+            SessionMsg::Io(input) => drop(self.driver.handle(now, input)),
+            // One launcher call brings exactly one redirect: a refused one ends the login.
+            SessionMsg::Redirected { launch, url } if launch == self.launch => {
+                let _ = self.driver.call(now, Command::Callback { url, last: true });
+            }
+            SessionMsg::LaunchFailed { launch, detail } if launch == self.launch => {
+                let _ = self
+                    .driver
+                    .handle(now, DriverInput::LaunchFailed { detail });
+            }
+            SessionMsg::Redirected { .. } | SessionMsg::LaunchFailed { .. } => {}
+            SessionMsg::TimerFired => drop(self.driver.handle(now, DriverInput::TimerFired)),
+            SessionMsg::Stop => drop(self.driver.handle(now, DriverInput::Stop)),
+        }
+        self.perform_pending(mailbox);
     }
 
-    fn perform_all(&mut self, myself: &ActorRef<SessionMsg>) {
+    fn perform_pending(&mut self, mailbox: &WeakMailbox) {
         while let Some(action) = self.driver.poll_action() {
-            self.perform(myself, action);
+            self.perform(mailbox, action);
         }
     }
 }
@@ -223,12 +199,18 @@ pub(crate) fn now() -> UnixMillis {
     UnixMillis(js_sys::Date::now() as u64)
 }
 
-/// For logs: never shows a token.
-impl std::fmt::Debug for SessionState {
+/// Counts only: nothing here may show a token.
+impl std::fmt::Debug for Mailbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionState")
-            .field("driver", &self.driver)
-            .field("waiting", &self.waiting.len())
+        f.debug_struct("Mailbox")
+            .field("queued", &self.0.queue.borrow().len())
+            .field("closed", &self.0.closed.get())
             .finish()
+    }
+}
+
+impl std::fmt::Debug for WeakMailbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WeakMailbox")
     }
 }

@@ -1,20 +1,17 @@
 //! The `Session` class: what JavaScript calls. Each method sends one command to the
 //! session actor and returns a promise for its answer.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Object, Promise, Reflect};
-use ractor::ActorRef;
-use ractor::thread_local::{ThreadLocalActor, ThreadLocalActorSpawner};
-use tessera_engine::driver::Command;
+use tessera_engine::driver::{Command, Driver, DriverOptions};
 use tessera_engine::{Config, LoginMethod, Secret};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use super::actor::{Adapters, Reply, SessionActor, SessionArgs, SessionMsg, Waiting, park};
+use super::actor::{Adapters, Expect, Mailbox, SessionMsg, Waiting, load, now};
 use super::error::Failure;
-use super::events::to_js;
 use super::glue::{self, SessionStorage};
 use super::storage::Store;
 
@@ -36,11 +33,6 @@ extern "C" {
     pub type LogoutOptions;
 }
 
-thread_local! {
-    /// Runs every session actor of this thread (a page or worker has one).
-    static SPAWNER: ThreadLocalActorSpawner = ThreadLocalActorSpawner::new();
-}
-
 /// A signed-in (or not yet signed-in) user of one OAuth client, kept in storage.
 ///
 /// Open one per client and keep it for the life of the page or worker: it serialises
@@ -49,9 +41,8 @@ thread_local! {
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct Session {
-    actor: ActorRef<SessionMsg>,
+    mailbox: Mailbox,
     listeners: Rc<RefCell<Vec<Function>>>,
-    closed: Rc<Cell<bool>>,
 }
 
 #[wasm_bindgen]
@@ -82,29 +73,22 @@ impl Session {
             ))),
             Err(failure) => Err(failure),
         };
-        self.ask(
+        let command = method.map(|method| Command::Login {
             method,
-            |method| Command::Login {
-                method,
-                redirect_uri: None,
-            },
-            Waiting::Login,
-            |result| to_js(&result),
-        )
+            redirect_uri: None,
+        });
+        self.ask(command, Expect::Login)
     }
 
     /// A valid access token, refreshed first when it expires within `minTtlSecs`
     /// (default 0). Concurrent calls share one refresh.
     #[wasm_bindgen(js_name = getAccessToken, unchecked_return_type = "Promise<string>")]
     pub fn get_access_token(&self, options: Option<TokenOptions>) -> Promise {
-        self.ask(
-            option_secs(options.as_deref(), "minTtlSecs"),
-            |min_ttl_secs| Command::GetToken {
+        let command =
+            option_secs(options.as_deref(), "minTtlSecs").map(|min_ttl_secs| Command::GetToken {
                 min_ttl_secs: min_ttl_secs.unwrap_or(0),
-            },
-            Waiting::Token,
-            |token| JsValue::from_str(token.expose()),
-        )
+            });
+        self.ask(command, Expect::Token)
     }
 
     /// A resource server answered 401 to `accessToken`: refreshes once (unless a newer
@@ -114,44 +98,24 @@ impl Session {
         &self,
         #[wasm_bindgen(js_name = accessToken)] access_token: String,
     ) -> Promise {
-        self.ask(
-            Ok(Secret::new(access_token)),
-            |access_token| Command::TokenRejected { access_token },
-            Waiting::Token,
-            |token| JsValue::from_str(token.expose()),
-        )
+        let access_token = Secret::new(access_token);
+        self.ask(Ok(Command::TokenRejected { access_token }), Expect::Token)
     }
 
     /// Ends the session: deletes it from storage, then revokes the tokens at the provider
     /// (`force`: only deletes). Resolves with what each server call did.
     #[wasm_bindgen(unchecked_return_type = "Promise<LogoutResult>")]
     pub fn logout(&self, options: Option<LogoutOptions>) -> Promise {
-        self.ask(
-            option_bool(options.as_deref(), "force"),
-            |force| Command::Logout {
-                force: force.unwrap_or(false),
-            },
-            Waiting::Logout,
-            |result| to_js(&result),
-        )
+        let command = option_bool(options.as_deref(), "force").map(|force| Command::Logout {
+            force: force.unwrap_or(false),
+        });
+        self.ask(command, Expect::Logout)
     }
 
     /// Who is signed in, until when, and any storage problem.
     #[wasm_bindgen(unchecked_return_type = "Promise<Status>")]
     pub fn status(&self) -> Promise {
-        let actor = self.actor.clone();
-        let closed = self.closed.get();
-        future_to_promise(async move {
-            if closed {
-                return Err(Failure::closed().into());
-            }
-            let (reply, answer) = ractor::concurrency::oneshot();
-            actor
-                .cast(SessionMsg::Call(Command::Status, Waiting::Status(reply)))
-                .map_err(|_| Failure::closed())?;
-            let report = answer.await.map_err(|_| Failure::closed())?;
-            Ok(to_js(&report))
-        })
+        self.ask(Ok(Command::Status), Expect::Status)
     }
 
     /// Calls `listener` with every `SessionEvent` from now on.
@@ -165,8 +129,7 @@ impl Session {
 
     /// Stops the session (storage keeps it). Later calls reject with code "closed".
     pub fn close(&self) {
-        self.closed.set(true);
-        self.actor.stop(None);
+        let _ = self.mailbox.send(SessionMsg::Stop);
     }
 }
 
@@ -213,53 +176,44 @@ impl Session {
         getrandom::fill(&mut seed)
             .map_err(|e| Failure::new("config", format!("no secure randomness: {e}")))?;
         let listeners = Rc::new(RefCell::new(Vec::new()));
-        let ticket = park(Adapters {
-            store: Store::new(storage, key),
+        let store = Store::new(storage, key);
+        // Browsers have no terminal to paste into.
+        let options = DriverOptions {
+            can_prompt_for_code: false,
+            ..DriverOptions::default()
+        };
+        let mut driver = Driver::new(config, seed, now(), options);
+        // The driver's first action is the load: done here, awaited, so `open` resolves
+        // with the session as storage has it.
+        let _ = driver.poll_action();
+        let _ = driver.handle(now(), load(&store).await);
+        let adapters = Adapters {
+            store,
             launcher,
             listeners: listeners.clone(),
-        });
-        let args = SessionArgs {
-            config,
-            seed,
-            adapters: ticket,
         };
-        let spawner = SPAWNER.with(Clone::clone);
-        let (actor, _) = SessionActor::spawn(None, args, spawner)
-            .await
-            .map_err(|e| Failure::new("closed", format!("the session did not start: {e}")))?;
         Ok(Session {
-            actor,
+            mailbox: Mailbox::new(driver, adapters),
             listeners,
-            closed: Rc::new(Cell::new(false)),
         })
     }
 
-    /// Sends the command built from `argument` and turns its answer into a promise.
-    fn ask<A, T>(
-        &self,
-        argument: Result<A, Failure>,
-        command: impl FnOnce(A) -> Command + 'static,
-        waiting: impl FnOnce(Reply<T>) -> Waiting + 'static,
-        answer: impl FnOnce(T) -> JsValue + 'static,
-    ) -> Promise
-    where
-        A: 'static,
-        T: 'static,
-    {
-        let actor = self.actor.clone();
-        let closed = self.closed.get();
-        future_to_promise(async move {
-            if closed {
-                return Err(Failure::closed().into());
-            }
-            let (reply, answered) = ractor::concurrency::oneshot();
-            actor
-                .cast(SessionMsg::Call(command(argument?), waiting(reply)))
-                .map_err(|_| Failure::closed())?;
-            match answered.await {
-                Ok(Ok(value)) => Ok(answer(value)),
-                Ok(Err(failure)) => Err(failure.into()),
-                Err(_) => Err(Failure::closed().into()),
+    /// Hands `command` to the session; the promise settles with its answer.
+    fn ask(&self, command: Result<Command, Failure>, expect: Expect) -> Promise {
+        let mailbox = self.mailbox.clone();
+        Promise::new(&mut |resolve, reject| {
+            let sent = command.clone().and_then(|command| {
+                let waiting = Waiting {
+                    expect,
+                    resolve,
+                    reject: reject.clone(),
+                };
+                mailbox
+                    .send(SessionMsg::Call(command, waiting))
+                    .map_err(|_| Failure::closed())
+            });
+            if let Err(failure) = sent {
+                let _ = reject.call1(&JsValue::UNDEFINED, &failure.to_js());
             }
         })
     }
@@ -268,7 +222,9 @@ impl Session {
 impl Drop for Session {
     /// `session.free()` (or garbage collection with weak references) stops the actor.
     fn drop(&mut self) {
-        self.actor.stop(None);
+        if !self.mailbox.is_closed() {
+            let _ = self.mailbox.send(SessionMsg::Stop);
+        }
     }
 }
 

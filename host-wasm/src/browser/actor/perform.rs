@@ -1,41 +1,57 @@
 //! Performing the driver's actions: HTTP, the launcher, the lock and storage, each in a
-//! `spawn_local` task whose outcome comes back to the actor as a message; replies to the
-//! promises, `SessionEvent`s to the `onEvent` listeners, and the timer.
+//! `spawn_local` task whose outcome is delivered back to the mailbox; promises settled,
+//! `SessionEvent`s to the `onEvent` listeners, and the timer.
 
 use js_sys::{Function, Reflect};
-use ractor::ActorRef;
-use tessera_engine::driver::{Action, DriverInput, Notice, Reply};
+use tessera_engine::driver::{Action, DriverInput, Notice, Reply, Version};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 
-use super::{Redirect, SessionMsg, SessionState, Waiting};
+use super::{SessionMsg, SessionState, WeakMailbox};
 use crate::browser::error::Failure;
 use crate::browser::events::{self, LoginResult, LogoutResult, SessionEvent, StatusReport};
 use crate::browser::glue::{self, describe};
 use crate::browser::storage::Store;
 
+/// What a promise resolves with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Expect {
+    Token,
+    Login,
+    Logout,
+    Status,
+}
+
+/// A pending promise: what it waits for and how to settle it.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    pub expect: Expect,
+    pub resolve: Function,
+    pub reject: Function,
+}
+
 impl SessionState {
-    pub(super) fn perform(&mut self, myself: &ActorRef<SessionMsg>, action: Action) {
-        let actor = myself.clone();
+    pub(super) fn perform(&mut self, mailbox: &WeakMailbox, action: Action) {
+        let mailbox = mailbox.clone();
         let store = self.adapters.store.clone();
         match action {
             Action::Send(request) => spawn_local(async move {
                 let input = crate::browser::fetch::perform(request).await;
-                let _ = actor.cast(SessionMsg::Io(input));
+                let _ = mailbox.send(SessionMsg::Io(input));
             }),
-            Action::OpenBrowser { url } => self.launch(actor, url),
+            Action::OpenBrowser { url } => self.launch(mailbox, url),
             // Not emitted: the driver is told this host cannot prompt.
             Action::PromptForCode { .. } | Action::CloseRedirect => {}
             Action::ShowUserCode(code) => self.emit(&SessionEvent::UserCode(code)),
             Action::Load => spawn_local(async move {
-                let _ = actor.cast(SessionMsg::Io(load(&store).await));
+                let _ = mailbox.send(SessionMsg::Io(load(&store).await));
             }),
             Action::Save { session, replaces } => spawn_local(async move {
                 let input = match store.save(&session, replaces).await {
                     Ok(version) => DriverInput::Saved { version },
                     Err((detail, conflict)) => DriverInput::StoreFailed { detail, conflict },
                 };
-                let _ = actor.cast(SessionMsg::Io(input));
+                let _ = mailbox.send(SessionMsg::Io(input));
             }),
             Action::Delete => spawn_local(async move {
                 let input = match store.delete().await {
@@ -45,19 +61,19 @@ impl SessionState {
                         conflict: false,
                     },
                 };
-                let _ = actor.cast(SessionMsg::Io(input));
+                let _ = mailbox.send(SessionMsg::Io(input));
             }),
-            Action::AcquireLock { wait_ms, .. } => self.lock(actor, wait_ms),
+            Action::AcquireLock { wait_ms, .. } => self.lock(mailbox, wait_ms),
             Action::ReleaseLock => {
                 if let Some(release) = self.lock.borrow_mut().take() {
                     let _ = release.call0(&JsValue::UNDEFINED);
                 }
             }
-            Action::ArmTimer { at } => self.arm_timer(myself, at),
+            Action::ArmTimer { at } => self.arm_timer(mailbox, at),
             Action::CancelTimer => self.disarm_timer(),
             Action::Reply { call, reply } => {
                 if let Some(waiting) = self.waiting.remove(&call) {
-                    answer(waiting, reply);
+                    settle(waiting, reply);
                 }
             }
             Action::Notify(notice) => self.emit(&match notice {
@@ -74,13 +90,13 @@ impl SessionState {
 
     /// Opens the authorization URL with the launcher; its one redirect comes back as
     /// `Redirected`.
-    fn launch(&mut self, actor: ActorRef<SessionMsg>, url: String) {
+    fn launch(&mut self, mailbox: WeakMailbox, url: String) {
         let launch = self.launch;
         let Some(launcher) = self.adapters.launcher.clone() else {
             let detail = "no launcher: outside an extension, pass options.launcher to \
                           Session.open (a function that opens the URL and resolves with the \
                           final redirect URL)";
-            let _ = actor.cast(SessionMsg::LaunchFailed {
+            let _ = mailbox.send(SessionMsg::LaunchFailed {
                 launch,
                 detail: detail.into(),
             });
@@ -100,10 +116,7 @@ impl SessionState {
             );
             let message = match glue::settle(called).await {
                 Ok(value) => match value.as_string() {
-                    Some(url) => SessionMsg::Redirected {
-                        launch,
-                        url: Redirect(url),
-                    },
+                    Some(url) => SessionMsg::Redirected { launch, url },
                     None => SessionMsg::LaunchFailed {
                         launch,
                         detail: "the launcher resolved with no redirect URL".into(),
@@ -111,12 +124,12 @@ impl SessionState {
                 },
                 Err(detail) => SessionMsg::LaunchFailed { launch, detail },
             };
-            let _ = actor.cast(message);
+            let _ = mailbox.send(message);
         });
     }
 
     /// Takes the Web Lock, waiting up to `wait_ms` (a timeout is `LockBusy`).
-    fn lock(&mut self, actor: ActorRef<SessionMsg>, wait_ms: u64) {
+    fn lock(&mut self, mailbox: WeakMailbox, wait_ms: u64) {
         let name = self.adapters.store.lock_name();
         let slot = self.lock.clone();
         spawn_local(async move {
@@ -124,11 +137,11 @@ impl SessionState {
             let input = match acquired {
                 Ok(release) => {
                     *slot.borrow_mut() = release.dyn_into::<Function>().ok();
-                    let told = actor.cast(SessionMsg::Io(DriverInput::LockAcquired));
+                    let told = mailbox.send(SessionMsg::Io(DriverInput::LockAcquired));
                     if told.is_err()
                         && let Some(release) = slot.borrow_mut().take()
                     {
-                        // The session stopped meanwhile: nobody else will release it.
+                        // The session closed meanwhile: nobody else will release it.
                         let _ = release.call0(&JsValue::UNDEFINED);
                     }
                     return;
@@ -138,7 +151,7 @@ impl SessionState {
                     detail: format!("could not take the refresh lock: {}", describe(&error)),
                 },
             };
-            let _ = actor.cast(SessionMsg::Io(input));
+            let _ = mailbox.send(SessionMsg::Io(input));
         });
     }
 
@@ -161,50 +174,41 @@ fn is_timeout(error: &JsValue) -> bool {
     )
 }
 
-/// Resolves one promise with the driver's reply, as the type it waits for.
-fn answer(waiting: Waiting, reply: Reply) {
-    match waiting {
-        Waiting::Token(sender) => drop(sender.send(match reply {
-            Reply::Token { access_token, .. } => Ok(access_token),
-            other => Err(failure(other)),
-        })),
-        Waiting::Login(sender) => drop(sender.send(match reply {
-            Reply::LoggedIn(login) => Ok(LoginResult::from(login)),
-            other => Err(failure(other)),
-        })),
-        Waiting::Logout(sender) => drop(sender.send(match reply {
-            Reply::LoggedOut(logout) => Ok(LogoutResult::from(logout)),
-            other => Err(failure(other)),
-        })),
-        Waiting::Status(sender) => {
-            if let Reply::Status {
+/// Settles one promise with the driver's reply, as the value it waits for.
+fn settle(waiting: Waiting, reply: Reply) {
+    let value = match (waiting.expect, reply) {
+        (Expect::Token, Reply::Token { access_token, .. }) => {
+            Ok(JsValue::from_str(access_token.expose()))
+        }
+        (Expect::Login, Reply::LoggedIn(login)) => Ok(events::to_js(&LoginResult::from(login))),
+        (Expect::Logout, Reply::LoggedOut(logout)) => {
+            Ok(events::to_js(&LogoutResult::from(logout)))
+        }
+        (
+            Expect::Status,
+            Reply::Status {
                 status,
                 storage_problem,
-            } = reply
-            {
-                let _ = sender.send(StatusReport {
-                    status,
-                    storage_problem,
-                });
-            }
-        }
-    }
-}
-
-/// The failure in a reply that is not the answer a promise waits for.
-fn failure(reply: Reply) -> Failure {
-    match reply {
-        Reply::Failed { error } => Failure::from(error),
-        Reply::Refused { rejected } => Failure::new("protocol", rejected.to_string()),
-        _ => Failure::new("protocol", "an answer of the wrong kind"),
-    }
+            },
+        ) => Ok(events::to_js(&StatusReport {
+            status,
+            storage_problem,
+        })),
+        (_, Reply::Failed { error }) => Err(Failure::from(error)),
+        (_, Reply::Refused { rejected }) => Err(Failure::new("protocol", rejected.to_string())),
+        _ => Err(Failure::new("protocol", "an answer of the wrong kind")),
+    };
+    let _ = match value {
+        Ok(value) => waiting.resolve.call1(&JsValue::UNDEFINED, &value),
+        Err(failure) => waiting.reject.call1(&JsValue::UNDEFINED, &failure.to_js()),
+    };
 }
 
 /// Reads storage, as the driver's input.
-pub(super) async fn load(store: &Store) -> DriverInput {
+pub(crate) async fn load(store: &Store) -> DriverInput {
     match store.load().await {
         Ok(Some(session)) => DriverInput::Loaded {
-            version: Some(tessera_engine::driver::Version::of(&session)),
+            version: Some(Version::of(&session)),
             session: Some(session),
         },
         Ok(None) => DriverInput::Loaded {
