@@ -12,47 +12,21 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tessera_engine::Config;
 use tessera_engine::driver::{Action, CallId, Command, Driver, DriverInput, DriverOptions};
-use tessera_engine::{Config, Error, Rejected};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::clock::now;
-use crate::events::{HostEvent, LoginReport, LogoutReport, Token};
-use crate::http::HttpExecutor;
-use crate::loopback::PendingCallback;
+use crate::events::HostEvent;
+use crate::http::{HttpExecutor, uses_tls};
+use crate::loopback::LoopbackOptions;
 use crate::published::Published;
-use crate::store::{LockGuard, SessionStore, StoreInfo};
+use crate::replies::{Waiting, answer};
+use crate::store::{LockGuard, SessionStore, load_input};
 
 mod perform;
 mod redirect;
-
-/// Where the answer to one call goes.
-pub type Reply<T> = oneshot::Sender<Result<T, Error>>;
-
-/// A caller's reply handle, by what it waits for.
-#[derive(Debug)]
-pub enum Waiting {
-    Token(Reply<Token>),
-    Login(Reply<LoginReport>),
-    Logout(Reply<LogoutReport>),
-    Pasted(oneshot::Sender<Result<(), Rejected>>),
-    Status(oneshot::Sender<StatusReport>),
-    /// The browser waiting on the loopback server for its result page.
-    Page(PendingCallback),
-    /// Nobody waits (a cancel).
-    Nobody,
-}
-
-/// What `status` shows: the engine's projection, where the session is stored, and the
-/// last storage problem (e.g. an unreadable session file) so the user learns why they
-/// appear logged out.
-#[derive(Clone, Debug)]
-pub struct StatusReport {
-    pub status: tessera_engine::Status,
-    pub store: StoreInfo,
-    pub storage_problem: Option<String>,
-}
 
 /// Everything the actor reacts to.
 #[derive(Debug)]
@@ -65,14 +39,6 @@ pub enum SessionMsg {
     /// The refresh lock was taken (`Some`), stayed busy (`None`) or failed.
     Locked(Result<Option<LockGuard>, String>),
     TimerFired,
-}
-
-/// Where the loopback server listens.
-#[derive(Clone, Debug)]
-pub struct LoopbackOptions {
-    /// 0 for an ephemeral port.
-    pub port: u16,
-    pub path: String,
 }
 
 /// What the actor is started with.
@@ -136,7 +102,7 @@ impl Actor for SessionActor {
         };
         // The driver's first action is the load: done here, awaited.
         let loaded = match state.driver.poll_action() {
-            Some(Action::Load) => perform::load(state.args.store.as_ref()).await,
+            Some(Action::Load) => load_input(state.args.store.as_ref()).await,
             _ => return Err("the session driver did not start with a load".into()),
         };
         state.feed(&myself, loaded);
@@ -197,10 +163,7 @@ impl SessionState {
             match self.start_loopback(myself).await {
                 Ok(uri) => *redirect_uri = Some(uri),
                 Err(error) => {
-                    return perform::answer(
-                        waiting,
-                        tessera_engine::driver::Reply::Failed { error },
-                    );
+                    return answer(waiting, tessera_engine::driver::Reply::Failed { error });
                 }
             }
         }
@@ -208,7 +171,8 @@ impl SessionState {
             command,
             Command::Login { .. } | Command::Logout { force: false }
         ) {
-            self.http.warm_up(self.uses_tls());
+            self.http
+                .warm_up(uses_tls(self.driver.config(), self.driver.session()));
         }
         let call = self.driver.call(now(), command);
         self.waiting.insert(call, waiting);
@@ -237,21 +201,8 @@ impl SessionState {
         self.publish();
     }
 
-    /// Publishes the session for the fast path, when it changed. Most inputs (every
-    /// caller joining a refresh in flight, for one) change nothing, and skipping the copy
-    /// keeps a crowd of waiters from delaying the refresh they wait for.
     fn publish(&self) {
-        let current = self.driver.session();
-        let unchanged = match (self.args.cache.load().as_deref(), current) {
-            (Some(published), Some(session)) => published.serves(session),
-            (None, None) => true,
-            _ => false,
-        };
-        if !unchanged {
-            self.args
-                .cache
-                .store(current.map(|session| Arc::new(Published::new(session))));
-        }
+        Published::publish(&self.args.cache, self.driver.session());
         let problem = self.driver.storage_problem();
         if self
             .args
@@ -261,28 +212,9 @@ impl SessionState {
             .map(String::as_str)
             != problem
         {
-            self.args
-                .storage_problem
-                .store(problem.map(|p| Arc::new(p.to_owned())));
+            let problem = problem.map(|p| Arc::new(p.to_owned()));
+            self.args.storage_problem.store(problem);
         }
-    }
-
-    /// Whether the provider is reached over HTTPS (so warming up the HTTP client should
-    /// also load the root certificates).
-    fn uses_tls(&self) -> bool {
-        let config = self.driver.config();
-        let stored = self
-            .driver
-            .session()
-            .and_then(|s| s.endpoints.token.as_deref());
-        [
-            config.endpoints.token.as_deref(),
-            config.issuer.as_deref(),
-            stored,
-        ]
-        .into_iter()
-        .flatten()
-        .any(|url| url.starts_with("https:"))
     }
 }
 

@@ -15,10 +15,12 @@ use tessera_engine::driver::Command;
 use tessera_engine::{Config, Error, LoginMethod, Rejected, Secret};
 use tokio::sync::{broadcast, oneshot};
 
-use crate::actor::{LoopbackOptions, SessionActor, SessionArgs, SessionMsg, StatusReport, Waiting};
+use crate::actor::{SessionActor, SessionArgs, SessionMsg};
 use crate::clock::now;
 use crate::events::{HostEvent, LoginReport, LogoutReport, Token};
+use crate::loopback::LoopbackOptions;
 use crate::published::Published;
+use crate::replies::{StatusReport, Waiting};
 use crate::store::{Blocking, BlockingStore, SessionStore};
 
 /// How to start a [`Client`]: [`ClientOptions::new`] with the two things every client

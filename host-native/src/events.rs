@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use subtle::ConstantTimeEq as _;
+use tessera_engine::driver::Notice;
 use tessera_engine::{Error, Identity, LogoutReason, Secret, UnixMillis, UserCode};
 
 /// An access token and when it expires.
@@ -109,6 +110,25 @@ pub enum HostEvent {
     StorageFailed {
         detail: String,
     },
+}
+
+impl From<Notice> for HostEvent {
+    /// Also logs the failures (without secrets: the engine's errors carry none).
+    fn from(notice: Notice) -> Self {
+        match notice {
+            Notice::LoggedIn { identity } => HostEvent::LoggedIn { identity },
+            Notice::LoggedOut { reason } => HostEvent::LoggedOut { reason },
+            Notice::RefreshFailed { error, retry_at } => {
+                tracing::warn!(%error, "refresh failed");
+                HostEvent::RefreshFailed { error, retry_at }
+            }
+            Notice::StorageFailed { detail } => {
+                tracing::error!(%detail, "storage failed");
+                HostEvent::StorageFailed { detail }
+            }
+            Notice::CallbackIgnored { reason } => HostEvent::CallbackIgnored { reason },
+        }
+    }
 }
 
 #[cfg(test)]

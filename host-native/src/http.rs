@@ -260,6 +260,24 @@ fn describe(error: reqwest::Error) -> String {
     text
 }
 
+/// Whether the provider is reached over HTTPS (so warming up the HTTP client should also
+/// load the root certificates): the configured token endpoint or issuer, or the token
+/// endpoint discovery stored with the session.
+pub(crate) fn uses_tls(
+    config: &tessera_engine::Config,
+    session: Option<&tessera_engine::StoredSession>,
+) -> bool {
+    let stored = session.and_then(|s| s.endpoints.token.as_deref());
+    [
+        config.endpoints.token.as_deref(),
+        config.issuer.as_deref(),
+        stored,
+    ]
+    .into_iter()
+    .flatten()
+    .any(|url| url.starts_with("https:"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

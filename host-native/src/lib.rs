@@ -20,10 +20,12 @@ mod middleware;
 pub mod profile;
 mod published;
 pub mod record;
+mod replies;
 pub mod store;
 
-pub use actor::{LoopbackOptions, StatusReport};
 pub use client::{Client, ClientError, ClientOptions, IntoSessionStore, TokenFuture};
 pub use events::{HostEvent, LoginReport, LogoutReport, SharedSecret, Token};
+pub use loopback::LoopbackOptions;
 pub use middleware::BearerAuth;
+pub use replies::StatusReport;
 pub use tessera_engine as engine;

@@ -139,6 +139,14 @@ impl fmt::Debug for LoopbackServer {
     }
 }
 
+/// Where the loopback server listens.
+#[derive(Clone, Debug)]
+pub struct LoopbackOptions {
+    /// 0 for an ephemeral port.
+    pub port: u16,
+    pub path: String,
+}
+
 /// One redirect received by the server; the browser waits until [`respond`](Self::respond)
 /// is called (at most [`RESPONSE_WAIT`]).
 pub struct PendingCallback {

@@ -1,6 +1,9 @@
 //! What the session actor publishes for the lock-free fast path of
 //! [`Client::cached_token`](crate::Client::cached_token).
 
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
 use tessera_engine::StoredSession;
 
 use crate::events::SharedSecret;
@@ -31,5 +34,21 @@ impl Published {
             && ours.obtained_at == session.obtained_at
             && ours.refresh_token.is_some() == session.refresh_token.is_some()
             && self.token == session.access_token
+    }
+}
+
+impl Published {
+    /// Publishes `current` when it changed. Most inputs (every caller joining a refresh in
+    /// flight, for one) change nothing, and skipping the copy keeps a crowd of waiters
+    /// from delaying the refresh they wait for.
+    pub(crate) fn publish(cache: &ArcSwapOption<Published>, current: Option<&StoredSession>) {
+        let unchanged = match (cache.load().as_deref(), current) {
+            (Some(published), Some(session)) => published.serves(session),
+            (None, None) => true,
+            _ => false,
+        };
+        if !unchanged {
+            cache.store(current.map(|session| Arc::new(Published::new(session))));
+        }
     }
 }

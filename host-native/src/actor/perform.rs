@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use ractor::ActorRef;
-use tessera_engine::Error;
-use tessera_engine::driver::{Action, DriverInput, Notice, Reply};
+use tessera_engine::driver::{Action, DriverInput, Reply};
 
-use super::{SessionMsg, SessionState, StatusReport, Waiting};
+use super::{SessionMsg, SessionState};
 use crate::clock::now;
-use crate::events::{HostEvent, SharedSecret, Token};
-use crate::loopback::CallbackPage;
-use crate::store::SessionStore;
+use crate::events::HostEvent;
+use crate::http::uses_tls;
+use crate::replies::{StatusReport, Waiting, answer};
+use crate::store::{failed_input, loaded_input};
 
 impl SessionState {
     pub(super) fn perform(&mut self, myself: &ActorRef<SessionMsg>, action: Action) {
@@ -40,14 +40,14 @@ impl SessionState {
             Action::CloseRedirect => self.stop_loopback(),
             Action::Load => {
                 let loading = self.args.store.load();
-                self.io(actor, async move { loaded(loading.await) });
+                self.io(actor, async move { loaded_input(loading.await) });
             }
             Action::Save { session, replaces } => {
                 let saving = self.args.store.save(*session, replaces);
                 self.io(actor, async move {
                     match saving.await {
                         Ok(version) => DriverInput::Saved { version },
-                        Err(error) => failed(&error),
+                        Err(error) => failed_input(&error),
                     }
                 });
             }
@@ -56,13 +56,14 @@ impl SessionState {
                 self.io(actor, async move {
                     match deleting.await {
                         Ok(()) => DriverInput::Deleted,
-                        Err(error) => failed(&error),
+                        Err(error) => failed_input(&error),
                     }
                 });
             }
             Action::AcquireLock { wait_ms, lease_ms } => {
                 // A refresh usually follows: set up HTTPS while the lock is taken.
-                self.http.warm_up(self.uses_tls());
+                self.http
+                    .warm_up(uses_tls(self.driver.config(), self.driver.session()));
                 let (wait, lease) = (
                     Duration::from_millis(wait_ms),
                     Duration::from_millis(lease_ms),
@@ -87,7 +88,7 @@ impl SessionState {
                     self.reply(waiting, reply);
                 }
             }
-            Action::Notify(notice) => self.notify(notice),
+            Action::Notify(notice) => self.event(HostEvent::from(notice)),
         }
     }
 
@@ -127,104 +128,7 @@ impl SessionState {
         }
     }
 
-    fn notify(&self, notice: Notice) {
-        let event = match notice {
-            Notice::LoggedIn { identity } => HostEvent::LoggedIn { identity },
-            Notice::LoggedOut { reason } => HostEvent::LoggedOut { reason },
-            Notice::RefreshFailed { error, retry_at } => {
-                tracing::warn!(%error, "refresh failed");
-                HostEvent::RefreshFailed { error, retry_at }
-            }
-            Notice::StorageFailed { detail } => {
-                tracing::error!(%detail, "storage failed");
-                HostEvent::StorageFailed { detail }
-            }
-            Notice::CallbackIgnored { reason } => HostEvent::CallbackIgnored { reason },
-        };
-        self.event(event);
-    }
-
     fn event(&self, event: HostEvent) {
         let _ = self.args.events.send(event);
-    }
-}
-
-/// Answers one caller with the driver's reply, as the type it waits for.
-pub(super) fn answer(waiting: Waiting, reply: Reply) {
-    match waiting {
-        Waiting::Token(sender) => drop(sender.send(match reply {
-            Reply::Token {
-                access_token,
-                expires_at,
-            } => Ok(Token {
-                access_token: SharedSecret::from(&access_token),
-                expires_at,
-            }),
-            other => Err(failure(other)),
-        })),
-        Waiting::Login(sender) => drop(sender.send(match reply {
-            Reply::LoggedIn(login) => Ok(login),
-            other => Err(failure(other)),
-        })),
-        Waiting::Logout(sender) => drop(sender.send(match reply {
-            Reply::LoggedOut(logout) => Ok(logout),
-            other => Err(failure(other)),
-        })),
-        Waiting::Pasted(sender) => drop(sender.send(match reply {
-            Reply::Refused { rejected } => Err(rejected),
-            _ => Ok(()),
-        })),
-        Waiting::Page(page) => page.respond(match reply {
-            Reply::LoggedIn(_) => CallbackPage::Success,
-            Reply::Refused { rejected } => CallbackPage::Ignored {
-                message: rejected.to_string(),
-            },
-            Reply::Failed { error } => CallbackPage::Failed {
-                message: error.to_string(),
-            },
-            _ => CallbackPage::Failed {
-                message: "the login ended".into(),
-            },
-        }),
-        Waiting::Status(_) | Waiting::Nobody => {}
-    }
-}
-
-/// The error in a reply that is not the answer a call waits for.
-fn failure(reply: Reply) -> Error {
-    match reply {
-        Reply::Failed { error } => error,
-        Reply::Refused { rejected } => Error::RedirectRefused {
-            reason: rejected.to_string(),
-        },
-        _ => Error::Config {
-            problem: "an answer of the wrong kind".into(),
-        },
-    }
-}
-
-/// Reads the store, as the driver's input.
-pub(super) async fn load(store: &dyn SessionStore) -> DriverInput {
-    loaded(store.load().await)
-}
-
-fn loaded(read: Result<Option<crate::store::Versioned>, crate::store::StoreError>) -> DriverInput {
-    match read {
-        Ok(Some(read)) => DriverInput::Loaded {
-            session: Some(read.session),
-            version: Some(read.version),
-        },
-        Ok(None) => DriverInput::Loaded {
-            session: None,
-            version: None,
-        },
-        Err(error) => failed(&error),
-    }
-}
-
-fn failed(error: &crate::store::StoreError) -> DriverInput {
-    DriverInput::StoreFailed {
-        detail: error.to_string(),
-        conflict: matches!(error, crate::store::StoreError::Conflict { .. }),
     }
 }

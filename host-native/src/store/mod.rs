@@ -67,7 +67,10 @@ pub use keycache::KEY_CACHE_SECS_ENV;
 pub use lock::{RefreshLock, RefreshLockGuard, lock_path};
 pub use memory::MemoryStore;
 pub use passphrase::PASSPHRASE_ENV;
-pub use shared::{Blocking, LockGuard, SessionStore, StoreFuture, Versioned, version_of};
+pub use shared::{
+    Blocking, LockGuard, SessionStore, StoreFuture, Versioned, failed_input, load_input,
+    loaded_input, version_of,
+};
 
 /// Which storage the user asked for (`--store auto|keyring|file`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_engine::StoredSession;
-use tessera_engine::driver::Version;
+use tessera_engine::driver::{DriverInput, Version};
 
 use super::{BlockingStore, StoreError, StoreInfo};
 
@@ -135,5 +135,33 @@ impl SessionStore for Blocking {
 impl From<Box<dyn BlockingStore>> for Blocking {
     fn from(store: Box<dyn BlockingStore>) -> Self {
         Blocking(Arc::from(store))
+    }
+}
+
+/// Reads the store, as the driver's input.
+pub async fn load_input(store: &dyn SessionStore) -> DriverInput {
+    loaded_input(store.load().await)
+}
+
+/// What a load produced, as the driver's input.
+pub fn loaded_input(read: Result<Option<Versioned>, StoreError>) -> DriverInput {
+    match read {
+        Ok(Some(read)) => DriverInput::Loaded {
+            session: Some(read.session),
+            version: Some(read.version),
+        },
+        Ok(None) => DriverInput::Loaded {
+            session: None,
+            version: None,
+        },
+        Err(error) => failed_input(&error),
+    }
+}
+
+/// A failed store operation, as the driver's input.
+pub fn failed_input(error: &StoreError) -> DriverInput {
+    DriverInput::StoreFailed {
+        detail: error.to_string(),
+        conflict: matches!(error, StoreError::Conflict { .. }),
     }
 }

@@ -19,12 +19,11 @@ use js_sys::Function;
 use tessera_engine::UnixMillis;
 use tessera_engine::driver::{CallId, Command, Driver, DriverInput};
 
+use super::promises::Waiting;
 use super::storage::Store;
 
 mod perform;
 mod timer;
-
-pub(crate) use perform::{Expect, Waiting, load};
 
 /// Everything the session reacts to.
 #[allow(clippy::large_enum_variant)] // moved once per message; a box would cost more

@@ -3,7 +3,7 @@
 //! serde shapes documented in the TypeScript declarations (`typescript.rs`).
 
 use serde::Serialize;
-use tessera_engine::driver::{LoginOutcome, LogoutOutcome};
+use tessera_engine::driver::{LoginOutcome, LogoutOutcome, Notice};
 use tessera_engine::{Error, Identity, LogoutReason, ServerCall, Status, UnixMillis, UserCode};
 use wasm_bindgen::JsValue;
 
@@ -32,6 +32,17 @@ pub(crate) enum SessionEvent {
 }
 
 impl SessionEvent {
+    /// What listeners hear of a driver notice (a stray redirect is not their concern).
+    pub fn of(notice: Notice) -> Option<Self> {
+        Some(match notice {
+            Notice::LoggedIn { identity } => Self::LoggedIn { identity },
+            Notice::LoggedOut { reason } => Self::logged_out(&reason),
+            Notice::RefreshFailed { error, retry_at } => Self::refresh_failed(&error, retry_at),
+            Notice::StorageFailed { detail } => Self::StorageFailed { detail },
+            Notice::CallbackIgnored { .. } => return None,
+        })
+    }
+
     pub fn logged_out(reason: &LogoutReason) -> Self {
         let (reason, message) = match reason {
             LogoutReason::Requested => ("requested", None),

@@ -31,6 +31,7 @@ mod error;
 mod events;
 mod fetch;
 pub(crate) mod glue;
+mod promises;
 mod session;
 mod storage;
 mod typescript;

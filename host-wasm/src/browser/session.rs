@@ -10,9 +10,10 @@ use tessera_engine::{Config, LoginMethod, Secret};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use super::actor::{Adapters, Expect, Mailbox, SessionMsg, Waiting, load, now};
+use super::actor::{Adapters, Mailbox, SessionMsg, now};
 use super::error::Failure;
 use super::glue::{self, SessionStorage};
+use super::promises::{Expect, Waiting};
 use super::storage::Store;
 
 #[wasm_bindgen]
@@ -186,7 +187,7 @@ impl Session {
         // The driver's first action is the load: done here, awaited, so `open` resolves
         // with the session as storage has it.
         let _ = driver.poll_action();
-        let _ = driver.handle(now(), load(&store).await);
+        let _ = driver.handle(now(), store.load_input().await);
         let adapters = Adapters {
             store,
             launcher,

@@ -5,7 +5,7 @@
 //! IndexedDB are private to the extension (or origin), which is the boundary the browser
 //! offers; see host-wasm/README.md.
 
-use tessera_engine::driver::Version;
+use tessera_engine::driver::{DriverInput, Version};
 use tessera_engine::{SESSION_FORMAT_VERSION, StoredSession};
 
 use super::glue::{SessionStorage, settle};
@@ -86,6 +86,24 @@ impl Store {
     /// The Web Lock that serialises refreshes between pages and workers of one origin.
     pub fn lock_name(&self) -> String {
         format!("tessera-refresh:{}", self.key)
+    }
+
+    /// What storage holds, as the driver's input (versioned by content).
+    pub async fn load_input(&self) -> DriverInput {
+        match self.load().await {
+            Ok(Some(session)) => DriverInput::Loaded {
+                version: Some(Version::of(&session)),
+                session: Some(session),
+            },
+            Ok(None) => DriverInput::Loaded {
+                session: None,
+                version: None,
+            },
+            Err(detail) => DriverInput::StoreFailed {
+                detail,
+                conflict: false,
+            },
+        }
     }
 
     fn unreadable(&self, why: &str) -> String {

@@ -3,32 +3,14 @@
 //! `SessionEvent`s to the `onEvent` listeners, and the timer.
 
 use js_sys::{Function, Reflect};
-use tessera_engine::driver::{Action, DriverInput, Notice, Reply, Version};
+use tessera_engine::driver::{Action, DriverInput};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 
 use super::{SessionMsg, SessionState, WeakMailbox};
-use crate::browser::error::Failure;
-use crate::browser::events::{self, LoginResult, LogoutResult, SessionEvent, StatusReport};
+use crate::browser::events::{self, SessionEvent};
 use crate::browser::glue::{self, describe};
-use crate::browser::storage::Store;
-
-/// What a promise resolves with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Expect {
-    Token,
-    Login,
-    Logout,
-    Status,
-}
-
-/// A pending promise: what it waits for and how to settle it.
-#[derive(Debug)]
-pub(crate) struct Waiting {
-    pub expect: Expect,
-    pub resolve: Function,
-    pub reject: Function,
-}
+use crate::browser::promises::settle;
 
 impl SessionState {
     pub(super) fn perform(&mut self, mailbox: &WeakMailbox, action: Action) {
@@ -44,7 +26,7 @@ impl SessionState {
             Action::PromptForCode { .. } | Action::CloseRedirect => {}
             Action::ShowUserCode(code) => self.emit(&SessionEvent::UserCode(code)),
             Action::Load => spawn_local(async move {
-                let _ = mailbox.send(SessionMsg::Io(load(&store).await));
+                let _ = mailbox.send(SessionMsg::Io(store.load_input().await));
             }),
             Action::Save { session, replaces } => spawn_local(async move {
                 let input = match store.save(&session, replaces).await {
@@ -76,15 +58,11 @@ impl SessionState {
                     settle(waiting, reply);
                 }
             }
-            Action::Notify(notice) => self.emit(&match notice {
-                Notice::LoggedIn { identity } => SessionEvent::LoggedIn { identity },
-                Notice::LoggedOut { reason } => SessionEvent::logged_out(&reason),
-                Notice::RefreshFailed { error, retry_at } => {
-                    SessionEvent::refresh_failed(&error, retry_at)
+            Action::Notify(notice) => {
+                if let Some(event) = SessionEvent::of(notice) {
+                    self.emit(&event);
                 }
-                Notice::StorageFailed { detail } => SessionEvent::StorageFailed { detail },
-                Notice::CallbackIgnored { .. } => return,
-            }),
+            }
         }
     }
 
@@ -172,52 +150,4 @@ fn is_timeout(error: &JsValue) -> bool {
         name.and_then(|n| n.as_string()).as_deref(),
         Some("TimeoutError" | "AbortError")
     )
-}
-
-/// Settles one promise with the driver's reply, as the value it waits for.
-fn settle(waiting: Waiting, reply: Reply) {
-    let value = match (waiting.expect, reply) {
-        (Expect::Token, Reply::Token { access_token, .. }) => {
-            Ok(JsValue::from_str(access_token.expose()))
-        }
-        (Expect::Login, Reply::LoggedIn(login)) => Ok(events::to_js(&LoginResult::from(login))),
-        (Expect::Logout, Reply::LoggedOut(logout)) => {
-            Ok(events::to_js(&LogoutResult::from(logout)))
-        }
-        (
-            Expect::Status,
-            Reply::Status {
-                status,
-                storage_problem,
-            },
-        ) => Ok(events::to_js(&StatusReport {
-            status,
-            storage_problem,
-        })),
-        (_, Reply::Failed { error }) => Err(Failure::from(error)),
-        (_, Reply::Refused { rejected }) => Err(Failure::new("protocol", rejected.to_string())),
-        _ => Err(Failure::new("protocol", "an answer of the wrong kind")),
-    };
-    let _ = match value {
-        Ok(value) => waiting.resolve.call1(&JsValue::UNDEFINED, &value),
-        Err(failure) => waiting.reject.call1(&JsValue::UNDEFINED, &failure.to_js()),
-    };
-}
-
-/// Reads storage, as the driver's input.
-pub(crate) async fn load(store: &Store) -> DriverInput {
-    match store.load().await {
-        Ok(Some(session)) => DriverInput::Loaded {
-            version: Some(Version::of(&session)),
-            session: Some(session),
-        },
-        Ok(None) => DriverInput::Loaded {
-            session: None,
-            version: None,
-        },
-        Err(detail) => DriverInput::StoreFailed {
-            detail,
-            conflict: false,
-        },
-    }
 }
