@@ -246,6 +246,9 @@ pub enum Error {
     IssuerMismatch { expected: String, received: String },
     /// The configuration lacks something the flow needs.
     Config { problem: String },
+    /// Neither the configuration nor discovery names an endpoint the flow needs
+    /// (`advice` says where to set it). A host may offer another flow instead.
+    MissingEndpoint { endpoint: Endpoint, advice: String },
     /// Nothing came back from the browser in time.
     CallbackTimeout,
     /// The device code expired before it was approved (client-side deadline).
@@ -300,7 +303,9 @@ impl Error {
             Error::Response { .. } | Error::Callback { .. } | Error::IdToken { .. } => {
                 ErrorKind::Protocol
             }
-            Error::IssuerMismatch { .. } | Error::Config { .. } => ErrorKind::Config,
+            Error::IssuerMismatch { .. } | Error::Config { .. } | Error::MissingEndpoint { .. } => {
+                ErrorKind::Config
+            }
             Error::DeviceCodeExpired => ErrorKind::Denied,
             Error::CallbackTimeout | Error::Cancelled | Error::LaunchFailed { .. } => {
                 ErrorKind::Interrupted
@@ -392,6 +397,7 @@ impl fmt::Display for Error {
                 "discovery at `{expected}` describes issuer `{received}`; fix the profile's issuer (it must match exactly)"
             ),
             Error::Config { problem } => write!(f, "configuration: {problem}"),
+            Error::MissingEndpoint { advice, .. } => write!(f, "configuration: {advice}"),
             Error::CallbackTimeout => {
                 f.write_str("no redirect arrived before the sign-in timed out; sign in again")
             }

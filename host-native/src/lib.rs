@@ -12,7 +12,7 @@
 mod actor;
 pub mod browser;
 mod client;
-mod clock;
+pub mod clock;
 mod events;
 mod http;
 pub mod loopback;

@@ -57,15 +57,20 @@ impl Ctx<'_> {
         let endpoints = self.core.endpoints();
         let first = match method {
             LoginMethod::Device => (
+                Endpoint::DeviceAuthorization,
                 "device_authorization",
                 endpoints.device_authorization.clone(),
             ),
-            _ => ("authorization", endpoints.authorization.clone()),
+            _ => (
+                Endpoint::Authorization,
+                "authorization",
+                endpoints.authorization.clone(),
+            ),
         };
-        let missing = [first, ("token", endpoints.token.clone())]
+        let missing = [first, (Endpoint::Token, "token", endpoints.token.clone())]
             .into_iter()
-            .find_map(|(name, url)| url.is_none().then_some(name));
-        if let Some(missing) = missing {
+            .find_map(|(endpoint, name, url)| url.is_none().then_some((endpoint, name)));
+        if let Some((endpoint, missing)) = missing {
             let config = &self.core.config;
             return match (
                 &config.issuer,
@@ -94,7 +99,7 @@ impl Ctx<'_> {
                             "no {missing} endpoint: set `issuer` (for discovery) or `endpoints.{missing}`"
                         )
                     };
-                    self.login_failed(Error::config(advice))
+                    self.login_failed(Error::MissingEndpoint { endpoint, advice })
                 }
             };
         }

@@ -120,6 +120,7 @@ pub enum Command {
     },
     /// Replay transcripts (specs/*.toml) against the engine and report the first difference.
     Replay {
+        /// Transcript files, or directories to replay every `*.toml` under.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Rewrite each file's expectations with what the engine does now.

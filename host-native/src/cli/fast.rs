@@ -20,7 +20,7 @@ use super::output;
 use super::session;
 
 /// A store opened (and read once) before the runtime started, or why it could not be.
-pub type Preopened = Result<Box<dyn BlockingStore>, StoreError>;
+pub use super::Preopened;
 
 /// What the fast path did.
 pub enum Fast {
@@ -46,11 +46,7 @@ pub fn token(cli: &Cli) -> Fast {
     let Ok(config) = spec.engine_config() else {
         return Fast::Continue(None);
     };
-    let now = tessera::engine::UnixMillis(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
-    );
+    let now = tessera::clock::now();
     if let Some(session) = session::session_from_env(&config) {
         return match session.servable_token(&config, now, min_ttl) {
             Some(token) => served(token.expose(), "TESSERA_ACCESS_TOKEN"),

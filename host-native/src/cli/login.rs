@@ -3,7 +3,7 @@
 use std::io::{BufRead, IsTerminal};
 
 use tessera::browser::{self, BrowserSupport};
-use tessera::engine::{Error, LoginMethod};
+use tessera::engine::{Endpoint, Error, LoginMethod};
 use tessera::profile::{ConfigFile, ProfileSpec};
 use tessera::{Client, HostEvent};
 
@@ -72,10 +72,15 @@ pub async fn run(cli: &Cli, args: &LoginArgs) -> Exit {
         ));
     }
     let mut result = login_with(&client, method).await;
-    if let (Some(_), Err(Error::Config { problem })) = (headless_reason, &result) {
-        output::note(&format!(
-            "The device flow is not available ({problem}); paste the code instead."
-        ));
+    let no_device_endpoint = matches!(
+        &result,
+        Err(Error::MissingEndpoint {
+            endpoint: Endpoint::DeviceAuthorization,
+            ..
+        })
+    );
+    if headless_reason.is_some() && no_device_endpoint {
+        output::note("The provider offers no device flow; paste the code instead.");
         result = login_with(&client, LoginMethod::Paste).await;
     }
     match result {

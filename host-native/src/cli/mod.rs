@@ -12,6 +12,10 @@ use tessera::engine::{Error, ErrorKind};
 
 use args::{Cli, Command};
 
+/// The store `tessera token`'s fast path already opened (or why it could not), handed
+/// on to the full client when the fast path cannot answer.
+pub type Preopened = Result<Box<dyn tessera::store::BlockingStore>, tessera::store::StoreError>;
+
 /// Documented exit codes (see `tessera --help`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
@@ -150,8 +154,9 @@ async fn dispatch(cli: &Cli, preopened: Option<fast::Preopened>) -> Exit {
 
 fn replay(files: &[std::path::PathBuf], bless: bool) -> Exit {
     use tessera::engine::transcript::Outcome;
+    let files = tessera::record::transcripts_in(files);
     let mut failed = 0usize;
-    for file in files {
+    for file in &files {
         match tessera::record::run_file(file, bless) {
             Ok(Outcome::Passed) => output::line(&format!("ok      {}", file.display())),
             Ok(Outcome::Blessed) => output::line(&format!("blessed {}", file.display())),

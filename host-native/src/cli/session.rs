@@ -9,8 +9,8 @@ use tessera::store::{self, PassphraseSource, StoreChoice};
 use tessera::{Client, ClientOptions, LoopbackOptions};
 
 use super::Exit;
+use super::Preopened;
 use super::args::{Cli, StoreArg};
-use super::fast::Preopened;
 use super::output;
 use tessera::profile::{ConfigFile, ProfileSpec};
 
@@ -19,7 +19,7 @@ pub fn config_dir(cli: &Cli) -> PathBuf {
     cli.global
         .config_dir
         .clone()
-        .or_else(|| dirs::config_dir().map(|d| d.join("tessera")))
+        .or_else(store::default_config_dir)
         .unwrap_or_else(|| PathBuf::from(".tessera"))
 }
 
@@ -78,11 +78,7 @@ pub fn session_from_env(config: &tessera::engine::Config) -> Option<StoredSessio
     let access_token = std::env::var("TESSERA_ACCESS_TOKEN")
         .ok()
         .filter(|t| !t.trim().is_empty())?;
-    let now = tessera::engine::UnixMillis(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
-    );
+    let now = tessera::clock::now();
     let expires_at = match std::env::var("TESSERA_EXPIRES_AT")
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())

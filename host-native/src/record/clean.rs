@@ -1,121 +1,15 @@
-//! `--record FILE`: writes a live session as a transcript in the `specs/` format.
-//!
-//! Every input fed to the engine is kept with its time; at the end the inputs are cleaned
-//! of secrets and the file is blessed, so the expectations are what the engine does with
-//! the cleaned inputs and `tessera replay FILE` passes. Secrets (tokens, codes, device
-//! codes, client secrets) become stable placeholders: the same secret gets the same
-//! placeholder everywhere, so comparisons the engine makes (a rotated refresh token, a
-//! rejected access token) replay the same way. ID tokens are re-encoded unsigned with the
-//! same claims, so the engine's claim checks replay too.
+//! Replacing the secrets of recorded inputs with stable placeholders.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
-use tessera_engine::transcript::{Step, Transcript, run_text};
-use tessera_engine::{Config, Input, Secret, StoredSession, UnixMillis, unsigned_id_token};
-
-/// Collects a session's inputs; cheap to clone (shared).
-#[derive(Clone, Debug)]
-pub struct Recorder {
-    inner: Arc<Mutex<Recording>>,
-}
-
-#[derive(Debug)]
-struct Recording {
-    path: PathBuf,
-    config: Option<Config>,
-    seed: [u8; 32],
-    start: UnixMillis,
-    inputs: Vec<(UnixMillis, Input)>,
-}
-
-impl Recorder {
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        let recording = Recording {
-            path: path.into(),
-            config: None,
-            seed: [0; 32],
-            start: UnixMillis(0),
-            inputs: Vec::new(),
-        };
-        Self {
-            inner: Arc::new(Mutex::new(recording)),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Recording> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    pub(crate) fn started(&self, config: &Config, seed: [u8; 32], start: UnixMillis) {
-        let mut recording = self.lock();
-        recording.config = Some(config.clone());
-        recording.seed = seed;
-        recording.start = start;
-    }
-
-    pub(crate) fn input(&self, at: UnixMillis, input: &Input) {
-        self.lock().inputs.push((at, input.clone()));
-    }
-
-    /// Writes the transcript (cleaned and blessed) and returns its path.
-    pub fn finish(&self, description: &str) -> Result<PathBuf, String> {
-        let recording = self.lock();
-        let Some(config) = recording.config.clone() else {
-            return Err("nothing was recorded".into());
-        };
-        let mut clean = Cleaner::default();
-        let mut config = config;
-        if let Some(secret) = &config.client_secret {
-            config.client_secret = Some(Secret::new(
-                clean.placeholder(secret.expose(), "client-secret"),
-            ));
-        }
-        let steps = recording
-            .inputs
-            .iter()
-            .map(|(at, input)| Step {
-                at: recording.start.millis_until(*at),
-                note: None,
-                input: clean.input(input),
-                rejected: None,
-                state: String::new(),
-                wake: None,
-                expect: Vec::new(),
-            })
-            .collect();
-        let transcript: Transcript = Transcript {
-            description: description.to_owned(),
-            seed: recording.seed.iter().map(|b| format!("{b:02x}")).collect(),
-            start: recording.start.0,
-            level: Default::default(),
-            config,
-            driver: None,
-            on_start: Vec::new(),
-            steps,
-        };
-        let draft = toml::to_string(&transcript)
-            .map_err(|e| format!("cannot encode the transcript: {e}"))?;
-        let name = recording.path.display().to_string();
-        let (_, blessed) = run_text(&name, &draft, true).map_err(|f| f.to_string())?;
-        write(&recording.path, blessed.as_deref().unwrap_or(&draft))?;
-        Ok(recording.path.clone())
-    }
-}
-
-fn write(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
+use tessera_engine::{Input, Secret, StoredSession, unsigned_id_token};
 
 /// Replaces secrets with placeholders, the same one for the same secret.
 #[derive(Default)]
-struct Cleaner {
+pub(super) struct Cleaner {
     seen: HashMap<String, String>,
     counts: HashMap<&'static str, usize>,
 }
@@ -129,7 +23,7 @@ const SECRET_FIELDS: [(&str, &str); 5] = [
 ];
 
 impl Cleaner {
-    fn placeholder(&mut self, secret: &str, kind: &'static str) -> String {
+    pub(super) fn placeholder(&mut self, secret: &str, kind: &'static str) -> String {
         if let Some(known) = self.seen.get(secret) {
             return known.clone();
         }
@@ -244,7 +138,7 @@ impl Cleaner {
         parsed.into()
     }
 
-    fn input(&mut self, input: &Input) -> Input {
+    pub(super) fn input(&mut self, input: &Input) -> Input {
         match input {
             Input::HttpResponse {
                 id,
@@ -291,25 +185,4 @@ fn form_pairs(body: &str) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
-}
-
-/// Replays (or blesses) one transcript file; blessing rewrites it in place. The file I/O
-/// around the engine's pure [`run_text`](tessera_engine::transcript::run_text).
-pub fn run_file(
-    path: &std::path::Path,
-    bless: bool,
-) -> Result<tessera_engine::transcript::Outcome, tessera_engine::transcript::Failure> {
-    use tessera_engine::transcript::{Failure, run_text};
-    let name = path.display().to_string();
-    let fail = |message: String| Failure {
-        file: name.clone(),
-        step: None,
-        message,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    let (outcome, blessed) = run_text(&name, &text, bless)?;
-    if let Some(blessed) = blessed.filter(|b| *b != text) {
-        std::fs::write(path, blessed).map_err(|e| fail(format!("cannot write: {e}")))?;
-    }
-    Ok(outcome)
 }
