@@ -92,12 +92,34 @@ pub enum LogoutReason {
     LoggedOutElsewhere,
 }
 
+/// A server-side call made during logout, in the order logout makes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerCallKind {
+    /// RFC 7009 revocation of the refresh token.
+    RevokeRefreshToken,
+    /// RFC 7009 revocation of the access token.
+    RevokeAccessToken,
+    /// The provider's own logout endpoint.
+    ServerLogout,
+}
+
+impl ServerCallKind {
+    /// The name in transcripts and in the browser package's results.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerCallKind::RevokeRefreshToken => "revoke_refresh_token",
+            ServerCallKind::RevokeAccessToken => "revoke_access_token",
+            ServerCallKind::ServerLogout => "server_logout",
+        }
+    }
+}
+
 /// The outcome of one server-side call made during logout.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerCall {
-    /// `revoke_refresh_token`, `revoke_access_token` or `server_logout`.
-    pub call: String,
+    pub call: ServerCallKind,
     /// `None` on success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Error>,

@@ -31,11 +31,100 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// The `error` code of an OAuth error response: the registered ones (RFC 6749, RFC 8628,
+/// OpenID Connect Core §3.1.2.6), and any other as it was sent. Written as the plain
+/// code in transcripts and JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    AccessDenied,
+    UnsupportedResponseType,
+    ServerError,
+    TemporarilyUnavailable,
+    AuthorizationPending,
+    SlowDown,
+    ExpiredToken,
+    LoginRequired,
+    ConsentRequired,
+    InteractionRequired,
+    /// A code outside the registries (shortened and stripped of control characters).
+    Other(String),
+}
+
+/// Every registered code with its name.
+const REGISTERED_CODES: [(ErrorCode, &str); 16] = [
+    (ErrorCode::InvalidRequest, "invalid_request"),
+    (ErrorCode::InvalidClient, "invalid_client"),
+    (ErrorCode::InvalidGrant, "invalid_grant"),
+    (ErrorCode::UnauthorizedClient, "unauthorized_client"),
+    (ErrorCode::UnsupportedGrantType, "unsupported_grant_type"),
+    (ErrorCode::InvalidScope, "invalid_scope"),
+    (ErrorCode::AccessDenied, "access_denied"),
+    (
+        ErrorCode::UnsupportedResponseType,
+        "unsupported_response_type",
+    ),
+    (ErrorCode::ServerError, "server_error"),
+    (ErrorCode::TemporarilyUnavailable, "temporarily_unavailable"),
+    (ErrorCode::AuthorizationPending, "authorization_pending"),
+    (ErrorCode::SlowDown, "slow_down"),
+    (ErrorCode::ExpiredToken, "expired_token"),
+    (ErrorCode::LoginRequired, "login_required"),
+    (ErrorCode::ConsentRequired, "consent_required"),
+    (ErrorCode::InteractionRequired, "interaction_required"),
+];
+
+impl ErrorCode {
+    /// The code as the provider sends it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ErrorCode::Other(code) => code,
+            known => REGISTERED_CODES
+                .iter()
+                .find(|(code, _)| code == known)
+                .map_or("", |(_, name)| name),
+        }
+    }
+}
+
+impl From<String> for ErrorCode {
+    fn from(code: String) -> Self {
+        REGISTERED_CODES
+            .iter()
+            .find(|(_, name)| *name == code)
+            .map_or(ErrorCode::Other(code), |(known, _)| known.clone())
+    }
+}
+
+impl From<&str> for ErrorCode {
+    fn from(code: &str) -> Self {
+        ErrorCode::from(code.to_owned())
+    }
+}
+
+impl From<ErrorCode> for String {
+    fn from(code: ErrorCode) -> Self {
+        code.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An OAuth error response (RFC 6749 §4.1.2.1 and §5.2, RFC 8628 §3.5).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OAuthError {
     /// The `error` code, e.g. `invalid_grant`.
-    pub code: String,
+    pub code: ErrorCode,
     /// `error_description`, shortened and stripped of control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -46,37 +135,40 @@ pub struct OAuthError {
 
 impl OAuthError {
     fn advice(&self) -> &'static str {
-        match self.code.as_str() {
-            "invalid_request" => {
+        use ErrorCode as C;
+        match self.code {
+            C::InvalidRequest => {
                 "the provider rejected the request as malformed; check the profile's endpoints and parameters"
             }
-            "invalid_client" => {
+            C::InvalidClient => {
                 "the provider does not accept this client; check client_id (and client_secret)"
             }
-            "invalid_grant" => "the grant is no longer valid; sign in again",
-            "unauthorized_client" => {
+            C::InvalidGrant => "the grant is no longer valid; sign in again",
+            C::UnauthorizedClient => {
                 "this client may not use this grant type; check the client's registration"
             }
-            "unsupported_grant_type" => {
+            C::UnsupportedGrantType => {
                 "the provider does not support this flow; try another login method"
             }
-            "invalid_scope" => {
+            C::InvalidScope => {
                 "the provider rejected the requested scopes; check the profile's scopes"
             }
-            "access_denied" => "the request was denied; sign in again if that was a mistake",
-            "expired_token" => {
+            C::AccessDenied => "the request was denied; sign in again if that was a mistake",
+            C::ExpiredToken => {
                 "the device code expired before it was approved; start the device sign-in again"
             }
-            "server_error" | "temporarily_unavailable" => {
+            C::ServerError | C::TemporarilyUnavailable => {
                 "the provider had a problem; try again shortly"
             }
-            "unsupported_response_type" => {
+            C::UnsupportedResponseType => {
                 "the provider does not support the authorization code flow for this client"
             }
-            "login_required" | "consent_required" | "interaction_required" => {
+            C::LoginRequired | C::ConsentRequired | C::InteractionRequired => {
                 "the provider needs you to sign in interactively"
             }
-            _ => "see the provider's documentation for this error",
+            C::AuthorizationPending | C::SlowDown | C::Other(_) => {
+                "see the provider's documentation for this error"
+            }
         }
     }
 }
@@ -291,11 +383,13 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::NotLoggedIn | Error::LoginRequired { .. } => ErrorKind::NotLoggedIn,
-            Error::OAuth { error, .. } => match error.code.as_str() {
-                "access_denied" | "expired_token" => ErrorKind::Denied,
-                "invalid_grant" => ErrorKind::NotLoggedIn,
-                "server_error" | "temporarily_unavailable" => ErrorKind::Network,
-                "invalid_client" | "unauthorized_client" | "invalid_scope" => ErrorKind::Config,
+            Error::OAuth { error, .. } => match error.code {
+                ErrorCode::AccessDenied | ErrorCode::ExpiredToken => ErrorKind::Denied,
+                ErrorCode::InvalidGrant => ErrorKind::NotLoggedIn,
+                ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable => ErrorKind::Network,
+                ErrorCode::InvalidClient
+                | ErrorCode::UnauthorizedClient
+                | ErrorCode::InvalidScope => ErrorKind::Config,
                 _ => ErrorKind::Protocol,
             },
             Error::Transport { .. } => ErrorKind::Network,
@@ -325,8 +419,8 @@ impl Error {
             Error::Response { status, .. } => *status >= 500 || *status == 429,
             Error::OAuth { error, .. } => {
                 matches!(
-                    error.code.as_str(),
-                    "server_error" | "temporarily_unavailable"
+                    error.code,
+                    ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable
                 )
             }
             _ => false,

@@ -60,9 +60,11 @@ use statig::blocking::{IntoStateMachineExt as _, StateMachine};
 
 pub use callers::Callers;
 pub use config::{Config, Endpoints, TokenRequestFormat};
-pub use effect::{Effect, Event, HttpRequest, LogoutReason, Method, ServerCall, UserCode};
+pub use effect::{
+    Effect, Event, HttpRequest, LogoutReason, Method, ServerCall, ServerCallKind, UserCode,
+};
 pub use error::{
-    CallbackProblem, Endpoint, Error, ErrorKind, IdTokenProblem, OAuthError, Rejected,
+    CallbackProblem, Endpoint, Error, ErrorCode, ErrorKind, IdTokenProblem, OAuthError, Rejected,
     ResponseProblem, TransportErrorKind,
 };
 pub use input::{Input, LoginMethod, RequestId, WaiterId};

@@ -2,6 +2,7 @@
 //! `login.rs`, `refresh.rs` and `logout.rs`; each returns the state to go to, so the
 //! handlers in `mod.rs` read as a transition table.
 
+use crate::effect::ServerCallKind;
 use std::collections::BTreeMap;
 
 use statig::prelude::*;
@@ -59,17 +60,12 @@ pub(crate) fn backed_off_interval(interval_secs: u64) -> u64 {
         .max(1)
 }
 
-pub(crate) const REVOKE_REFRESH: &str = "revoke_refresh_token";
-pub(crate) const REVOKE_ACCESS: &str = "revoke_access_token";
-pub(crate) const SERVER_LOGOUT: &str = "server_logout";
-/// The order logout makes its calls in.
-pub(crate) const LOGOUT_CALL_ORDER: [&str; 3] = [REVOKE_REFRESH, REVOKE_ACCESS, SERVER_LOGOUT];
-
-pub(crate) fn logout_call_endpoint(call: &str) -> Endpoint {
-    if call == SERVER_LOGOUT {
-        Endpoint::ServerLogout
-    } else {
-        Endpoint::Revocation
+pub(crate) fn logout_call_endpoint(call: ServerCallKind) -> Endpoint {
+    match call {
+        ServerCallKind::ServerLogout => Endpoint::ServerLogout,
+        ServerCallKind::RevokeRefreshToken | ServerCallKind::RevokeAccessToken => {
+            Endpoint::Revocation
+        }
     }
 }
 

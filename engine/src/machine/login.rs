@@ -8,7 +8,7 @@ use statig::prelude::*;
 use super::State;
 use super::actions::{CallbackText, Ctx, Rejection, backed_off_interval};
 use crate::effect::{Effect, Event, Method};
-use crate::error::{CallbackProblem, Endpoint, Error};
+use crate::error::{CallbackProblem, Endpoint, Error, ErrorCode};
 use crate::input::{LoginMethod, WaiterId};
 use crate::protocol::authorize::{Callback, PendingAuthorization};
 use crate::protocol::device::{self, DeviceGrant, SLOW_DOWN_STEP_SECS};
@@ -338,10 +338,10 @@ impl Ctx<'_> {
         };
         match token::read_token_response(&response, config, &expected) {
             Ok(tokens) => self.complete_login(tokens),
-            Err(Error::OAuth { error, .. }) if error.code == "authorization_pending" => {
+            Err(Error::OAuth { error, .. }) if error.code == ErrorCode::AuthorizationPending => {
                 self.wait_to_poll(grant)
             }
-            Err(Error::OAuth { error, .. }) if error.code == "slow_down" => {
+            Err(Error::OAuth { error, .. }) if error.code == ErrorCode::SlowDown => {
                 // RFC 8628 §3.5 adds 5 s; some providers (GitHub) also name the new
                 // interval in the error body, and the slower of the two wins.
                 let named = device::interval_in(&response, self.core.config.max_response_bytes);

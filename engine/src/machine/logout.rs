@@ -6,7 +6,8 @@ use statig::prelude::*;
 
 use super::State;
 use super::actions::Ctx;
-use super::actions::{REVOKE_ACCESS, REVOKE_REFRESH, SERVER_LOGOUT, logout_call_endpoint};
+use super::actions::logout_call_endpoint;
+use crate::effect::ServerCallKind;
 use crate::effect::{Effect, Event, LogoutReason, Method};
 use crate::error::{Endpoint, Error};
 use crate::protocol::logout;
@@ -48,19 +49,19 @@ impl Ctx<'_> {
             let mut revocations = Vec::new();
             if let Some(refresh_token) = &session.refresh_token {
                 revocations.push((
-                    REVOKE_REFRESH,
+                    ServerCallKind::RevokeRefreshToken,
                     logout::revoke(config, refresh_token, "refresh_token"),
                 ));
             }
             revocations.push((
-                REVOKE_ACCESS,
+                ServerCallKind::RevokeAccessToken,
                 logout::revoke(config, &session.access_token, "access_token"),
             ));
             for (call, encoded) in revocations {
                 let id = self
                     .core
                     .request(Endpoint::Revocation, Method::Post, url, Some(encoded));
-                pending.push((id, call.to_owned()));
+                pending.push((id, call));
             }
         }
         if let Some(url) = &endpoints.server_logout {
@@ -72,7 +73,7 @@ impl Ctx<'_> {
             let id = self
                 .core
                 .request(Endpoint::ServerLogout, Method::Post, url, Some(encoded));
-            pending.push((id, SERVER_LOGOUT.to_owned()));
+            pending.push((id, ServerCallKind::ServerLogout));
         }
         let end_session_url = endpoints
             .end_session
@@ -91,7 +92,7 @@ impl Ctx<'_> {
 
     pub(crate) fn read_logout_answer(
         &self,
-        call: &str,
+        call: ServerCallKind,
         status: u16,
         headers: &BTreeMap<String, String>,
         body: &str,

@@ -437,7 +437,7 @@ impl Machine {
     #[state(superstate = "engine")]
     fn revoking(
         context: &mut Ctx<'_>,
-        pending: &mut Vec<(RequestId, String)>,
+        pending: &mut Vec<(RequestId, crate::effect::ServerCallKind)>,
         calls: &mut Vec<crate::effect::ServerCall>,
         end_session_url: &mut Option<String>,
         event: &Input,
@@ -451,12 +451,12 @@ impl Machine {
             } => pending.iter().position(|(p, _)| p == id).map(|i| {
                 (
                     i,
-                    context.read_logout_answer(&pending[i].1, *status, headers, body),
+                    context.read_logout_answer(pending[i].1, *status, headers, body),
                 )
             }),
             Input::HttpFailed { id, kind, detail } => {
                 pending.iter().position(|(p, _)| p == id).map(|i| {
-                    let endpoint = actions::logout_call_endpoint(&pending[i].1);
+                    let endpoint = actions::logout_call_endpoint(pending[i].1);
                     (i, Err(actions::transport(endpoint, *kind, detail)))
                 })
             }
@@ -480,11 +480,7 @@ impl Machine {
             return Handled;
         }
         // Report in the order the calls were made, whatever order the answers came in.
-        calls.sort_by_key(|c| {
-            actions::LOGOUT_CALL_ORDER
-                .iter()
-                .position(|name| *name == c.call)
-        });
+        calls.sort_by_key(|c| c.call);
         context.core.event(Event::LoggedOut {
             reason: LogoutReason::Requested,
             end_session_url: end_session_url.take(),

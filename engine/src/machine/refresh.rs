@@ -9,7 +9,7 @@ use super::State;
 use super::actions::Ctx;
 use crate::core::{AutoRefresh, Lock};
 use crate::effect::{Effect, Event, LogoutReason, Method};
-use crate::error::{Endpoint, Error};
+use crate::error::{Endpoint, Error, ErrorCode};
 use crate::input::WaiterId;
 use crate::protocol::id_token::Expected;
 use crate::protocol::token::{self, TokenSet};
@@ -309,5 +309,5 @@ impl Ctx<'_> {
 }
 
 fn is_invalid_grant(error: &Error) -> bool {
-    matches!(error, Error::OAuth { error, .. } if error.code == "invalid_grant")
+    matches!(error, Error::OAuth { error, .. } if error.code == ErrorCode::InvalidGrant)
 }

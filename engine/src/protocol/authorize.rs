@@ -5,7 +5,7 @@ use url::Url;
 
 use crate::config::Config;
 use crate::entropy::Entropy;
-use crate::error::{CallbackProblem, Endpoint, Error, OAuthError};
+use crate::error::{CallbackProblem, Endpoint, Error, ErrorCode, OAuthError};
 use crate::pkce::Pkce;
 use crate::protocol::response::printable;
 use crate::secret::Secret;
@@ -104,7 +104,7 @@ impl PendingAuthorization {
                 endpoint: Endpoint::Authorization,
                 status: 0,
                 error: OAuthError {
-                    code: printable(code, 64),
+                    code: ErrorCode::from(printable(code, 64)),
                     description: callback
                         .error_description
                         .as_deref()

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::error::{Endpoint, Error, OAuthError, ResponseProblem};
+use crate::error::{Endpoint, Error, ErrorCode, OAuthError, ResponseProblem};
 
 /// The members of a JSON object (form-encoded bodies become string members).
 pub(crate) type Fields = Map<String, Value>;
@@ -87,7 +87,7 @@ impl Response<'_> {
                 endpoint: self.endpoint,
                 status: self.status,
                 error: OAuthError {
-                    code: printable(code, 64),
+                    code: ErrorCode::from(printable(code, 64)),
                     description: fields
                         .get("error_description")
                         .and_then(Value::as_str)
@@ -192,7 +192,7 @@ mod tests {
         match r.oauth_fields(1000) {
             Err(Error::OAuth {
                 error, status: 200, ..
-            }) => assert_eq!(error.code, "authorization_pending"),
+            }) => assert_eq!(error.code, ErrorCode::AuthorizationPending),
             other => panic!("{other:?}"),
         }
     }

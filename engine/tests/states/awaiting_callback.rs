@@ -71,7 +71,7 @@ fn an_error_redirect_reports_the_oauth_error() {
     else {
         panic!()
     };
-    assert_eq!(error.code, "access_denied");
+    assert_eq!(error.code, tessera_engine::ErrorCode::AccessDenied);
     assert_eq!(error.description.as_deref(), Some("User said no"));
 }
 

@@ -57,7 +57,7 @@ impl From<&Error> for Exit {
 /// by every host), so the CLI adds its own.
 pub fn hint(error: &Error) -> Option<&'static str> {
     let device_expired = matches!(error, Error::DeviceCodeExpired)
-        || matches!(error, Error::OAuth { error, .. } if error.code == "expired_token");
+        || matches!(error, Error::OAuth { error, .. } if error.code == tessera::engine::ErrorCode::ExpiredToken);
     if device_expired {
         return Some("run `tessera login --device` again");
     }

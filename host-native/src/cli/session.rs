@@ -355,10 +355,12 @@ pub async fn logout(cli: &Cli, force: bool, as_json: bool) -> Exit {
             output::note("Logged out; the local session is deleted.");
             for call in &report.server_calls {
                 match &call.error {
-                    None => output::note(&format!("  {}: done", call.call.replace('_', " "))),
+                    None => {
+                        output::note(&format!("  {}: done", call.call.as_str().replace('_', " ")))
+                    }
                     Some(error) => output::note(&format!(
                         "  {}: failed ({error})",
-                        call.call.replace('_', " ")
+                        call.call.as_str().replace('_', " ")
                     )),
                 }
             }

@@ -91,7 +91,7 @@ pub(crate) struct ServerCallResult {
 impl From<ServerCall> for ServerCallResult {
     fn from(call: ServerCall) -> Self {
         Self {
-            call: call.call,
+            call: call.call.as_str().to_owned(),
             error: call.error.map(|e| e.to_string()),
         }
     }
