@@ -10,6 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
+
+/// How long an HTTP request may take by default.
+pub(crate) const DEFAULT_HTTP_TIMEOUT_MS: u64 = 30_000;
+/// How much of a response is read by default.
+pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
 /// Client and provider configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -67,8 +73,8 @@ impl Default for Config {
             device_poll_interval_secs: 5,
             assumed_token_lifetime_secs: 600,
             max_retry_backoff_secs: 60,
-            http_timeout_ms: 30_000,
-            max_response_bytes: 64 * 1024,
+            http_timeout_ms: DEFAULT_HTTP_TIMEOUT_MS,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             post_logout_redirect_uri: None,
         }
     }

@@ -62,8 +62,34 @@ pub struct HttpRequest {
     pub headers: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// Written out in transcripts only when it is not the default `Config` gives.
+    #[serde(
+        default = "default_timeout_ms",
+        skip_serializing_if = "is_default_timeout_ms"
+    )]
     pub timeout_ms: u64,
+    /// Written out in transcripts only when it is not the default `Config` gives.
+    #[serde(
+        default = "default_max_response_bytes",
+        skip_serializing_if = "is_default_max_response_bytes"
+    )]
     pub max_response_bytes: usize,
+}
+
+fn default_timeout_ms() -> u64 {
+    crate::config::DEFAULT_HTTP_TIMEOUT_MS
+}
+
+fn is_default_timeout_ms(ms: &u64) -> bool {
+    *ms == crate::config::DEFAULT_HTTP_TIMEOUT_MS
+}
+
+fn default_max_response_bytes() -> usize {
+    crate::config::DEFAULT_MAX_RESPONSE_BYTES
+}
+
+fn is_default_max_response_bytes(bytes: &usize) -> bool {
+    *bytes == crate::config::DEFAULT_MAX_RESPONSE_BYTES
 }
 
 /// The device flow's instructions for the user (RFC 8628 §3.3).
