@@ -33,8 +33,41 @@
 //! A host keeps the replies to its own callers (`access_token()`, `login()`, `logout()`)
 //! in [`Callers`], which knows which event answers which call.
 //!
-//! The flows and their states are described in [`machine`](crate::Engine) docs: see the
-//! state diagram in the source of `machine/mod.rs`.
+//! Hosts normally run the engine through the [`driver`], which adds callers, storage
+//! writes, the refresh lock and the timer around it.
+//!
+//! ## States
+//!
+//! States are named for what they wait for. Superstates (double borders) hold what their
+//! children share: `logging_in` serves or queues token requests while a login runs and
+//! handles `Cancel`; `authenticated` takes `Login` and `Logout`; `refreshing_session`
+//! makes every token request join the one refresh in flight (single flight) and defers
+//! `Login`/`Logout` until it ends, so a rotated refresh token is never dropped.
+//!
+//! ```text
+//!                         ┌──────────────────┐
+//!          Engine::new ──▶│ loading_session  │  (commands are deferred until storage answers)
+//!                         └──────────────────┘
+//!                    SessionLoaded(None)│  │SessionLoaded(Some)
+//!                  ┌────────────────────┘  └──────────────────────────┐
+//!                  ▼                                                  ▼
+//!          ┌──────────────┐   Login     ╔═ logging_in ═══════════╗  ┌─ authenticated ──────────────────────┐
+//!          │  logged_out  │────────────▶║ discovering            ║  │ ┌──────┐ GetToken (stale)/Timeout/401 │
+//!          └──────────────┘             ║ awaiting_callback ─┐   ║  │ │ idle │──────────┐                   │
+//!                 ▲  ▲  LoginFailed /   ║ exchanging_code ◀──┘   ║  │ └──────┘          ▼                   │
+//!                 │  │  Cancel          ║ requesting_device_code ║  │   ▲   ╔ refreshing_session ══════╗   │
+//!                 │  └──────────────────║ waiting_to_poll ◀─┐    ║  │   │   ║ locking_session          ║   │
+//!                 │                     ║ polling_device ───┘    ║  │   └───║ refreshing               ║   │
+//!                 │                     ╚════════════════════════╝  │       ║ confirming_grant_loss    ║   │
+//!                 │                          │ token response       │       ╚══════════════════════════╝   │
+//!                 │                          └─────────────────────▶│          │ invalid_grant confirmed   │
+//!                 │  session ended ◀─────────────────────────────────────────── ┘                          │
+//!                 │                                                 └────────────────┬────────────────────┘
+//!                 │           ┌──────────┐       Logout                              │
+//!                 └───────────│ revoking │◀──────────────────────────────────────────┘
+//!               all answered  └──────────┘
+//! ```
+
 
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]

@@ -1,28 +1,7 @@
 //! The states of a session and the transitions between them.
 //!
-//! ```text
-//!                         ┌──────────────────┐
-//!          Engine::new ──▶│ loading_session  │  (commands are deferred until storage answers)
-//!                         └──────────────────┘
-//!                    SessionLoaded(None)│  │SessionLoaded(Some)
-//!                  ┌────────────────────┘  └──────────────────────────┐
-//!                  ▼                                                  ▼
-//!          ┌──────────────┐   Login     ╔═ logging_in ═══════════╗  ┌─ authenticated ──────────────────────┐
-//!          │  logged_out  │────────────▶║ discovering            ║  │ ┌──────┐ GetToken (stale)/Timeout/401 │
-//!          └──────────────┘             ║ awaiting_callback ─┐   ║  │ │ idle │──────────┐                   │
-//!                 ▲  ▲  LoginFailed /   ║ exchanging_code ◀──┘   ║  │ └──────┘          ▼                   │
-//!                 │  │  Cancel          ║ requesting_device_code ║  │   ▲   ╔ refreshing_session ══════╗   │
-//!                 │  └──────────────────║ waiting_to_poll ◀─┐    ║  │   │   ║ locking_session          ║   │
-//!                 │                     ║ polling_device ───┘    ║  │   └───║ refreshing               ║   │
-//!                 │                     ╚════════════════════════╝  │       ║ confirming_grant_loss    ║   │
-//!                 │                          │ token response       │       ╚══════════════════════════╝   │
-//!                 │                          └─────────────────────▶│          │ invalid_grant confirmed   │
-//!                 │  session ended ◀─────────────────────────────────────────── ┘                          │
-//!                 │                                                 └────────────────┬────────────────────┘
-//!                 │           ┌──────────┐       Logout                              │
-//!                 └───────────│ revoking │◀──────────────────────────────────────────┘
-//!               all answered  └──────────┘
-//! ```
+//! The state diagram is in the crate documentation (`lib.rs`, "States"), where rustdoc
+//! shows it.
 //!
 //! Superstates (double borders) hold what their children share: `logging_in` serves or
 //! queues token requests while a login runs and handles `Cancel`; `authenticated` takes
