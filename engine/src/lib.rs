@@ -30,9 +30,6 @@
 //! `Err` only for inputs that do not fit the current state (see [`Rejected`]); the engine
 //! is then unchanged. No input may panic.
 //!
-//! A host keeps the replies to its own callers (`access_token()`, `login()`, `logout()`)
-//! in [`Callers`], which knows which event answers which call.
-//!
 //! Hosts normally run the engine through the [`driver`], which adds callers, storage
 //! writes, the refresh lock and the timer around it.
 //!
@@ -72,7 +69,6 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
-mod callers;
 mod config;
 mod core;
 pub mod driver;
@@ -91,7 +87,6 @@ pub mod transcript;
 
 use statig::blocking::{IntoStateMachineExt as _, StateMachine};
 
-pub use callers::Callers;
 pub use config::{Config, Endpoints, TokenRequestFormat};
 pub use effect::{
     Effect, Event, HttpRequest, LogoutReason, Method, ServerCall, ServerCallKind, UserCode,
