@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
-
 /// How long an HTTP request may take by default.
 pub(crate) const DEFAULT_HTTP_TIMEOUT_MS: u64 = 30_000;
 /// How much of a response is read by default.

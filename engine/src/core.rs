@@ -124,8 +124,6 @@ impl Core {
         url: &str,
         encoded: Option<Encoded>,
     ) -> RequestId {
-        let id = RequestId(self.next_request);
-        self.next_request += 1;
         let (headers, body) = match encoded {
             Some(e) => (e.headers, Some(e.body)),
             None => (
@@ -136,6 +134,29 @@ impl Core {
                 None,
             ),
         };
+        self.send(endpoint, method, url, headers, body)
+    }
+
+    /// Queues a GET request with these headers and returns its id.
+    pub(crate) fn get_with(
+        &mut self,
+        endpoint: Endpoint,
+        url: &str,
+        headers: std::collections::BTreeMap<String, String>,
+    ) -> RequestId {
+        self.send(endpoint, Method::Get, url, headers, None)
+    }
+
+    fn send(
+        &mut self,
+        endpoint: Endpoint,
+        method: Method,
+        url: &str,
+        headers: std::collections::BTreeMap<String, String>,
+        body: Option<String>,
+    ) -> RequestId {
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
         self.emit(Effect::Http(HttpRequest {
             id,
             endpoint,

@@ -96,10 +96,10 @@ fn is_default_max_response_bytes(bytes: &usize) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserCode {
-    /// The code as issued.
+    /// The code exactly as issued: show it as it is (RFC 8628 §3.3 lets the server choose
+    /// its format, and some servers' device pages accept nothing else). Readability comes
+    /// from the host's layout: spacing around it, a QR code of the complete URI.
     pub user_code: String,
-    /// The code grouped for reading aloud, e.g. `WDJB-MJHT`.
-    pub display_code: String,
     pub verification_uri: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification_uri_complete: Option<String>,

@@ -65,7 +65,6 @@
 //!               all answered  └──────────┘
 //! ```
 
-
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 

@@ -23,7 +23,7 @@ use crate::http::{HttpExecutor, uses_tls};
 use crate::loopback::LoopbackOptions;
 use crate::published::Published;
 use crate::replies::{Waiting, answer};
-use crate::store::{LockGuard, SessionStore, load_input};
+use crate::store::{LockGuard, Locked, SessionStore, load_input};
 
 mod perform;
 mod redirect;
@@ -36,8 +36,9 @@ pub enum SessionMsg {
     Call(Command, Waiting),
     /// What an I/O task produced.
     Io(DriverInput),
-    /// The refresh lock was taken (`Some`), stayed busy (`None`) or failed.
-    Locked(Result<Option<LockGuard>, String>),
+    /// The refresh lock was taken and the store read (`Some`), stayed busy (`None`), or
+    /// failed.
+    Locked(Result<Option<Locked>, String>),
     TimerFired,
 }
 
@@ -131,9 +132,10 @@ impl Actor for SessionActor {
                 None
             }
             SessionMsg::Io(input) => Some(input),
-            SessionMsg::Locked(Ok(Some(guard))) => {
+            SessionMsg::Locked(Ok(Some(Locked { guard, read }))) => {
                 state.lock = Some(guard);
-                Some(DriverInput::LockAcquired)
+                let (session, version) = read.map(|r| (r.session, r.version)).unzip();
+                Some(DriverInput::LockAcquired { session, version })
             }
             SessionMsg::Locked(Ok(None)) => Some(DriverInput::LockBusy),
             SessionMsg::Locked(Err(detail)) => Some(DriverInput::LockFailed { detail }),

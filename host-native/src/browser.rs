@@ -17,6 +17,8 @@ pub enum BrowserSupport {
     NoDisplay,
     /// An SSH session: a browser would open on the remote machine, not in front of the user.
     RemoteSession,
+    /// The user said so (`login --headless`).
+    Declined,
 }
 
 impl BrowserSupport {
@@ -26,6 +28,7 @@ impl BrowserSupport {
             Self::Available => None,
             Self::NoDisplay => Some("no display (DISPLAY and WAYLAND_DISPLAY are unset)"),
             Self::RemoteSession => Some("this is an SSH session"),
+            Self::Declined => Some("--headless"),
         }
     }
 }

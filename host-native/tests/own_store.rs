@@ -13,7 +13,7 @@ use tessera::engine::{
     Config, Endpoints, SESSION_FORMAT_VERSION, Secret, StoredSession, UnixMillis,
 };
 use tessera::store::{
-    LockGuard, SessionStore, StoreError, StoreFuture, StoreInfo, StoreKind, Versioned,
+    LockGuard, Locked, SessionStore, StoreError, StoreFuture, StoreInfo, StoreKind, Versioned,
 };
 use tessera::{Client, ClientOptions};
 
@@ -85,8 +85,8 @@ impl SessionStore for FlakyStore {
         })
     }
 
-    fn lock(&self, wait: Duration, _lease: Duration) -> StoreFuture<Option<LockGuard>> {
-        let (lock, counts) = (self.lock.clone(), self.counts.clone());
+    fn lock(&self, wait: Duration, _lease: Duration) -> StoreFuture<Option<Locked>> {
+        let (lock, counts, slot) = (self.lock.clone(), self.counts.clone(), self.slot.clone());
         let elsewhere = self.held_elsewhere_until;
         Box::pin(async move {
             // "Another process" holds it: say busy after a short wait, as a store that
@@ -96,10 +96,18 @@ impl SessionStore for FlakyStore {
                 counts.lock_busy.fetch_add(1, Ordering::SeqCst);
                 return Ok(None);
             }
-            match tokio::time::timeout(wait, lock.lock_owned()).await {
-                Ok(guard) => Ok(Some(LockGuard::new(guard))),
-                Err(_) => Ok(None),
-            }
+            let Ok(guard) = tokio::time::timeout(wait, lock.lock_owned()).await else {
+                return Ok(None);
+            };
+            let (session, version) = slot.lock().expect("slot").clone();
+            let read = session.map(|session| Versioned {
+                session,
+                version: Version(version),
+            });
+            Ok(Some(Locked {
+                guard: LockGuard::new(guard),
+                read,
+            }))
         })
     }
 }

@@ -18,7 +18,7 @@ export async function usage(): Promise<void> {
     },
   );
   session.onEvent((event: SessionEvent) => {
-    if (event.type === "user_code") console.log(event.verification_uri, event.display_code);
+    if (event.type === "user_code") console.log(event.verification_uri, event.user_code);
     if (event.type === "logged_out") console.log(event.reason, event.message);
   });
   const login: LoginResult = await session.login({ method: "browser" });

@@ -16,6 +16,9 @@
 # pam_keyinit gives every login), where the first run caches the derived key for the
 # others (ADR 007). The second needs keyctl (apt-get install keyutils); skipped without.
 #
+# TESSERA_BEFORE_BIN=PATH adds an earlier build of `tessera` to every hyperfine run, on the
+# same session, for before/after rows measured side by side.
+#
 # Environment: STORES (default `file`, or `file keyring` inside with-secret-service.sh),
 # RUNS (default 200), WARMUP (default 10), ANALYSE=1 (also strace -c, perf stat and a -vv
 # run per store), OUT (directory for hyperfine's exports; default a temporary one, removed).
@@ -62,6 +65,14 @@ counter() { node -e '
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $(hyperfine --version)"
 echo "tessera: $tessera_bin"
+before_bin=${TESSERA_BEFORE_BIN:-}
+[ -z "$before_bin" ] || echo "before: $before_bin"
+# hyperfine arguments for the same command with the earlier build (none without one):
+# `before NAME ARGS` sets the array `earlier`.
+before() {
+    earlier=()
+    if [ -n "$before_bin" ]; then earlier=(-n "before: $1" "$before_bin $2"); fi
+}
 echo "provider: $issuer (access tokens live 3600 s)"
 
 export TESSERA_PASSPHRASE="startup bench passphrase"
@@ -89,13 +100,15 @@ echo "== no store: TESSERA_ACCESS_TOKEN (start-up without storage)"
 env_dir="$work/config-env"
 mkdir -p "$env_dir"
 printf '{"access_token":"%s"}\n' "env-token-0123456789" >"$env_dir/token.json"
+before "tessera token (TESSERA_ACCESS_TOKEN)" "token"
 TESSERA_CONFIG_DIR="$env_dir" TESSERA_ACCESS_TOKEN=env-token-0123456789 \
     TESSERA_EXPIRES_AT=$(( $(date +%s) + 3600 )) \
     hyperfine -N --warmup "$warmup" --runs "$runs" \
     --export-json "$out/startup-env.json" --export-markdown "$out/startup-env.md" \
     -n "print_field (JSON file, one field)" "$print_field $env_dir/token.json access_token" \
     -n "tessera token (TESSERA_ACCESS_TOKEN)" "$tessera_bin token" \
-    -n "tessera --version (loading and argument parsing only)" "$tessera_bin --version"
+    -n "tessera --version (loading and argument parsing only)" "$tessera_bin --version" \
+    "${earlier[@]}"
 ratio "$out/startup-env.json"
 
 for store in $stores; do
@@ -114,21 +127,24 @@ for store in $stores; do
     [ "$("$print_field" "$work/token-$store.json" access_token)" = "$token" ]
     before=$(counter)
 
+    before "tessera --store $store token" "--store $store token"
     hyperfine -N --warmup "$warmup" --runs "$runs" \
         --export-json "$out/startup-$store.json" --export-markdown "$out/startup-$store.md" \
         -n "print_field (JSON file, one field)" "$print_field $work/token-$store.json access_token" \
-        -n "tessera --store $store token" "$tessera_bin --store $store token"
+        -n "tessera --store $store token" "$tessera_bin --store $store token" \
+        "${earlier[@]}"
 
     if [ "$store" = file ]; then
         if command -v keyctl >/dev/null; then
             echo
             echo "== store: file, inside a login session (kernel session keyring: keyctl session -)"
+            before "tessera --store file token (key cached in the session keyring)" "--store file token"
             keyctl session - hyperfine -N --warmup "$warmup" --runs "$runs" \
                 --export-json "$out/startup-file-session.json" \
                 --export-markdown "$out/startup-file-session.md" \
                 -n "print_field (JSON file, one field)" "$print_field $work/token-$store.json access_token" \
                 -n "tessera --store file token (key cached in the session keyring)" \
-                "$tessera_bin --store file token"
+                "$tessera_bin --store file token" "${earlier[@]}"
             ratio "$out/startup-file-session.json"
         else
             echo "(keyctl not found: the session-keyring row is skipped; apt-get install keyutils)"

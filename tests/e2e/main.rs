@@ -81,15 +81,20 @@ async fn device_login_is_approved_on_another_device() {
             let _ = tx.send(line);
         }
     });
+    // The code is printed on a line of its own after "enter the code:", exactly as issued
+    // (oidc-provider issues it with its own dash: XXXX-XXXX).
+    let mut announced = false;
     let code = loop {
         let line = rx
             .recv_timeout(Duration::from_secs(20))
             .expect("the user code is shown");
-        if let Some(code) = line.split("enter the code:").nth(1) {
-            break code.trim().to_owned();
+        if line.contains("enter the code:") {
+            announced = true;
+        } else if announced && !line.trim().is_empty() {
+            break line.trim().to_owned();
         }
     };
-    assert_eq!(code.len(), 9, "grouped for reading: {code}");
+    assert_eq!(code.len(), 9, "as oidc-provider issues it: {code}");
     let approved = provider.approve_device(&code).await;
     assert_eq!(approved["approved"], true, "{approved}");
     let status = tokio::task::spawn_blocking(move || child.wait())

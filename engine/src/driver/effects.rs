@@ -1,6 +1,6 @@
 //! Turning the engine's effects into actions, and its events into replies and notices.
 
-use super::storage::{LoadFor, Lock, StoreOp};
+use super::storage::{Lock, StoreOp};
 use super::{Action, Driver, LoginOutcome, LogoutOutcome, Notice, Reply};
 use crate::effect::{Effect, Event, LogoutReason};
 use crate::error::Error;
@@ -36,7 +36,7 @@ impl Driver {
                 self.end_login(now, error);
             }
             Effect::ShowUserCode(code) => self.actions.push_back(Action::ShowUserCode(code)),
-            Effect::LoadSession => self.start(StoreOp::Load(LoadFor::Engine), Action::Load),
+            Effect::LoadSession => self.start(StoreOp::Load, Action::Load),
             Effect::LockSession => {
                 self.lock = Lock::Acquiring {
                     deadline: now.plus_millis(self.options.lock_wait_ms),

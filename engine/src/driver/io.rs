@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::effect::{HttpRequest, LogoutReason, ServerCall, UserCode};
+use crate::effect::{HttpRequest, LogoutReason, ServerCall, ServerCallKind, UserCode};
 use crate::error::{Error, Rejected, TransportErrorKind};
 use crate::input::{LoginMethod, RequestId};
 use crate::secret::Secret;
@@ -130,8 +130,14 @@ pub enum DriverInput {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         conflict: bool,
     },
-    /// `Action::AcquireLock`: the refresh lock is ours until released or its lease ends.
-    LockAcquired,
+    /// `Action::AcquireLock`: the refresh lock is ours until released or its lease ends, and
+    /// this is what the store holds, read after taking it.
+    LockAcquired {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<StoredSession>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<Version>,
+    },
     /// `Action::AcquireLock`: someone else held the lock for the whole wait.
     LockBusy,
     /// `Action::AcquireLock` failed (not busy: broken).
@@ -168,8 +174,8 @@ pub enum Action {
     /// Remove the stored session; answer `Deleted` or `StoreFailed`.
     Delete,
     /// Take the refresh lock, waiting up to `wait_ms` for another holder; hold it for at
-    /// most `lease_ms` (a holder that dies loses it then). Answer `LockAcquired`,
-    /// `LockBusy` or `LockFailed`.
+    /// most `lease_ms` (a holder that dies loses it then); then read the store. Answer
+    /// `LockAcquired` (with what was read), `LockBusy` or `LockFailed`.
     AcquireLock { wait_ms: u64, lease_ms: u64 },
     /// Release the refresh lock (also when it is still being acquired: release it when
     /// it arrives).
@@ -227,6 +233,30 @@ pub struct LogoutOutcome {
     pub end_session_url: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub server_calls: Vec<ServerCall>,
+}
+
+impl LogoutOutcome {
+    /// Whether the provider confirmed the revocation of the tokens: at least one
+    /// revocation was made and none failed. When not, the tokens may still be valid at the
+    /// server until they expire, and a host must say so.
+    pub fn revoked(&self) -> bool {
+        let mut revocations = self
+            .server_calls
+            .iter()
+            .filter(|c| c.call != ServerCallKind::ServerLogout);
+        let mut any = false;
+        revocations.all(|c| {
+            any = true;
+            c.error.is_none()
+        }) && any
+    }
+
+    /// Whether a revocation was made and the provider did not confirm it.
+    pub fn revocation_failed(&self) -> bool {
+        self.server_calls
+            .iter()
+            .any(|c| c.call != ServerCallKind::ServerLogout && c.error.is_some())
+    }
 }
 
 /// What the application should hear about, beyond the answers to its calls.
@@ -314,7 +344,7 @@ impl DriverInput {
             DriverInput::Saved { .. } => "saved",
             DriverInput::Deleted => "deleted",
             DriverInput::StoreFailed { .. } => "store_failed",
-            DriverInput::LockAcquired => "lock_acquired",
+            DriverInput::LockAcquired { .. } => "lock_acquired",
             DriverInput::LockBusy => "lock_busy",
             DriverInput::LockFailed { .. } => "lock_failed",
             DriverInput::LaunchFailed { .. } => "launch_failed",

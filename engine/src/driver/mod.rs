@@ -13,10 +13,10 @@
 //! - storage writes are ordered: nothing after a `Save` or `Delete` is done until the
 //!   store answered, so a rotated refresh token is stored before any caller gets the new
 //!   access token; a save under the refresh lock is retried before the lock is released;
-//! - the refresh lock: taken with a bounded wait, retried after `LockBusy` with backoff
-//!   until [`DriverOptions::lock_wait_ms`] have passed, followed by a re-read of the
-//!   store; a session this process could not store is not replaced by the older one the
-//!   re-read finds;
+//! - the refresh lock: taken with a bounded wait (the store reads the session once it
+//!   holds it), retried after `LockBusy` with backoff until
+//!   [`DriverOptions::lock_wait_ms`] have passed; a session this process could not store
+//!   is not replaced by the older one the re-read finds;
 //! - one timer: re-armed only when the wanted time changes, re-armed when it fires early,
 //!   and a deadline that has already passed is handled at once, without a timer;
 //! - stopping answers every waiting call with [`Error::Stopped`].
@@ -189,7 +189,9 @@ impl Driver {
             DriverInput::StoreFailed { detail, conflict } => {
                 self.store_failed(now, detail, conflict)
             }
-            DriverInput::LockAcquired => self.lock_acquired(now),
+            DriverInput::LockAcquired { session, version } => {
+                self.lock_acquired(now, session, version)
+            }
             DriverInput::LockBusy => self.lock_busy(now),
             DriverInput::LockFailed { detail } => self.lock_failed(now, detail),
             DriverInput::LaunchFailed { detail } => {

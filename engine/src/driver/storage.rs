@@ -2,9 +2,9 @@
 //! writes before anything that follows them, and a lock taken with a bounded wait.
 //!
 //! ```text
-//!            LockSession                 LockAcquired            Loaded
-//!  Released ────────────▶ Acquiring ─────────────────▶ Reading ─────────▶ Held ──UnlockSession──▶ Released
-//!                          │  ▲  LockBusy (before the deadline):           (SessionLocked to the engine)
+//!            LockSession              LockAcquired { session }
+//!  Released ────────────▶ Acquiring ─────────────────────────▶ Held ──UnlockSession──▶ Released
+//!                          │  ▲  LockBusy (before the deadline):  (SessionLocked to the engine)
 //!                          │  └─ retry after 50 ms, 100 ms … 1 s
 //!                          └─ LockBusy after the deadline, LockFailed ⇒ StorageFailed to the engine
 //! ```
@@ -18,21 +18,13 @@ use crate::time::UnixMillis;
 /// The store operation in flight.
 #[derive(Debug)]
 pub(super) enum StoreOp {
-    Load(LoadFor),
+    /// The engine asked (`LoadSession`).
+    Load,
     Save {
         session: Box<StoredSession>,
         attempt: u32,
     },
     Delete,
-}
-
-/// Why the store is read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum LoadFor {
-    /// The engine asked (`LoadSession`).
-    Engine,
-    /// The re-read after taking the refresh lock.
-    Lock,
 }
 
 /// The refresh lock.
@@ -47,10 +39,7 @@ pub(super) enum Lock {
         /// The engine no longer wants it: release it as soon as it is ours.
         unwanted: bool,
     },
-    /// Ours; the store is being re-read.
-    Reading {
-        lease_until: UnixMillis,
-    },
+    /// Ours (read after taking it) until released or the lease ends.
     Held {
         lease_until: UnixMillis,
     },
@@ -117,28 +106,11 @@ impl Driver {
         session: Option<StoredSession>,
         version: Option<Version>,
     ) -> Result<(), Rejected> {
-        let Some(StoreOp::Load(purpose)) = self.store_op.take() else {
+        let Some(StoreOp::Load) = self.store_op.take() else {
             return Err(unasked("loaded"));
         };
-        let unchanged_since_failed_save = self.unsaved && version == self.stored_version;
         self.stored_version = version;
-        match purpose {
-            LoadFor::Engine => self.feed(now, Input::SessionLoaded { session }),
-            LoadFor::Lock => {
-                if let Lock::Reading { lease_until } = self.lock {
-                    self.lock = Lock::Held { lease_until };
-                }
-                // Storage still holds what a failed save should have replaced: the
-                // engine's own session is the newer one (its refresh token may be the
-                // only one the provider still accepts).
-                let session = if unchanged_since_failed_save {
-                    self.engine.session().cloned()
-                } else {
-                    session
-                };
-                self.feed(now, Input::SessionLocked { session })
-            }
-        }
+        self.feed(now, Input::SessionLoaded { session })
     }
 
     pub(super) fn saved(&mut self, version: Version) -> Result<(), Rejected> {
@@ -185,18 +157,7 @@ impl Driver {
                 self.unsaved = matches!(op, StoreOp::Save { .. });
                 self.write_failure = Some(detail.clone());
             }
-            StoreOp::Load(LoadFor::Engine) => {
-                let _ = self.feed(
-                    now,
-                    Input::StorageFailed {
-                        detail: detail.clone(),
-                    },
-                );
-            }
-            StoreOp::Load(LoadFor::Lock) => {
-                if let Lock::Reading { lease_until } = self.lock {
-                    self.lock = Lock::Held { lease_until };
-                }
+            StoreOp::Load => {
                 let _ = self.feed(
                     now,
                     Input::StorageFailed {
@@ -230,7 +191,13 @@ impl Driver {
         });
     }
 
-    pub(super) fn lock_acquired(&mut self, now: UnixMillis) -> Result<(), Rejected> {
+    /// The lock is ours and `session` is what the store holds now.
+    pub(super) fn lock_acquired(
+        &mut self,
+        now: UnixMillis,
+        session: Option<StoredSession>,
+        version: Option<Version>,
+    ) -> Result<(), Rejected> {
         let Lock::Acquiring { unwanted, .. } = self.lock else {
             return Err(lock_unasked("lock_acquired"));
         };
@@ -239,11 +206,19 @@ impl Driver {
             self.actions.push_back(Action::ReleaseLock);
             return Ok(());
         }
-        self.lock = Lock::Reading {
+        self.lock = Lock::Held {
             lease_until: now.plus_millis(self.options.lock_lease_ms),
         };
-        self.start(StoreOp::Load(LoadFor::Lock), Action::Load);
-        Ok(())
+        // Storage still holds what a failed save should have replaced: the engine's own
+        // session is the newer one (its refresh token may be the only one the provider
+        // still accepts).
+        let session = if self.unsaved && version == self.stored_version {
+            self.engine.session().cloned()
+        } else {
+            session
+        };
+        self.stored_version = version;
+        self.feed(now, Input::SessionLocked { session })
     }
 
     /// Someone else holds the lock. Before the deadline: try again after a pause that
@@ -297,7 +272,7 @@ impl Driver {
                 self.lock = Lock::Released;
             }
             Lock::Acquiring { unwanted, .. } => *unwanted = true,
-            Lock::Reading { .. } | Lock::Held { .. } => {
+            Lock::Held { .. } => {
                 self.lock = Lock::Released;
                 self.actions.push_back(Action::ReleaseLock);
             }

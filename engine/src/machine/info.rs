@@ -17,6 +17,7 @@ impl State {
             State::Discovering { .. } => "discovering",
             State::AwaitingCallback { .. } => "awaiting_callback",
             State::ExchangingCode { .. } => "exchanging_code",
+            State::FetchingUserinfo { .. } => "fetching_userinfo",
             State::RequestingDeviceCode { .. } => "requesting_device_code",
             State::WaitingToPoll { .. } => "waiting_to_poll",
             State::PollingDevice { .. } => "polling_device",
@@ -42,6 +43,7 @@ impl State {
             State::Discovering { .. }
                 | State::AwaitingCallback { .. }
                 | State::ExchangingCode { .. }
+                | State::FetchingUserinfo { .. }
                 | State::RequestingDeviceCode { .. }
                 | State::WaitingToPoll { .. }
                 | State::PollingDevice { .. }

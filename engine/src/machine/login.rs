@@ -12,9 +12,10 @@ use crate::error::{CallbackProblem, Endpoint, Error, ErrorCode};
 use crate::input::{LoginMethod, WaiterId};
 use crate::protocol::authorize::{Callback, PendingAuthorization};
 use crate::protocol::device::{self, DeviceGrant, SLOW_DOWN_STEP_SECS};
-use crate::protocol::discovery;
+use crate::protocol::discovery::{self, Discovery};
 use crate::protocol::id_token::Expected;
 use crate::protocol::token::{self, TokenSet};
+use crate::protocol::userinfo;
 use crate::session::{SESSION_FORMAT_VERSION, StoredSession};
 
 impl Ctx<'_> {
@@ -81,7 +82,12 @@ impl Ctx<'_> {
                         let request =
                             self.core
                                 .request(Endpoint::Discovery, Method::Get, &url, None);
-                        Transition(State::discovering(request, method, redirect_uri, fallback))
+                        Transition(State::discovering(
+                            request,
+                            method,
+                            redirect_uri,
+                            Discovery::OpenId { fallback },
+                        ))
                     }
                     Err(error) => self.login_failed(error),
                 },
@@ -159,25 +165,43 @@ impl Ctx<'_> {
         body: &str,
         method: LoginMethod,
         redirect_uri: Option<String>,
-        fallback_url: Option<String>,
+        step: Discovery,
     ) -> Outcome<State> {
-        if status == 404
-            && let Some(url) = fallback_url
-        {
-            let request = self
-                .core
-                .request(Endpoint::Discovery, Method::Get, &url, None);
-            return Transition(State::discovering(request, method, redirect_uri, None));
-        }
         let response = self.response(Endpoint::Discovery, status, headers, body);
         let issuer = self.core.config.issuer.clone().unwrap_or_default();
-        match discovery::read_metadata(&response, &issuer, self.core.config.max_response_bytes) {
-            Ok(metadata) => {
-                self.core.discovered = Some(metadata);
-                self.start_login(method, redirect_uri)
+        let limit = self.core.config.max_response_bytes;
+        let read = discovery::read_metadata(&response, &issuer, limit);
+        let fallback_url = match step {
+            Discovery::OpenId { fallback } => fallback,
+            Discovery::Rfc8414 => None,
+            Discovery::Supplementing(openid) => {
+                // The RFC 8414 document supplements the OpenID one; without it (absent,
+                // broken, another issuer) the OpenID document alone serves.
+                self.core.discovered = Some(match read {
+                    Ok(oauth) => openid.merged_over(oauth),
+                    Err(_) => openid,
+                });
+                return self.start_login(method, redirect_uri);
             }
-            Err(error) => self.login_failed(error),
-        }
+        };
+        let next = match (read, fallback_url) {
+            (Err(_), Some(url)) if status == 404 => (url, Discovery::Rfc8414),
+            // Some servers list the device and revocation endpoints only in their RFC 8414
+            // metadata: read it too, and merge.
+            (Ok(openid), Some(url)) if openid.lacks_optional_endpoints() => {
+                (url, Discovery::Supplementing(openid))
+            }
+            (Ok(metadata), _) => {
+                self.core.discovered = Some(metadata);
+                return self.start_login(method, redirect_uri);
+            }
+            (Err(error), _) => return self.login_failed(error),
+        };
+        let (url, step) = next;
+        let request = self
+            .core
+            .request(Endpoint::Discovery, Method::Get, &url, None);
+        Transition(State::discovering(request, method, redirect_uri, step))
     }
 
     pub(crate) fn callback_received(
@@ -272,6 +296,35 @@ impl Ctx<'_> {
             identity: tokens.identity,
             endpoints: self.core.endpoints_to_remember(),
         };
+        if let Some(url) = self.core.endpoints().userinfo
+            && userinfo::wanted(session.identity.as_ref())
+        {
+            let headers = userinfo::headers(&session.access_token);
+            let id = self.core.get_with(Endpoint::Userinfo, &url, headers);
+            return Transition(State::fetching_userinfo(id, session));
+        }
+        self.finish_login(session)
+    }
+
+    /// The UserInfo answer (or its failure, which never fails the login): the identity
+    /// it adds, then the login ends as without it.
+    pub(crate) fn userinfo_answered(
+        &mut self,
+        mut session: StoredSession,
+        answer: Result<(u16, &BTreeMap<String, String>, &str), ()>,
+    ) -> Outcome<State> {
+        if let Ok((status, headers, body)) = answer {
+            let response = self.response(Endpoint::Userinfo, status, headers, body);
+            let limit = self.core.config.max_response_bytes;
+            if let Ok(identity) = userinfo::read(&response, limit, session.identity.as_ref()) {
+                session.identity = Some(identity);
+            }
+        }
+        self.finish_login(session)
+    }
+
+    /// Stores the new session and tells everyone.
+    fn finish_login(&mut self, session: StoredSession) -> Outcome<State> {
         self.core.session = Some(session.clone());
         self.core.reset_refresh_schedule();
         self.core.emit(Effect::PersistSession {

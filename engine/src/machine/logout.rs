@@ -10,8 +10,28 @@ use super::actions::logout_call_endpoint;
 use crate::effect::ServerCallKind;
 use crate::effect::{Effect, Event, LogoutReason, Method};
 use crate::error::{Endpoint, Error};
+use crate::input::RequestId;
 use crate::protocol::logout;
 use crate::protocol::token::{self};
+use crate::secret::Secret;
+
+/// A logout call in flight.
+#[derive(Clone, Debug)]
+pub(crate) struct PendingCall {
+    pub id: RequestId,
+    pub call: ServerCallKind,
+    /// For a public client's revocation: what a retry with a Bearer credential needs, if
+    /// the first request is refused with 401.
+    pub bearer_retry: Option<BearerRetry>,
+}
+
+/// The second try of a public client's revocation (`Debug` shows no token: `Secret`).
+#[derive(Clone, Debug)]
+pub(crate) struct BearerRetry {
+    url: String,
+    token: Secret,
+    access_token: Secret,
+}
 
 impl Ctx<'_> {
     /// Deletes the local session first (so a crash mid-way cannot leave it behind), then
@@ -57,11 +77,27 @@ impl Ctx<'_> {
                 ServerCallKind::RevokeAccessToken,
                 logout::revoke(config, &session.access_token, "access_token"),
             ));
+            // A public client cannot authenticate; some servers then accept the access
+            // token as a Bearer credential instead (RFC 7009 §2.1 leaves it open).
+            let public = config.client_secret.is_none();
             for (call, encoded) in revocations {
+                let bearer_retry = public.then(|| BearerRetry {
+                    url: url.clone(),
+                    token: match call {
+                        ServerCallKind::RevokeRefreshToken => session.refresh_token.clone(),
+                        _ => None,
+                    }
+                    .unwrap_or_else(|| session.access_token.clone()),
+                    access_token: session.access_token.clone(),
+                });
                 let id = self
                     .core
                     .request(Endpoint::Revocation, Method::Post, url, Some(encoded));
-                pending.push((id, call));
+                pending.push(PendingCall {
+                    id,
+                    call,
+                    bearer_retry,
+                });
             }
         }
         if let Some(url) = &endpoints.server_logout {
@@ -73,7 +109,11 @@ impl Ctx<'_> {
             let id = self
                 .core
                 .request(Endpoint::ServerLogout, Method::Post, url, Some(encoded));
-            pending.push((id, ServerCallKind::ServerLogout));
+            pending.push(PendingCall {
+                id,
+                call: ServerCallKind::ServerLogout,
+                bearer_retry: None,
+            });
         }
         let end_session_url = endpoints
             .end_session
@@ -88,6 +128,34 @@ impl Ctx<'_> {
             return Transition(State::logged_out());
         }
         Transition(State::revoking(pending, Vec::new(), end_session_url))
+    }
+
+    /// Sends a revocation refused with 401 again, with the access token as a Bearer
+    /// credential; `false` when there is no retry to make (already made, or not a public
+    /// client's revocation).
+    pub(crate) fn retry_with_bearer(&mut self, pending: &mut PendingCall, status: u16) -> bool {
+        if status != 401 {
+            return false;
+        }
+        let Some(retry) = pending.bearer_retry.take() else {
+            return false;
+        };
+        let hint = match pending.call {
+            ServerCallKind::RevokeRefreshToken => "refresh_token",
+            _ => "access_token",
+        };
+        let mut encoded = logout::revoke(&self.core.config, &retry.token, hint);
+        encoded.headers.insert(
+            "authorization".to_owned(),
+            format!("Bearer {}", retry.access_token.expose()),
+        );
+        pending.id = self.core.request(
+            Endpoint::Revocation,
+            Method::Post,
+            &retry.url,
+            Some(encoded),
+        );
+        true
     }
 
     pub(crate) fn read_logout_answer(

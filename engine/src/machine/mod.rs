@@ -24,6 +24,7 @@ use crate::error::Error;
 use crate::input::{Input, LoginMethod, RequestId};
 use crate::protocol::authorize::PendingAuthorization;
 use crate::protocol::device::DeviceGrant;
+use crate::session::StoredSession;
 use crate::time::UnixMillis;
 
 pub(crate) use actions::{Ctx, Rejection};
@@ -117,7 +118,8 @@ impl Machine {
     /// A refresh request is in flight.
     ///
     /// - success ⇒ `PersistSession`, `UnlockSession`, `TokenReady` ⇒ [`idle`](Self::idle)
-    /// - `invalid_grant` ⇒ `LoadSession` ⇒ [`confirming_grant_loss`](Self::confirming_grant_loss)
+    /// - a rejection (`invalid_grant`, or 400/401 with any body) ⇒ `LoadSession` ⇒
+    ///   [`confirming_grant_loss`](Self::confirming_grant_loss)
     /// - any other failure ⇒ [`idle`](Self::idle) with backoff if transient
     #[state(superstate = "refreshing_session")]
     fn refreshing(context: &mut Ctx<'_>, request: &mut RequestId, event: &Input) -> Outcome<State> {
@@ -135,7 +137,7 @@ impl Machine {
         }
     }
 
-    /// The provider said `invalid_grant`; storage is re-read once in case a sibling
+    /// The provider rejected the refresh token; storage is re-read once in case a sibling
     /// process rotated the refresh token meanwhile.
     ///
     /// - a newer refresh token in storage ⇒ [`refreshing`](Self::refreshing) with it, or
@@ -202,6 +204,8 @@ impl Machine {
     /// Fetching the provider's metadata before a login.
     ///
     /// - metadata ⇒ the login continues (see [`logged_out`](Self::logged_out))
+    /// - OpenID metadata without a device or revocation endpoint ⇒ the RFC 8414 document
+    ///   too (`step` holds the OpenID one), merged under it, whatever it answers
     /// - 404 at the OpenID location ⇒ the RFC 8414 location, once
     /// - anything else ⇒ `LoginFailed`
     #[state(superstate = "logging_in")]
@@ -210,7 +214,7 @@ impl Machine {
         request: &mut RequestId,
         method: &mut LoginMethod,
         redirect_uri: &mut Option<String>,
-        fallback_url: &mut Option<String>,
+        step: &mut crate::protocol::discovery::Discovery,
         event: &Input,
     ) -> Outcome<State> {
         match event {
@@ -225,11 +229,20 @@ impl Machine {
                 body,
                 *method,
                 redirect_uri.clone(),
-                fallback_url.take(),
+                step.clone(),
             ),
-            Input::HttpFailed { id, kind, detail } if id == request => context.login_failed(
-                actions::transport(crate::error::Endpoint::Discovery, *kind, detail),
-            ),
+            Input::HttpFailed { id, kind, detail } if id == request => match step {
+                // The supplement is optional: the OpenID document alone serves.
+                crate::protocol::discovery::Discovery::Supplementing(openid) => {
+                    context.core.discovered = Some(openid.clone());
+                    context.start_login(*method, redirect_uri.clone())
+                }
+                _ => context.login_failed(actions::transport(
+                    crate::error::Endpoint::Discovery,
+                    *kind,
+                    detail,
+                )),
+            },
             _ => Super,
         }
     }
@@ -285,6 +298,34 @@ impl Machine {
             Input::HttpFailed { id, kind, detail } if id == request => context.login_failed(
                 actions::transport(crate::error::Endpoint::Token, *kind, detail),
             ),
+            _ => Super,
+        }
+    }
+
+    /// Tokens arrived but say nothing recognisable about the user; the UserInfo endpoint
+    /// is asked before the login ends.
+    ///
+    /// - any answer, or none ⇒ `PersistSession`, `LoggedIn` ⇒ [`idle`](Self::idle) (a
+    ///   failing UserInfo never fails the login)
+    #[state(superstate = "logging_in")]
+    fn fetching_userinfo(
+        context: &mut Ctx<'_>,
+        request: &mut RequestId,
+        session: &mut StoredSession,
+        event: &Input,
+    ) -> Outcome<State> {
+        match event {
+            Input::HttpResponse {
+                id,
+                status,
+                headers,
+                body,
+            } if id == request => {
+                context.userinfo_answered(session.clone(), Ok((*status, headers, body)))
+            }
+            Input::HttpFailed { id, .. } if id == request => {
+                context.userinfo_answered(session.clone(), Err(()))
+            }
             _ => Super,
         }
     }
@@ -416,7 +457,7 @@ impl Machine {
     #[state(superstate = "engine")]
     fn revoking(
         context: &mut Ctx<'_>,
-        pending: &mut Vec<(RequestId, crate::effect::ServerCallKind)>,
+        pending: &mut Vec<logout::PendingCall>,
         calls: &mut Vec<crate::effect::ServerCall>,
         end_session_url: &mut Option<String>,
         event: &Input,
@@ -427,15 +468,19 @@ impl Machine {
                 status,
                 headers,
                 body,
-            } => pending.iter().position(|(p, _)| p == id).map(|i| {
-                (
+            } => match pending.iter().position(|p| p.id == *id) {
+                Some(i) if context.retry_with_bearer(&mut pending[i], *status) => {
+                    return Handled;
+                }
+                Some(i) => Some((
                     i,
-                    context.read_logout_answer(pending[i].1, *status, headers, body),
-                )
-            }),
+                    context.read_logout_answer(pending[i].call, *status, headers, body),
+                )),
+                None => None,
+            },
             Input::HttpFailed { id, kind, detail } => {
-                pending.iter().position(|(p, _)| p == id).map(|i| {
-                    let endpoint = actions::logout_call_endpoint(pending[i].1);
+                pending.iter().position(|p| p.id == *id).map(|i| {
+                    let endpoint = actions::logout_call_endpoint(pending[i].call);
                     (i, Err(actions::transport(endpoint, *kind, detail)))
                 })
             }
@@ -450,7 +495,7 @@ impl Machine {
         let Some((index, result)) = answered else {
             return Super;
         };
-        let (_, call) = pending.remove(index);
+        let call = pending.remove(index).call;
         calls.push(crate::effect::ServerCall {
             call,
             error: result.err(),

@@ -215,7 +215,7 @@ impl Ctx<'_> {
                 });
                 Transition(State::idle())
             }
-            Err(error @ Error::OAuth { .. }) if is_invalid_grant(&error) => {
+            Err(error) if is_rejection(&error) => {
                 self.core.emit(Effect::LoadSession);
                 Transition(State::confirming_grant_loss(error))
             }
@@ -308,6 +308,20 @@ impl Ctx<'_> {
     }
 }
 
-fn is_invalid_grant(error: &Error) -> bool {
-    matches!(error, Error::OAuth { error, .. } if error.code == ErrorCode::InvalidGrant)
+/// Whether the provider rejected the refresh token itself: `invalid_grant` (or GitHub's
+/// `bad_refresh_token`) with any status, or HTTP 400 or 401 with any body (another code, HTML, nothing: some servers say
+/// `invalid_grant` that way). Sending the same token again cannot succeed, so after a
+/// re-read (a sibling may have rotated it) the session ends. Transient failures (5xx,
+/// 429, no response) are not rejections: the session stays.
+fn is_rejection(error: &Error) -> bool {
+    match error {
+        Error::OAuth { error, status, .. } => {
+            // GitHub says `bad_refresh_token`, with HTTP 200.
+            error.code == ErrorCode::InvalidGrant
+                || error.code.as_str() == "bad_refresh_token"
+                || matches!(status, 400 | 401)
+        }
+        Error::Response { status, .. } => matches!(status, 400 | 401),
+        _ => false,
+    }
 }

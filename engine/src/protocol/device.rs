@@ -66,7 +66,6 @@ pub(crate) fn read_device_authorization(
         .unwrap_or(config.device_poll_interval_secs)
         .clamp(1, MAX_INTERVAL_SECS);
     let deadline = now.plus_secs(lifetime);
-    let display_code = group_for_reading(&user_code);
     Ok((
         DeviceGrant {
             device_code: Secret::new(device_code),
@@ -75,7 +74,6 @@ pub(crate) fn read_device_authorization(
         },
         UserCode {
             user_code,
-            display_code,
             verification_uri,
             verification_uri_complete,
             expires_at: deadline,
@@ -88,39 +86,4 @@ pub(crate) fn interval_in(response: &Response<'_>, limit: usize) -> Option<u64> 
     let fields = response.fields(limit).ok()?;
     let secs = response.optional_secs(&fields, "interval").ok()??;
     Some(secs.clamp(1, MAX_INTERVAL_SECS))
-}
-
-/// `WDJBMJHT` → `WDJB-MJHT` (RFC 8628 §6.1). Codes that already carry separators, or
-/// whose length does not split evenly into groups of four or three, are left alone.
-pub(crate) fn group_for_reading(code: &str) -> String {
-    let chars: Vec<char> = code.chars().collect();
-    if chars.len() < 6 || !chars.iter().all(char::is_ascii_alphanumeric) {
-        return code.to_owned();
-    }
-    let size = if chars.len().is_multiple_of(4) {
-        4
-    } else if chars.len().is_multiple_of(3) {
-        3
-    } else {
-        return code.to_owned();
-    };
-    chars
-        .chunks(size)
-        .map(|c| c.iter().collect::<String>())
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grouping() {
-        assert_eq!(group_for_reading("WDJBMJHT"), "WDJB-MJHT");
-        assert_eq!(group_for_reading("ABCDEFGHI"), "ABC-DEF-GHI");
-        assert_eq!(group_for_reading("WDJB-MJHT"), "WDJB-MJHT");
-        assert_eq!(group_for_reading("ABCDE"), "ABCDE");
-        assert_eq!(group_for_reading("ABCDEFGHIJK"), "ABCDEFGHIJK");
-    }
 }

@@ -12,6 +12,33 @@ pub(crate) struct Metadata {
     pub iss_parameter_supported: bool,
 }
 
+/// Which metadata document a discovery request asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Discovery {
+    /// The OpenID Connect document; `fallback` is the RFC 8414 location to try on a 404.
+    OpenId { fallback: Option<String> },
+    /// The RFC 8414 document, after the OpenID one was not found.
+    Rfc8414,
+    /// The RFC 8414 document, to fill in what this OpenID metadata lacks.
+    Supplementing(Metadata),
+}
+
+impl Metadata {
+    /// Whether endpoints some servers list only in their RFC 8414 document are missing.
+    pub(crate) fn lacks_optional_endpoints(&self) -> bool {
+        self.endpoints.device_authorization.is_none() || self.endpoints.revocation.is_none()
+    }
+
+    /// This (OpenID) metadata, with what it lacks taken from `other` (RFC 8414): on a
+    /// conflict the OpenID document wins.
+    pub(crate) fn merged_over(self, other: Metadata) -> Metadata {
+        Metadata {
+            endpoints: self.endpoints.or(&other.endpoints),
+            iss_parameter_supported: self.iss_parameter_supported || other.iss_parameter_supported,
+        }
+    }
+}
+
 /// The OpenID location first; for issuers with a path, RFC 8414's location as fallback
 /// (it inserts the well-known segment before the path).
 pub(crate) fn metadata_urls(issuer: &str) -> Result<(String, Option<String>), Error> {

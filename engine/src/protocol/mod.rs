@@ -10,6 +10,7 @@ pub(crate) mod id_token;
 pub(crate) mod logout;
 pub(crate) mod response;
 pub(crate) mod token;
+pub(crate) mod userinfo;
 
 /// `what` (e.g. "issuer `…`") is not a usable URL: the message says why.
 pub(crate) fn not_a_url(what: &str, error: url::ParseError) -> crate::Error {

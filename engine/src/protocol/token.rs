@@ -159,9 +159,14 @@ pub(crate) fn read_token_response(
     let refresh_token = response
         .optional_str(&fields, "refresh_token")?
         .map(Secret::new);
-    let scopes = response
-        .optional_str(&fields, "scope")?
-        .map(|s| s.split_whitespace().map(str::to_owned).collect());
+    // An empty `scope` (GitHub Apps send `""`: their access is set by permissions) says
+    // nothing new: treated as absent, so the scopes granted before stay.
+    let scopes = match fields.get("scope") {
+        Some(serde_json::Value::String(s)) if s.trim().is_empty() => None,
+        _ => response
+            .optional_str(&fields, "scope")?
+            .map(|s| s.split_whitespace().map(str::to_owned).collect()),
+    };
     let (id_token, identity) = match response.optional_str(&fields, "id_token")? {
         Some(token) => {
             let identity = id_token::check_claims(&token, id_expectations)?;

@@ -27,6 +27,8 @@ fn metadata(issuer: &str) -> String {
         "issuer": issuer,
         "authorization_endpoint": format!("{ISSUER}/auth"),
         "token_endpoint": format!("{ISSUER}/token"),
+        "device_authorization_endpoint": format!("{ISSUER}/device"),
+        "revocation_endpoint": format!("{ISSUER}/revoke"),
         "authorization_response_iss_parameter_supported": true,
     })
     .to_string()
@@ -38,6 +40,28 @@ fn metadata_continues_the_login_with_discovered_endpoints() {
     let effects = s.respond(json(200, &metadata(ISSUER)));
     assert!(
         matches!(&effects[..], [Effect::OpenBrowser { url }] if url.starts_with(&format!("{ISSUER}/auth?")))
+    );
+}
+
+#[test]
+fn metadata_without_device_or_revocation_endpoints_is_supplemented_by_rfc8414() {
+    let mut s = discovering();
+    let openid = serde_json::json!({
+        "issuer": ISSUER,
+        "authorization_endpoint": format!("{ISSUER}/auth"),
+        "token_endpoint": format!("{ISSUER}/token"),
+    });
+    let effects = s.respond(json(200, &openid.to_string()));
+    assert_eq!(
+        requests(&effects)[0].url,
+        format!("{ISSUER}/.well-known/oauth-authorization-server")
+    );
+    assert_eq!(s.state(), "discovering");
+    // The supplement failing is no failure: the OpenID document alone serves.
+    let effects = s.respond(json(500, "{}"));
+    assert!(
+        matches!(&effects[..], [Effect::OpenBrowser { .. }]),
+        "{effects:?}"
     );
 }
 

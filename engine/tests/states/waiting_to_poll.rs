@@ -16,7 +16,7 @@ fn the_user_code_is_shown_grouped_for_reading() {
     let Effect::ShowUserCode(code) = &effects[0] else {
         panic!("{effects:?}")
     };
-    assert_eq!(code.display_code, "WDJB-MJHT");
+    assert_eq!(code.user_code, "WDJBMJHT", "shown exactly as issued");
     assert_eq!(
         code.verification_uri, "https://op.example/device",
         "the misspelt member is accepted"

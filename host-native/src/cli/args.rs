@@ -89,7 +89,7 @@ enum TokenOnly {
 
 pub const EXIT_CODES: &str = "Exit codes: 0 ok, 1 other failure, 2 usage, 3 not logged in (or the session ended), \
 4 denied (refused, or the device code expired), 5 network or provider unavailable, \
-6 the provider's answer or the redirect was wrong, 7 configuration, 8 storage, 9 timed out or cancelled.";
+6 the provider's answer or the redirect was wrong, 7 configuration, 8 storage, 9 timed out or cancelled, 10 logged out here but the revocation was not confirmed (the tokens may still be valid).";
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum StoreArg {
@@ -98,6 +98,7 @@ pub enum StoreArg {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Log in and store the session.
     Login(LoginArgs),
@@ -147,11 +148,17 @@ pub struct LoginArgs {
     /// Authorization code + PKCE; paste the code the provider shows.
     #[arg(long, group = "method")]
     pub paste: bool,
+    /// No browser on this machine: the device flow, or paste when the provider has none.
+    #[arg(long, group = "method")]
+    pub headless: bool,
     /// A built-in preset (generic, anthropic, anthropic-loopback, github, google, microsoft).
     #[arg(long)]
     pub preset: Option<String>,
+    /// The provider's issuer URL (https; discovery finds its endpoints), e.g.
+    /// https://id.example.com.
     #[arg(long)]
     pub issuer: Option<String>,
+    /// The client id registered at the provider for this tool (a public client: no secret).
     #[arg(long)]
     pub client_id: Option<String>,
     /// Scopes, space-separated or repeated.
@@ -163,14 +170,19 @@ pub struct LoginArgs {
     /// Print the URL instead of opening a browser.
     #[arg(long)]
     pub no_open: bool,
+    /// The authorization endpoint, instead of or over what discovery finds.
     #[arg(long)]
     pub authorization_endpoint: Option<String>,
+    /// The token endpoint, instead of or over what discovery finds.
     #[arg(long)]
     pub token_endpoint: Option<String>,
+    /// The device authorization endpoint (RFC 8628), instead of or over discovery's.
     #[arg(long)]
     pub device_endpoint: Option<String>,
+    /// The revocation endpoint (RFC 7009), instead of or over discovery's.
     #[arg(long)]
     pub revocation_endpoint: Option<String>,
+    /// The UserInfo endpoint, instead of or over discovery's.
     #[arg(long)]
     pub userinfo_endpoint: Option<String>,
 }

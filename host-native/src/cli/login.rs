@@ -41,7 +41,9 @@ pub async fn run(cli: &Cli, args: &LoginArgs) -> Exit {
         Ok(spec) => spec,
         Err(exit) => return exit,
     };
-    let explicit = if args.browser {
+    let explicit = if args.headless {
+        None
+    } else if args.browser {
         Some(LoginMethod::Browser)
     } else if args.device {
         Some(LoginMethod::Device)
@@ -50,7 +52,11 @@ pub async fn run(cli: &Cli, args: &LoginArgs) -> Exit {
     } else {
         None
     };
-    let support = browser::detect(|name| std::env::var(name).ok());
+    let support = if args.headless {
+        BrowserSupport::Declined
+    } else {
+        browser::detect(|name| std::env::var(name).ok())
+    };
     // Without a usable browser, prefer the device flow (falling back to paste below).
     let (method, headless_reason) = match (explicit, spec.login) {
         (Some(method), _) => (method, None),
@@ -167,7 +173,8 @@ async fn show(client: &Client, spinner: &Spinner, event: HostEvent) {
         }
         HostEvent::UserCode(code) => {
             output::note(&format!("To sign in, visit {}", code.verification_uri));
-            output::note(&format!("and enter the code:  {}", code.display_code));
+            // Exactly as issued, set apart by blank space (RFC 8628 §3.3).
+            output::note(&format!("and enter the code:\n\n    {}\n", code.user_code));
             if let Some(complete) = &code.verification_uri_complete {
                 output::note(&format!("(or open {complete})"));
                 if std::io::stderr().is_terminal()

@@ -29,6 +29,9 @@ pub enum Exit {
     Config = 7,
     Storage = 8,
     Interrupted = 9,
+    /// Logged out here, but the provider did not confirm the revocation: the tokens may
+    /// still be valid at the server until they expire.
+    NotRevoked = 10,
 }
 
 impl From<Exit> for ExitCode {

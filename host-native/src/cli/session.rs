@@ -348,11 +348,36 @@ pub async fn logout(cli: &Cli, force: bool, as_json: bool) -> Exit {
     };
     match client.logout(force).await {
         Ok(report) => {
+            let (revoked, unconfirmed) = (report.revoked(), report.revocation_failed());
+            let exit = if unconfirmed {
+                Exit::NotRevoked
+            } else {
+                Exit::Ok
+            };
             if as_json {
-                output::line(&json!({"logged_out": true, "end_session_url": report.end_session_url, "server_calls": report.server_calls}).to_string());
-                return Exit::Ok;
+                output::line(
+                    &json!({
+                        "logged_out": true,
+                        "revoked": revoked,
+                        "tokens_may_still_be_valid": !revoked,
+                        "end_session_url": report.end_session_url,
+                        "server_calls": report.server_calls,
+                    })
+                    .to_string(),
+                );
+                return exit;
             }
             output::note("Logged out; the local session is deleted.");
+            if unconfirmed {
+                output::error(
+                    "the provider did not confirm the revocation: the tokens may still be valid \
+                     at the server until they expire",
+                );
+            } else if !revoked && !force {
+                output::note(
+                    "(The provider offers no revocation: the tokens stay valid until they expire.)",
+                );
+            }
             for call in &report.server_calls {
                 match &call.error {
                     None => {
@@ -367,7 +392,7 @@ pub async fn logout(cli: &Cli, force: bool, as_json: bool) -> Exit {
             if let Some(url) = report.end_session_url {
                 output::note(&format!("To also sign out in the browser, open: {url}"));
             }
-            Exit::Ok
+            exit
         }
         Err(error) => fail_engine(&error),
     }

@@ -68,7 +68,7 @@ pub use lock::{RefreshLock, RefreshLockGuard, lock_path};
 pub use memory::MemoryStore;
 pub use passphrase::PASSPHRASE_ENV;
 pub use shared::{
-    Blocking, LockGuard, SessionStore, StoreFuture, Versioned, failed_input, load_input,
+    Blocking, LockGuard, Locked, SessionStore, StoreFuture, Versioned, failed_input, load_input,
     loaded_input, version_of,
 };
 

@@ -48,17 +48,25 @@ impl std::fmt::Debug for LockGuard {
 ///   another version is stored), or whatever is stored when `replaces` is `None`; returns
 ///   the new version. tessera asks for a compare-and-swap only while it holds the lock.
 /// - `delete`: removes the session; `Ok` when there was none.
-/// - `lock`: the refresh lock, waiting up to `wait` (`Ok(None)`: still busy). It must
-///   exclude every other process sharing this session, and end by itself at the latest
-///   `lease` after it was taken if its holder dies (a file lock ends with its process; a
-///   database lease row with its expiry).
+/// - `lock`: the refresh lock, waiting up to `wait` (`Ok(None)`: still busy), then a read
+///   of the session (what another holder may have written). It must exclude every other
+///   process sharing this session, and end by itself at the latest `lease` after it was
+///   taken if its holder dies (a file lock ends with its process; a database lease row
+///   with its expiry).
 pub trait SessionStore: Send + Sync + 'static {
     /// Where the session is kept, for `status`.
     fn info(&self) -> StoreInfo;
     fn load(&self) -> StoreFuture<Option<Versioned>>;
     fn save(&self, session: StoredSession, replaces: Option<Version>) -> StoreFuture<Version>;
     fn delete(&self) -> StoreFuture<()>;
-    fn lock(&self, wait: Duration, lease: Duration) -> StoreFuture<Option<LockGuard>>;
+    fn lock(&self, wait: Duration, lease: Duration) -> StoreFuture<Option<Locked>>;
+}
+
+/// The refresh lock, held, and the session as the store holds it once locked.
+#[derive(Debug)]
+pub struct Locked {
+    pub guard: LockGuard,
+    pub read: Option<Versioned>,
 }
 
 impl std::fmt::Debug for dyn SessionStore {
@@ -126,9 +134,18 @@ impl SessionStore for Blocking {
         self.run(|store| store.delete())
     }
 
-    fn lock(&self, wait: Duration, _lease: Duration) -> StoreFuture<Option<LockGuard>> {
+    fn lock(&self, wait: Duration, _lease: Duration) -> StoreFuture<Option<Locked>> {
         // File and memory locks end with their process: no lease to keep.
-        self.run(move |store| store.lock(wait))
+        self.run(move |store| {
+            let Some(guard) = store.lock(wait)? else {
+                return Ok(None);
+            };
+            let read = store.load()?.map(|session| Versioned {
+                version: version_of(&session),
+                session,
+            });
+            Ok(Some(Locked { guard, read }))
+        })
     }
 }
 

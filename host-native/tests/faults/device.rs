@@ -56,7 +56,9 @@ async fn device_flow_slow_down_adds_five_seconds_to_the_polling_interval() {
             _ => None,
         })
         .await;
-    assert_eq!(code.display_code, "WDJB-MJHT");
+    // Shown exactly as issued: a server whose device page accepts only its own format
+    // would refuse "WDJB-MJHT".
+    assert_eq!(code.user_code, "WDJBMJHT");
     let report = within(login).await.expect("join").expect("device login");
     assert_eq!(report.scopes, vec!["api".to_owned()]);
 

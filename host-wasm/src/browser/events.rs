@@ -104,13 +104,21 @@ pub(crate) struct LogoutResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_session_url: Option<String>,
     pub server_calls: Vec<ServerCallResult>,
+    /// Every revocation was confirmed by the provider.
+    pub revoked: bool,
+    /// The provider may still accept the tokens until they expire (a revocation failed,
+    /// or there was none).
+    pub tokens_may_still_be_valid: bool,
 }
 
 impl From<LogoutOutcome> for LogoutResult {
     fn from(logout: LogoutOutcome) -> Self {
+        let revoked = logout.revoked();
         Self {
             end_session_url: logout.end_session_url,
             server_calls: logout.server_calls.into_iter().map(Into::into).collect(),
+            revoked,
+            tokens_may_still_be_valid: !revoked,
         }
     }
 }

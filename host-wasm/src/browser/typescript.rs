@@ -76,6 +76,11 @@ export interface LogoutResult {
   /** Open it to end the provider's browser session too. */
   endSessionUrl?: string;
   serverCalls: { call: string; error?: string }[];
+  /** Every revocation was confirmed by the provider. */
+  revoked: boolean;
+  /** The provider may still accept the tokens until they expire (a revocation failed, or
+   * the provider offers none). The local session is deleted either way. */
+  tokensMayStillBeValid: boolean;
 }
 
 export interface Status {
@@ -94,7 +99,7 @@ export interface Status {
 }
 
 export type SessionEvent =
-  | { type: "user_code"; user_code: string; display_code: string; verification_uri: string;
+  | { type: "user_code"; user_code: string; verification_uri: string;
       verification_uri_complete?: string; expires_at: number }
   | { type: "logged_in"; identity?: Identity }
   | { type: "logged_out"; reason: "requested" | "session_ended" | "logged_out_elsewhere";

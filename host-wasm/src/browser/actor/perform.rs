@@ -106,16 +106,32 @@ impl SessionState {
         });
     }
 
-    /// Takes the Web Lock, waiting up to `wait_ms` (a timeout is `LockBusy`).
+    /// Takes the Web Lock, waiting up to `wait_ms` (a timeout is `LockBusy`), then reads
+    /// storage (another page or worker may have refreshed).
     fn lock(&mut self, mailbox: WeakMailbox, wait_ms: u64) {
-        let name = self.adapters.store.lock_name();
+        let store = self.adapters.store.clone();
         let slot = self.lock.clone();
         spawn_local(async move {
-            let acquired = JsFuture::from(glue::acquire_lock(&name, wait_ms as f64)).await;
-            let input = match acquired {
+            let acquired = JsFuture::from(glue::acquire_lock(&store.lock_name(), wait_ms as f64));
+            let input = match acquired.await {
                 Ok(release) => {
                     *slot.borrow_mut() = release.dyn_into::<Function>().ok();
-                    let told = mailbox.send(SessionMsg::Io(DriverInput::LockAcquired));
+                    let input = match store.load_input().await {
+                        DriverInput::Loaded { session, version } => {
+                            DriverInput::LockAcquired { session, version }
+                        }
+                        failed => {
+                            if let Some(release) = slot.borrow_mut().take() {
+                                let _ = release.call0(&JsValue::UNDEFINED);
+                            }
+                            let detail = match failed {
+                                DriverInput::StoreFailed { detail, .. } => detail,
+                                _ => "the session could not be read".into(),
+                            };
+                            DriverInput::LockFailed { detail }
+                        }
+                    };
+                    let told = mailbox.send(SessionMsg::Io(input));
                     if told.is_err()
                         && let Some(release) = slot.borrow_mut().take()
                     {
