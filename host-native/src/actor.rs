@@ -30,15 +30,15 @@ mod redirect;
 
 /// Everything the actor reacts to.
 #[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // moved once per message; a box would cost more
 pub enum SessionMsg {
     /// A call from the application (a browser login's loopback server is started first).
     Call(Command, Waiting),
-    /// What an I/O task produced.
-    Io(DriverInput),
+    /// What an I/O task produced (boxed: every message is as large as the largest, and
+    /// a refresh storm queues a thousand calls).
+    Io(Box<DriverInput>),
     /// The refresh lock was taken and the store read (`Some`), stayed busy (`None`), or
     /// failed.
-    Locked(Result<Option<Locked>, String>),
+    Locked(Result<Option<Box<Locked>>, String>),
     TimerFired,
 }
 
@@ -131,8 +131,9 @@ impl Actor for SessionActor {
                 state.call(&myself, command, waiting).await;
                 None
             }
-            SessionMsg::Io(input) => Some(input),
-            SessionMsg::Locked(Ok(Some(Locked { guard, read }))) => {
+            SessionMsg::Io(input) => Some(*input),
+            SessionMsg::Locked(Ok(Some(locked))) => {
+                let Locked { guard, read } = *locked;
                 state.lock = Some(guard);
                 let (session, version) = read.map(|r| (r.session, r.version)).unzip();
                 Some(DriverInput::LockAcquired { session, version })

@@ -22,7 +22,7 @@ impl SessionState {
                 tracing::debug!(endpoint = %request.endpoint, id = request.id.0, "request");
                 tokio::spawn(async move {
                     let input = http.perform(request).await;
-                    let _ = actor.cast(SessionMsg::Io(input));
+                    let _ = actor.cast(SessionMsg::Io(Box::new(input)));
                 });
             }
             Action::OpenBrowser { url } => {
@@ -70,7 +70,10 @@ impl SessionState {
                 );
                 let locking = self.args.store.lock(wait, lease);
                 tokio::spawn(async move {
-                    let outcome = locking.await.map_err(|e| e.to_string());
+                    let outcome = locking
+                        .await
+                        .map(|l| l.map(Box::new))
+                        .map_err(|e| e.to_string());
                     let _ = actor.cast(SessionMsg::Locked(outcome));
                 });
             }
@@ -98,7 +101,7 @@ impl SessionState {
         work: impl Future<Output = DriverInput> + Send + 'static,
     ) {
         tokio::spawn(async move {
-            let _ = actor.cast(SessionMsg::Io(work.await));
+            let _ = actor.cast(SessionMsg::Io(Box::new(work.await)));
         });
     }
 

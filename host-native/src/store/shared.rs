@@ -87,14 +87,17 @@ pub fn version_of(session: &StoredSession) -> Version {
 pub struct Blocking(pub Arc<dyn BlockingStore>);
 
 impl Blocking {
+    /// Starts `operation` on the blocking pool at once (not when the future is first
+    /// polled: the task awaiting it may queue behind many others, as in a refresh storm).
     fn run<T, F>(&self, operation: F) -> StoreFuture<T>
     where
         T: Send + 'static,
         F: FnOnce(&dyn BlockingStore) -> Result<T, StoreError> + Send + 'static,
     {
         let store = self.0.clone();
+        let running = tokio::task::spawn_blocking(move || operation(store.as_ref()));
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || operation(store.as_ref()))
+            running
                 .await
                 .unwrap_or_else(|e| Err(StoreError::internal(format!("storage task: {e}"))))
         })
