@@ -83,9 +83,33 @@ pub fn detect(env: impl Fn(&str) -> Option<String>) -> BrowserSupport {
 ///
 /// Without `$BROWSER`, the `webbrowser` crate picks the platform opener.
 pub fn open(url: &str, env: impl Fn(&str) -> Option<String>) -> io::Result<()> {
+    open_with(url, env, std::env::vars_os())
+}
+
+/// Variables a browser never gets: credentials tessera reads from its environment.
+const WITHHELD: [&str; 5] = [
+    "TESSERA_PASSPHRASE",
+    "TESSERA_ACCESS_TOKEN",
+    "TESSERA_REFRESH_TOKEN",
+    "TESSERA_SERVE_TOKEN",
+    "TESSERA_SERVE_KEY",
+];
+
+/// [`open`] with the environment a `$BROWSER` command is started with, minus [`WITHHELD`].
+/// (The platform opener used without `$BROWSER` inherits the process's environment: the
+/// `webbrowser` crate offers no way to change it.)
+fn open_with(
+    url: &str,
+    env: impl Fn(&str) -> Option<String>,
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> io::Result<()> {
     let Some(browser) = env("BROWSER").filter(|value| !value.is_empty()) else {
         return webbrowser::open(url);
     };
+    let vars: Vec<_> = vars
+        .into_iter()
+        .filter(|(name, _)| !WITHHELD.iter().any(|w| name.as_os_str() == *w))
+        .collect();
     let mut last_error = io::Error::new(
         io::ErrorKind::NotFound,
         "BROWSER is set but names no command",
@@ -96,6 +120,8 @@ pub fn open(url: &str, env: impl Fn(&str) -> Option<String>) -> io::Result<()> {
         };
         let mut command = Command::new(program);
         command
+            .env_clear()
+            .envs(vars.iter().cloned())
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -309,6 +335,31 @@ mod tests {
         let browser = format!("{} --new-window", recorder(dir.path()));
         open(url, env(&[("BROWSER", &browser)])).expect("open");
         assert_eq!(recorded(dir.path()), ["--new-window", url]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_browser_never_gets_tessera_credentials() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = dir.path().join("env.sh");
+        let out = dir.path().join("args");
+        let body = format!("env > '{0}.tmp' && mv '{0}.tmp' '{0}'\n", out.display());
+        std::fs::write(&script, body).expect("write script");
+        let browser = format!("sh {}", script.display());
+        let vars = [
+            ("PATH", std::env::var("PATH").unwrap_or_default()),
+            ("DISPLAY", ":0".to_owned()),
+            ("TESSERA_PASSPHRASE", "hunter2".to_owned()),
+            ("TESSERA_REFRESH_TOKEN", "rt-secret".to_owned()),
+        ]
+        .map(|(k, v)| (k.into(), v.into()));
+        open_with("https://idp.example/c", env(&[("BROWSER", &browser)]), vars).expect("open");
+        let seen = recorded(dir.path()).join("\n");
+        assert!(seen.contains("DISPLAY=:0"), "{seen}");
+        assert!(
+            !seen.contains("hunter2") && !seen.contains("rt-secret"),
+            "{seen}"
+        );
     }
 
     #[cfg(unix)]

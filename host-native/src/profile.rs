@@ -216,21 +216,19 @@ impl ConfigFile {
         }
     }
 
-    /// Writes `config.toml` atomically (temp file and rename).
+    /// Writes `config.toml` as the session files are written: the directory created 0700,
+    /// the file 0600 through a temporary file that is synced and renamed (never following
+    /// a link planted in its place).
     pub fn save(&self, config_dir: &Path) -> Result<(), ProfileError> {
         let path = Self::path(config_dir);
-        let io = |e: std::io::Error| ProfileError::Io {
-            path: path.clone(),
-            detail: e.to_string(),
-        };
-        std::fs::create_dir_all(config_dir).map_err(io)?;
         let text = toml::to_string_pretty(self).map_err(|e| ProfileError::Invalid {
             path: path.clone(),
             detail: e.to_string(),
         })?;
-        let temp = config_dir.join(".config.toml.tmp");
-        std::fs::write(&temp, text).map_err(io)?;
-        std::fs::rename(&temp, &path).map_err(io)
+        crate::store::fsutil::write_atomic(&path, text.as_bytes()).map_err(|e| ProfileError::Io {
+            path: path.clone(),
+            detail: e.to_string(),
+        })
     }
 }
 
@@ -266,6 +264,31 @@ impl std::error::Error for ProfileError {}
 
 #[cfg(test)]
 mod tests {
+
+    #[cfg(unix)]
+    #[test]
+    fn config_is_written_private_and_never_through_a_link() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("tessera");
+        let elsewhere = tmp.path().join("elsewhere.toml");
+        std::fs::write(&elsewhere, "untouched").unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, ConfigFile::path(&dir)).unwrap();
+        ConfigFile::default().save(&dir).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&ConfigFile::path(&dir)), 0o600);
+        assert!(
+            !std::fs::symlink_metadata(ConfigFile::path(&dir))
+                .unwrap()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "untouched");
+        let fresh = tmp.path().join("fresh");
+        ConfigFile::default().save(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o700);
+    }
+
     use super::*;
 
     #[test]

@@ -96,7 +96,7 @@ pub async fn run(cli: &Cli, args: &LoginArgs) -> Exit {
                 .as_ref()
                 .and_then(|i| i.display())
                 .unwrap_or("(no identity claims)");
-            output::note(&format!("Logged in as {who}."));
+            output::note(&format!("Logged in as {}.", output::printable(who)));
             if let Err(error) = save_profile(cli, &layer) {
                 output::error(&format!(
                     "logged in, but the profile could not be saved: {error}"
@@ -169,14 +169,20 @@ async fn show(client: &Client, spinner: &Spinner, event: HostEvent) {
     match event {
         HostEvent::OpenBrowser { url } => {
             output::note("Opening your browser to sign in. If it does not open, visit:");
-            output::note(&format!("  {url}"));
+            output::note(&format!("  {}", output::printable(&url)));
         }
         HostEvent::UserCode(code) => {
-            output::note(&format!("To sign in, visit {}", code.verification_uri));
+            output::note(&format!(
+                "To sign in, visit {}",
+                output::printable(&code.verification_uri)
+            ));
             // Exactly as issued, set apart by blank space (RFC 8628 §3.3).
-            output::note(&format!("and enter the code:\n\n    {}\n", code.user_code));
+            output::note(&format!(
+                "and enter the code:\n\n    {}\n",
+                output::printable(&code.user_code)
+            ));
             if let Some(complete) = &code.verification_uri_complete {
-                output::note(&format!("(or open {complete})"));
+                output::note(&format!("(or open {})", output::printable(complete)));
                 if std::io::stderr().is_terminal()
                     && let Ok(qr) = qrcode::QrCode::new(complete.as_bytes())
                 {
@@ -191,7 +197,7 @@ async fn show(client: &Client, spinner: &Spinner, event: HostEvent) {
         }
         HostEvent::PromptForCode { url } => {
             output::note("Open this URL, sign in, then paste the code shown:");
-            output::note(&format!("  {url}"));
+            output::note(&format!("  {}", output::printable(&url)));
             let client = client.clone();
             tokio::task::spawn_blocking(move || read_pastes(&client));
         }

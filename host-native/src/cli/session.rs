@@ -235,9 +235,9 @@ pub async fn status(cli: &Cli, as_json: bool) -> Exit {
             .as_ref()
             .and_then(|i| i.display())
             .unwrap_or("(no identity claims)");
-        output::line(&format!("Logged in as {who}"));
+        output::line(&format!("Logged in as {}", output::printable(who)));
         if let Some(issuer) = status.issuer.as_ref().or(spec.issuer.as_ref()) {
-            output::line(&format!("  issuer   {issuer}"));
+            output::line(&format!("  issuer   {}", output::printable(issuer)));
         }
         output::line(&format!("  scopes   {}", status.scopes.join(" ")));
         if let (Some(at), Some(secs)) = (status.expires_at, status.expires_in_secs) {
@@ -360,7 +360,7 @@ pub async fn logout(cli: &Cli, force: bool, as_json: bool) -> Exit {
                         "logged_out": true,
                         "revoked": revoked,
                         "tokens_may_still_be_valid": !revoked,
-                        "end_session_url": report.end_session_url,
+                        "end_session_url": report.end_session_url.as_deref().map(output::shown_end_session_url),
                         "server_calls": report.server_calls,
                     })
                     .to_string(),
@@ -390,6 +390,7 @@ pub async fn logout(cli: &Cli, force: bool, as_json: bool) -> Exit {
                 }
             }
             if let Some(url) = report.end_session_url {
+                let url = output::printable(&output::shown_end_session_url(&url));
                 output::note(&format!("To also sign out in the browser, open: {url}"));
             }
             exit

@@ -11,8 +11,8 @@
 //!   and nothing is said (the file works as before, one derivation per process).
 //! - The key is a `user` key readable only by its possessors (processes of this session);
 //!   other users and the user's other sessions cannot read it.
-//! - It expires after `TESSERA_KEY_CACHE_SECS` (default 600 s; 0 turns the cache off)
-//!   counted from the derivation, and is revoked when the session file is deleted (logout)
+//! - It expires after `TESSERA_KEY_CACHE_SECS` (default 600 s; 0, or text that is not a
+//!   number, turns the cache off) counted from the derivation, and is revoked when the session file is deleted (logout)
 //!   or when it fails to open the file.
 //! - Its description names the file's KDF parameters and salt (not secret), so a key
 //!   always belongs to one file version: a new login (new salt) never finds an old key.
@@ -30,9 +30,20 @@ const DEFAULT_SECS: usize = 600;
 
 /// How long keys are cached, `None` when caching is off.
 fn lifetime() -> Option<usize> {
-    let secs = match std::env::var(KEY_CACHE_SECS_ENV) {
-        Ok(text) => text.trim().parse().unwrap_or(DEFAULT_SECS),
-        Err(_) => DEFAULT_SECS,
+    lifetime_from(std::env::var(KEY_CACHE_SECS_ENV).ok().as_deref())
+}
+
+/// The cache lifetime `TESSERA_KEY_CACHE_SECS` asks for. Unreadable text turns the cache
+/// off (with a warning): a typo must not keep a key around longer than meant.
+fn lifetime_from(setting: Option<&str>) -> Option<usize> {
+    let secs = match setting.map(str::trim) {
+        None | Some("") => DEFAULT_SECS,
+        Some(text) => text.parse().unwrap_or_else(|_| {
+            tracing::warn!(
+                "{KEY_CACHE_SECS_ENV} is not a whole number of seconds; the key cache is off"
+            );
+            0
+        }),
     };
     (secs > 0).then_some(secs)
 }
@@ -141,5 +152,20 @@ pub(crate) fn remember(params: &KdfParams, bytes: &[u8; 32]) {
 pub(crate) fn forget(params: &KdfParams) {
     if let Some(key) = kernel::find(&description(params)) {
         kernel::remove(key);
+    }
+}
+
+#[cfg(test)]
+mod lifetime_tests {
+    use super::*;
+
+    #[test]
+    fn unreadable_settings_turn_the_cache_off() {
+        assert_eq!(lifetime_from(None), Some(DEFAULT_SECS));
+        assert_eq!(lifetime_from(Some("")), Some(DEFAULT_SECS));
+        assert_eq!(lifetime_from(Some(" 30 ")), Some(30));
+        assert_eq!(lifetime_from(Some("0")), None);
+        assert_eq!(lifetime_from(Some("ten minutes")), None);
+        assert_eq!(lifetime_from(Some("-5")), None);
     }
 }

@@ -48,7 +48,7 @@ mod crypto;
 mod envelope;
 mod error;
 mod file;
-mod fsutil;
+pub(crate) mod fsutil;
 mod keycache;
 mod keyring;
 mod lock;
