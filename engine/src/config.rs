@@ -53,6 +53,65 @@ pub struct Config {
     pub max_response_bytes: usize,
     /// Sent as `post_logout_redirect_uri` in the end-session URL.
     pub post_logout_redirect_uri: Option<String>,
+    /// Accept plain `http://` URLs for the issuer and endpoints on hosts other than
+    /// loopback. Off: such a URL is a configuration error (tokens and codes would cross
+    /// the network readable by anyone on the path). For lab setups only.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_http: bool,
+}
+
+impl Config {
+    /// `Err` naming the first URL (the issuer, then each endpoint of `endpoints`) that is
+    /// neither `https` nor plain `http` to a loopback host (127.0.0.0/8, `[::1]`,
+    /// `localhost`), unless [`Config::insecure_http`] allows it.
+    pub(crate) fn check_transport(&self, endpoints: &Endpoints) -> Result<(), crate::Error> {
+        let named = [
+            ("issuer", self.issuer.as_deref()),
+            ("authorization endpoint", endpoints.authorization.as_deref()),
+            ("token endpoint", endpoints.token.as_deref()),
+            (
+                "device authorization endpoint",
+                endpoints.device_authorization.as_deref(),
+            ),
+            ("revocation endpoint", endpoints.revocation.as_deref()),
+            ("userinfo endpoint", endpoints.userinfo.as_deref()),
+            ("end-session endpoint", endpoints.end_session.as_deref()),
+            ("server logout endpoint", endpoints.server_logout.as_deref()),
+        ];
+        for (what, url) in named {
+            let Some(url) = url else { continue };
+            if !self.is_secure(url) {
+                return Err(crate::Error::Config {
+                    problem: format!(
+                        "the {what} `{url}` is not https: tokens and codes sent there could be \
+                         read on the way; use its https URL (plain http is accepted only for \
+                         127.0.0.1, [::1] and localhost, or with insecure_http for a lab)"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn is_secure(&self, url: &str) -> bool {
+        let Ok(parsed) = url::Url::parse(url) else {
+            // Not a URL: the flow reports that itself, with a better message.
+            return true;
+        };
+        match parsed.scheme() {
+            "https" => true,
+            "http" => {
+                self.insecure_http
+                    || match parsed.host() {
+                        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+                        None => false,
+                    }
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Default for Config {
@@ -72,6 +131,7 @@ impl Default for Config {
             device_poll_interval_secs: 5,
             assumed_token_lifetime_secs: 600,
             max_retry_backoff_secs: 60,
+            insecure_http: false,
             http_timeout_ms: DEFAULT_HTTP_TIMEOUT_MS,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             post_logout_redirect_uri: None,

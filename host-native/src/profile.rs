@@ -73,6 +73,9 @@ pub struct ProfileSpec {
     /// non-expiring tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assumed_token_lifetime_secs: Option<u64>,
+    /// Accept plain http to hosts other than loopback (`login --insecure-http`; lab only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insecure_http: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub post_logout_redirect_uri: Option<String>,
 }
@@ -127,6 +130,7 @@ impl ProfileSpec {
             assumed_token_lifetime_secs: pick!(assumed_token_lifetime_secs),
             api_key_env: pick!(api_key_env),
             post_logout_redirect_uri: pick!(post_logout_redirect_uri),
+            insecure_http: pick!(insecure_http),
         }
     }
 
@@ -163,6 +167,7 @@ impl ProfileSpec {
         if let Some(lifetime) = self.assumed_token_lifetime_secs {
             config.assumed_token_lifetime_secs = lifetime;
         }
+        config.insecure_http = self.insecure_http.unwrap_or(false);
         Ok(config)
     }
 }

@@ -56,6 +56,9 @@ impl Ctx<'_> {
         redirect_uri: Option<String>,
     ) -> Outcome<State> {
         let endpoints = self.core.endpoints();
+        if let Err(error) = self.core.config.check_transport(&endpoints) {
+            return self.login_failed(error);
+        }
         let first = match method {
             LoginMethod::Device => (
                 Endpoint::DeviceAuthorization,

@@ -63,6 +63,19 @@ impl Ctx<'_> {
             });
             return Transition(State::logged_out());
         };
+        if let Err(error) = self.core.config.check_transport(&endpoints) {
+            // The tokens are not sent over plain http: the logout reports the revocation
+            // as not done, so hosts say they may still be valid.
+            self.core.event(Event::LoggedOut {
+                reason: LogoutReason::Requested,
+                end_session_url: None,
+                server_calls: vec![crate::effect::ServerCall {
+                    call: ServerCallKind::RevokeAccessToken,
+                    error: Some(error),
+                }],
+            });
+            return Transition(State::logged_out());
+        }
         let mut pending = Vec::new();
         if let Some(url) = &endpoints.revocation {
             let config = &self.core.config;

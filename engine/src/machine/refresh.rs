@@ -96,10 +96,14 @@ impl Ctx<'_> {
     }
 
     pub(super) fn begin_refresh(&mut self) -> Outcome<State> {
-        if self.core.endpoints().token.is_none() {
-            let error = Error::config(
+        let endpoints = self.core.endpoints();
+        let unusable = match endpoints.token {
+            None => Some(Error::config(
                 "no token endpoint to refresh with: set `issuer` or `endpoints.token`",
-            );
+            )),
+            Some(_) => self.core.config.check_transport(&endpoints).err(),
+        };
+        if let Some(error) = unusable {
             self.core.auto_refresh = AutoRefresh::Paused;
             let waiters = std::mem::take(&mut self.core.waiters)
                 .into_iter()

@@ -170,6 +170,10 @@ pub struct LoginArgs {
     /// Print the URL instead of opening a browser.
     #[arg(long)]
     pub no_open: bool,
+    /// INSECURE, for a lab only: accept plain http:// issuer and endpoint URLs on hosts
+    /// other than 127.0.0.1, [::1] and localhost (tokens then cross the network in clear).
+    #[arg(long)]
+    pub insecure_http: bool,
     /// The authorization endpoint, instead of or over what discovery finds.
     #[arg(long)]
     pub authorization_endpoint: Option<String>,

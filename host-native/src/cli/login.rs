@@ -25,6 +25,7 @@ fn flags(args: &LoginArgs) -> ProfileSpec {
         client_id: args.client_id.clone(),
         scopes: (!scopes.is_empty()).then_some(scopes),
         port: args.port,
+        insecure_http: args.insecure_http.then_some(true),
         ..ProfileSpec::default()
     };
     spec.endpoints.authorization = args.authorization_endpoint.clone();
