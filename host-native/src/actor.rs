@@ -68,6 +68,8 @@ pub struct SessionState {
     lock: Option<LockGuard>,
     loopback: Option<JoinHandle<()>>,
     timer: Option<JoinHandle<Result<(), ractor::MessagingErr<SessionMsg>>>>,
+    /// Whether this session must not be stopped now (see [`crate::shutdown`]).
+    critical: crate::shutdown::Critical,
 }
 
 impl Actor for SessionActor {
@@ -100,6 +102,7 @@ impl Actor for SessionActor {
             lock: None,
             loopback: None,
             timer: None,
+            critical: crate::shutdown::Critical::default(),
         };
         // The driver's first action is the load: done here, awaited.
         let loaded = match state.driver.poll_action() {
@@ -201,6 +204,7 @@ impl SessionState {
                 recorder.input(at, &input);
             }
         }
+        self.critical.set(self.driver.in_critical_section());
         self.publish();
     }
 

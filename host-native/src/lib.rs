@@ -21,6 +21,7 @@ pub mod profile;
 mod published;
 pub mod record;
 mod replies;
+pub mod shutdown;
 pub mod store;
 
 pub use client::{Client, ClientError, ClientOptions, IntoSessionStore, TokenFuture};

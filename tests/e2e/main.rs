@@ -5,7 +5,7 @@ mod library;
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -361,4 +361,58 @@ async fn a_recorded_session_replays_and_contains_no_secret() {
         token_text.contains("lock_session") && token_text.contains("refresh_token"),
         "the refresh is in the recording"
     );
+}
+
+/// SIGTERM arrives after the refresh request reached the provider (which rotates the
+/// refresh token and holds its answer back for a second): `tessera` waits for the answer
+/// and stores the rotated session before it exits (143), so the next forced refresh works
+/// and the provider never sees the old refresh token again. Without the wait the process
+/// died with the old token stored, and the next refresh tripped reuse detection.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_refresh_waits_for_the_rotated_token_to_be_stored() {
+    let provider = Provider::start(&[]);
+    let tessera = Tessera::new(&provider);
+    assert_ok(&tessera.login(&["--browser"]), "login");
+    provider.delay_refresh_answers(1000).await;
+    let before = provider.refresh_requests().await;
+    let child = tessera
+        .command(&["token", "--min-ttl", "999999"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let started = std::time::Instant::now();
+    while provider.refresh_requests().await == before {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the refresh never reached the provider"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The provider has rotated the refresh token and holds its answer back.
+    let pid = child.id().to_string();
+    let kill = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("exit");
+    assert_eq!(
+        output.status.code(),
+        Some(143),
+        "exits as terminated, after storing: {}",
+        stderr(&output)
+    );
+    provider.delay_refresh_answers(0).await;
+    let again = tessera.run(&["token", "--min-ttl", "999999"]);
+    assert_ok(
+        &again,
+        "a forced refresh with the stored (rotated) refresh token",
+    );
+    let counters = provider.counters().await;
+    assert_eq!(counters["refresh_invalid_grant"], 0, "{counters}");
 }

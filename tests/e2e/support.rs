@@ -118,6 +118,11 @@ impl Provider {
             .unwrap_or(u64::MAX)
     }
 
+    /// Holds back every refresh answer `ms` after the provider rotated the token.
+    pub async fn delay_refresh_answers(&self, ms: u64) -> Value {
+        self.post("/test/refresh_delay", json!({ "ms": ms })).await
+    }
+
     pub async fn approve_device(&self, user_code: &str) -> Value {
         self.post("/test/device/approve", json!({ "user_code": user_code }))
             .await

@@ -94,6 +94,9 @@ export function createTestMiddleware(provider, {
 }) {
   let counters = freshCounters();
   let slowDownPending = 0;
+  // Milliseconds to hold back the answer to a refresh after the provider rotated the
+  // token: the window in which a client that dies loses the session.
+  let refreshDelayMs = 0;
   const supported = new Set(supportedScopes);
   const resumeCookie = provider.cookieName('resume');
 
@@ -246,6 +249,17 @@ export function createTestMiddleware(provider, {
         json(ctx, 200, { slow_down_pending: slowDownPending });
         return;
       }
+      case 'POST /test/refresh_delay': {
+        const body = await parseBody(ctx);
+        const ms = Number(body.ms ?? 0);
+        if (!Number.isInteger(ms) || ms < 0 || ms > 60000) {
+          json(ctx, 400, { error: 'invalid_request', error_description: 'ms must be an integer from 0 to 60000' });
+          return;
+        }
+        refreshDelayMs = ms;
+        json(ctx, 200, { refresh_delay_ms: refreshDelayMs });
+        return;
+      }
       case 'POST /test/device/approve':
         await deviceDecision(ctx, true);
         return;
@@ -285,6 +299,9 @@ export function createTestMiddleware(provider, {
     await next();
     if (grantType === 'refresh_token' && ctx.body?.error === 'invalid_grant') {
       counters.refresh_invalid_grant += 1;
+    }
+    if (grantType === 'refresh_token' && refreshDelayMs > 0) {
+      await new Promise((resolve) => setTimeout(resolve, refreshDelayMs));
     }
   }
 

@@ -237,6 +237,19 @@ impl Driver {
         self.engine.status(now)
     }
 
+    /// Whether stopping now could lose a session: a refresh request is in flight (the
+    /// provider may already have rotated the refresh token) or a write is not yet
+    /// answered. A host that is asked to terminate (SIGTERM, Ctrl-C) waits until this is
+    /// `false`.
+    pub fn in_critical_section(&self) -> bool {
+        matches!(self.store_op, Some(StoreOp::Save { .. } | StoreOp::Delete))
+            || self.engine.state_name() == "refreshing"
+            || self
+                .backlog
+                .iter()
+                .any(|e| matches!(e, Effect::PersistSession { .. } | Effect::DeleteSession))
+    }
+
     /// The last storage failure, until a write succeeds.
     pub fn storage_problem(&self) -> Option<&str> {
         self.storage_problem.as_deref()
