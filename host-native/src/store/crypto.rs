@@ -2,13 +2,14 @@
 //!
 //! ```json
 //! {"format":"tessera-encrypted-session","version":1,
-//!  "kdf":{"alg":"scrypt","log_n":15,"r":8,"p":1,"salt":"<base64>"},
+//!  "kdf":{"alg":"scrypt","log_n":17,"r":8,"p":1,"salt":"<base64>"},
 //!  "nonce":"<base64>","ciphertext":"<base64>"}
 //! ```
 //!
-//! - The key is scrypt(passphrase, salt) with N = 2^15, r = 8, p = 1 (32 MiB, ~150 ms on a
-//!   laptop core in a release build): a copied file must cost an attacker that much per
-//!   guess. The salt (16 bytes) is fresh from the OS for every new file; later writes of
+//! - The key is scrypt(passphrase, salt) with N = 2^17, r = 8, p = 1 (128 MiB, ~0.5 s on
+//!   a laptop core in a release build): a copied file must cost an attacker that much per
+//!   guess. Files written at 2^15 (before 2026-12) still open: the header names the
+//!   parameters, and the next save rewrites the file at the current cost. The salt (16 bytes) is fresh from the OS for every new file; later writes of
 //!   the same file keep its key and salt (ADR 007). The nonce (96 bits) is fresh from the
 //!   OS for every write, so no (key, nonce) pair repeats even if the clock, the process or
 //!   the file do (random 96-bit nonces stay safe far beyond 2^32 writes under one key).
@@ -45,9 +46,11 @@ pub(crate) struct KdfCost {
 }
 
 impl KdfCost {
-    /// What tessera writes.
+    /// What tessera writes: N = 2^17 (128 MiB, as current guidance for scrypt asks).
+    /// Files keep the parameters they were written with (the header names them), so files
+    /// written at 2^15 still open, and are rewritten at this cost on their next save.
     pub(crate) const DEFAULT: KdfCost = KdfCost {
-        log_n: 15,
+        log_n: 17,
         r: 8,
         p: 1,
     };
@@ -412,7 +415,7 @@ mod tests {
         assert_eq!(
             KdfCost::DEFAULT,
             KdfCost {
-                log_n: 15,
+                log_n: 17,
                 r: 8,
                 p: 1
             }

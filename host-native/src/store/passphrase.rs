@@ -101,6 +101,7 @@ impl Asker {
     /// user out of the session they are about to create.
     pub(crate) fn new_file(&self, path: &Path) -> Result<Passphrase, StoreError> {
         if let Some(passphrase) = self.without_prompt(path)? {
+            warn_if_short(&passphrase);
             return Ok(passphrase);
         }
         let prompt = format!(
@@ -111,6 +112,7 @@ impl Asker {
             let first = self.ask(path, &prompt)?;
             let again = self.ask(path, "Repeat the passphrase: ")?;
             if first.0 == again.0 {
+                warn_if_short(&first);
                 return Ok(first);
             }
             self.tell("The passphrases differ; try again.");
@@ -264,5 +266,31 @@ mod tests {
         assert!(!shown.contains("hunter2"));
         let shown = format!("{:?}", PassphraseSource::Fixed("hunter2".into()));
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}
+
+/// Passphrases shorter than this get a warning when a file is created with one: scrypt
+/// makes each guess expensive, not a short passphrase hard to guess.
+const SHORT_PASSPHRASE_CHARS: usize = 12;
+
+fn warn_if_short(passphrase: &Passphrase) {
+    if is_short(&passphrase.0) {
+        tracing::warn!(
+            "the session file's passphrase is shorter than {SHORT_PASSPHRASE_CHARS} characters: \
+             a copy of the file could be opened by guessing it; use a longer one"
+        );
+    }
+}
+
+fn is_short(passphrase: &str) -> bool {
+    passphrase.chars().count() < SHORT_PASSPHRASE_CHARS
+}
+
+#[cfg(test)]
+mod short_tests {
+    #[test]
+    fn short_passphrases_are_told_apart() {
+        assert!(super::is_short("hunter2"));
+        assert!(!super::is_short("correct horse battery staple"));
     }
 }
