@@ -164,6 +164,12 @@ pub enum Event {
     },
     /// A login ended without a session; an existing session is unchanged.
     LoginFailed { error: Error },
+    /// A handed-off login's authorization request is ready: the user opens `url`, and the
+    /// host keeps `login` until the redirect arrives ([`Input::ResumeLogin`](crate::Input)).
+    LoginHandedOff {
+        url: String,
+        login: Box<crate::HandedOffLogin>,
+    },
     /// These waiters get this token (one event releases every joined caller).
     TokenReady {
         waiters: Vec<WaiterId>,

@@ -258,6 +258,8 @@ pub enum CallbackProblem {
     MissingIssuer,
     /// No `code` and no `error`.
     MissingCode,
+    /// The redirect of a handed-off login came after its deadline.
+    Expired,
 }
 
 impl fmt::Display for CallbackProblem {
@@ -282,6 +284,9 @@ impl fmt::Display for CallbackProblem {
             CallbackProblem::MissingCode => {
                 f.write_str("the redirect has neither a code nor an error; sign in again")
             }
+            CallbackProblem::Expired => f.write_str(
+                "the sign-in took too long and this redirect has expired; start the sign-in again",
+            ),
         }
     }
 }

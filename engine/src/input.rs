@@ -29,6 +29,10 @@ pub enum LoginMethod {
     Paste,
     /// Device authorization grant (RFC 8628).
     Device,
+    /// Authorization code + PKCE, handed off: the login ends at once with the URL and a
+    /// [`HandedOffLogin`](crate::HandedOffLogin) for the host to keep; the redirect comes
+    /// back later as [`Input::ResumeLogin`] (a service whose own route receives it).
+    Handoff,
 }
 
 /// One input to [`Engine::handle`](crate::Engine::handle).
@@ -68,6 +72,12 @@ pub enum Input {
     Callback { url: String },
     /// What the user pasted: a redirect URL, `code#state`, or a bare code.
     PastedCode { text: String },
+    /// The redirect of a handed-off login, with what the host kept of it: checked, then
+    /// the code is exchanged. Any problem ends that login (it has one redirect).
+    ResumeLogin {
+        login: Box<crate::HandedOffLogin>,
+        url: String,
+    },
     /// The answer to [`Effect::Http`](crate::Effect::Http).
     HttpResponse {
         id: RequestId,
@@ -106,6 +116,7 @@ impl Input {
             Input::Cancel => "cancel",
             Input::Callback { .. } => "callback",
             Input::PastedCode { .. } => "pasted_code",
+            Input::ResumeLogin { .. } => "resume_login",
             Input::HttpResponse { .. } => "http_response",
             Input::HttpFailed { .. } => "http_failed",
             Input::SessionLoaded { .. } => "session_loaded",
@@ -160,6 +171,10 @@ impl std::fmt::Debug for Input {
                 .debug_struct("PastedCode")
                 .field("text", &Withheld(text.len()))
                 .finish(),
+            Input::ResumeLogin { url, .. } => f
+                .debug_struct("ResumeLogin")
+                .field("url", &Withheld(url.len()))
+                .finish_non_exhaustive(),
             Input::HttpResponse {
                 id,
                 status,

@@ -95,6 +95,7 @@ pub use error::{
     ResponseProblem, TransportErrorKind,
 };
 pub use input::{Input, LoginMethod, RequestId, WaiterId};
+pub use protocol::handoff::HandedOffLogin;
 pub use protocol::id_token::unsigned_id_token;
 pub use secret::Secret;
 pub use session::{Identity, SESSION_FORMAT_VERSION, Status, StoredSession};

@@ -8,7 +8,8 @@ use crate::entropy::Entropy;
 use crate::secret::Secret;
 
 /// A code verifier and its S256 challenge.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Pkce {
     pub(crate) verifier: Secret,
     pub(crate) challenge: String,

@@ -106,6 +106,15 @@ impl Driver {
                     self.reply(call, reply.clone());
                 }
             }
+            Event::LoginHandedOff { url, login } => {
+                for call in self.calls.login_ended() {
+                    let reply = Reply::HandedOff {
+                        url: url.clone(),
+                        login: login.clone(),
+                    };
+                    self.reply(call, reply);
+                }
+            }
             Event::LoginFailed { error } => {
                 self.close_redirect_unless_login_runs(now);
                 for call in self.calls.login_ended() {

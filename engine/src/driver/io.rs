@@ -65,6 +65,12 @@ pub enum Command {
     },
     /// What the user pasted ⇒ `Reply::Accepted` or `Reply::Refused` (then ask again).
     PastedCode { text: String },
+    /// The redirect of a login started with `LoginMethod::Handoff`, with what its
+    /// `Reply::HandedOff` gave the host to keep ⇒ `Reply::LoggedIn` or `Reply::Failed`.
+    ResumeLogin {
+        login: Box<crate::HandedOffLogin>,
+        url: String,
+    },
     /// End the session ⇒ `Reply::LoggedOut`. `force`: only delete, revoke nothing.
     Logout {
         #[serde(default)]
@@ -199,6 +205,12 @@ pub enum Reply {
         expires_at: UnixMillis,
     },
     LoggedIn(LoginOutcome),
+    /// A `Handoff` login's authorization request: send the user to `url`; keep `login`
+    /// (secret, single use) for the redirect's `Command::ResumeLogin`.
+    HandedOff {
+        url: String,
+        login: Box<crate::HandedOffLogin>,
+    },
     LoggedOut(LogoutOutcome),
     /// The command was taken (pasted code, cancel).
     Accepted,
@@ -318,6 +330,7 @@ impl Command {
             Command::Login { .. } => "login",
             Command::Callback { .. } => "callback",
             Command::PastedCode { .. } => "pasted_code",
+            Command::ResumeLogin { .. } => "resume_login",
             Command::Logout { .. } => "logout",
             Command::Cancel => "cancel",
             Command::Status => "status",

@@ -338,6 +338,14 @@ impl Driver {
                     }
                 }
             },
+            Command::ResumeLogin { login, url } => {
+                self.calls.wait_for_login(call);
+                if let Err(rejected) = self.feed(now, Input::ResumeLogin { login, url })
+                    && let Some(call) = self.calls.login_refused()
+                {
+                    self.reply(call, Reply::Refused { rejected });
+                }
+            }
             Command::PastedCode { text } => {
                 let reply = match self.feed(now, Input::PastedCode { text }) {
                     Ok(()) => Reply::Accepted,

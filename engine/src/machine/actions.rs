@@ -36,6 +36,7 @@ pub(crate) fn is_command(input: &Input) -> bool {
     matches!(
         input,
         Input::Login { .. }
+            | Input::ResumeLogin { .. }
             | Input::GetToken { .. }
             | Input::TokenRejected { .. }
             | Input::Logout { .. }

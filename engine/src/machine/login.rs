@@ -13,9 +13,11 @@ use crate::input::{LoginMethod, WaiterId};
 use crate::protocol::authorize::{Callback, PendingAuthorization};
 use crate::protocol::device::{self, DeviceGrant, SLOW_DOWN_STEP_SECS};
 use crate::protocol::discovery::{self, Discovery};
+use crate::protocol::handoff::HandedOffLogin;
 use crate::protocol::id_token::Expected;
 use crate::protocol::token::{self, TokenSet};
 use crate::protocol::userinfo;
+use crate::secret::Secret;
 use crate::session::{SESSION_FORMAT_VERSION, StoredSession};
 
 impl Ctx<'_> {
@@ -124,7 +126,7 @@ impl Ctx<'_> {
                 );
                 Transition(State::requesting_device_code(request))
             }
-            LoginMethod::Browser | LoginMethod::Paste => {
+            LoginMethod::Browser | LoginMethod::Paste | LoginMethod::Handoff => {
                 let Some(redirect_uri) =
                     redirect_uri.or_else(|| self.core.config.redirect_uri.clone())
                 else {
@@ -151,14 +153,65 @@ impl Ctx<'_> {
                     Ok(url) => url,
                     Err(error) => return self.login_failed(error),
                 };
+                let deadline = self.now.plus_secs(self.core.config.callback_timeout_secs);
+                if method == LoginMethod::Handoff {
+                    return self.hand_off(url, auth, deadline);
+                }
                 self.core.emit(match method {
                     LoginMethod::Paste => Effect::PromptForCode { url },
                     _ => Effect::OpenBrowser { url },
                 });
-                let deadline = self.now.plus_secs(self.core.config.callback_timeout_secs);
                 Transition(State::awaiting_callback(auth, deadline))
             }
         }
+    }
+
+    /// The authorization request of a handed-off login is ready: the host keeps what the
+    /// redirect must match, and this engine is free for other work meanwhile.
+    fn hand_off(
+        &mut self,
+        url: String,
+        auth: PendingAuthorization,
+        expires_at: crate::time::UnixMillis,
+    ) -> Outcome<State> {
+        let login = HandedOffLogin::new(auth, self.core.endpoints_to_remember(), expires_at);
+        self.core.event(Event::LoginHandedOff {
+            url,
+            login: Box::new(login),
+        });
+        let error = if self.core.session.is_some() {
+            Error::LoginRequired {
+                reason: "a sign-in was started and is not finished".to_owned(),
+            }
+        } else {
+            Error::NotLoggedIn
+        };
+        self.core.release_waiters(self.now, error);
+        Transition(self.resting_state())
+    }
+
+    /// The redirect of a handed-off login. It has one redirect, so anything wrong with it
+    /// (late, another `state`, another issuer, an error) ends the login.
+    pub(crate) fn resume_login(&mut self, login: &HandedOffLogin, url: &str) -> Outcome<State> {
+        if self.now >= login.expires_at {
+            return self.login_failed(Error::Callback {
+                problem: CallbackProblem::Expired,
+            });
+        }
+        if self.core.discovered.is_none() {
+            self.core.discovered = Some(discovery::Metadata {
+                endpoints: login.endpoints.clone(),
+                iss_parameter_supported: login.auth.iss_required,
+            });
+        }
+        let auth = &login.auth;
+        let code = match Callback::from_redirect(url)
+            .and_then(|c| auth.accept(&c, self.core.config.issuer.as_deref()))
+        {
+            Ok(code) => code,
+            Err(error) => return self.login_failed(error),
+        };
+        self.exchange_code(auth, &code)
     }
 
     pub(crate) fn discovery_answered(
@@ -234,12 +287,19 @@ impl Ctx<'_> {
             }
             Err(error) => return self.login_failed(error),
         };
+        self.exchange_code(auth, &code)
+    }
+
+    fn exchange_code(&mut self, auth: &PendingAuthorization, code: &Secret) -> Outcome<State> {
+        if let Err(error) = self.core.config.check_transport(&self.core.endpoints()) {
+            return self.login_failed(error);
+        }
         let Some(url) = self.core.endpoints().token else {
             return self.login_failed(Error::config("no token endpoint"));
         };
         let encoded = token::exchange_code(
             &self.core.config,
-            &code,
+            code,
             &auth.pkce.verifier,
             &auth.redirect_uri,
             &auth.state,

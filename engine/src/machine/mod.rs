@@ -53,7 +53,9 @@ impl Machine {
 
     /// No session.
     ///
-    /// - `Login` ⇒ a `logging_in` state (or stays, with `LoginFailed`, on a config error)
+    /// - `Login` ⇒ a `logging_in` state (or stays, with `LoginFailed`, on a config error);
+    ///   a `Handoff` login comes back here with `LoginHandedOff`
+    /// - `ResumeLogin` ⇒ [`exchanging_code`](Self::exchanging_code), or `LoginFailed`
     /// - `GetToken`, `TokenRejected` ⇒ `TokenFailed(not_logged_in)`
     /// - `Logout` ⇒ `DeleteSession` (clears whatever storage holds) and `LoggedOut`
     #[state(superstate = "engine")]
@@ -63,6 +65,7 @@ impl Machine {
                 method,
                 redirect_uri,
             } => context.start_login(*method, redirect_uri.clone()),
+            Input::ResumeLogin { login, url } => context.resume_login(login, url),
             Input::GetToken { waiter, .. } | Input::TokenRejected { waiter, .. } => {
                 context.core.fail(vec![*waiter], Error::NotLoggedIn);
                 Handled
@@ -177,7 +180,10 @@ impl Machine {
                 context.core.join_rejecting(*waiter, access_token.clone());
                 Handled
             }
-            Input::Login { .. } | Input::Logout { .. } | Input::Cancel => context.defer(event),
+            Input::Login { .. }
+            | Input::ResumeLogin { .. }
+            | Input::Logout { .. }
+            | Input::Cancel => context.defer(event),
             Input::Timeout => Handled,
             _ => Super,
         }
@@ -195,6 +201,7 @@ impl Machine {
                 method,
                 redirect_uri,
             } => context.start_login(*method, redirect_uri.clone()),
+            Input::ResumeLogin { login, url } => context.resume_login(login, url),
             Input::Logout { force } => context.logout(*force),
             Input::Cancel => Handled,
             _ => Super,
@@ -439,6 +446,12 @@ impl Machine {
                 });
                 context.start_login(*method, redirect_uri.clone())
             }
+            Input::ResumeLogin { login, url } => {
+                context.core.event(Event::LoginFailed {
+                    error: Error::Cancelled,
+                });
+                context.resume_login(login, url)
+            }
             Input::Cancel => context.login_failed(Error::Cancelled),
             Input::Logout { force } => {
                 context.core.event(Event::LoginFailed {
@@ -488,7 +501,9 @@ impl Machine {
                 context.core.fail(vec![*waiter], Error::NotLoggedIn);
                 return Handled;
             }
-            Input::Login { .. } | Input::Cancel => return context.defer(event),
+            Input::Login { .. } | Input::ResumeLogin { .. } | Input::Cancel => {
+                return context.defer(event);
+            }
             Input::Logout { .. } | Input::Timeout => return Handled,
             _ => return Super,
         };

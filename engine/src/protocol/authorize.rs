@@ -1,6 +1,7 @@
 //! The authorization request (RFC 6749 §4.1.1 with PKCE, RFC 8252 for native apps) and
 //! reading what comes back: a redirect URL, a pasted `code#state`, or a bare code.
 
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::config::Config;
@@ -12,7 +13,8 @@ use crate::secret::Secret;
 
 /// An authorization request in flight: what the redirect must match and what the code
 /// exchange needs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct PendingAuthorization {
     pub redirect_uri: String,
     pub state: Secret,

@@ -6,6 +6,7 @@
 pub(crate) mod authorize;
 pub(crate) mod device;
 pub(crate) mod discovery;
+pub(crate) mod handoff;
 pub(crate) mod id_token;
 pub(crate) mod logout;
 pub(crate) mod response;
