@@ -55,6 +55,8 @@ pub struct SessionArgs {
     pub events: broadcast::Sender<HostEvent>,
     /// Records every engine input (`--record`).
     pub recorder: Option<crate::record::Recorder>,
+    /// An HTTP client shared with other sessions (one connection pool for many users).
+    pub http: Option<HttpExecutor>,
 }
 
 #[derive(Debug)]
@@ -94,10 +96,11 @@ impl Actor for SessionActor {
         if let Some(recorder) = &args.recorder {
             recorder.started(&args.config, seed, start);
         }
+        let http = args.http.clone().unwrap_or_default();
         let mut state = SessionState {
             driver: Driver::new(args.config.clone(), seed, start, options),
             args,
-            http: HttpExecutor::default(),
+            http,
             waiting: HashMap::new(),
             lock: None,
             loopback: None,

@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::actor::{SessionActor, SessionArgs, SessionMsg};
 use crate::clock::now;
-use crate::events::{HostEvent, LoginReport, LogoutReport, Token};
+use crate::events::{HandedOff, HostEvent, LoginReport, LogoutReport, Token};
 use crate::loopback::LoopbackOptions;
 use crate::published::Published;
 use crate::replies::{StatusReport, Waiting};
@@ -54,6 +54,19 @@ pub struct ClientOptions {
     pub open_browser: bool,
     /// Record the session as a transcript (`--record`). Default: none.
     pub recorder: Option<crate::record::Recorder>,
+    /// The HTTP client, shared with other clients: one connection pool and one TLS
+    /// configuration for many sessions (a service). Default: this client's own.
+    pub http: Option<SharedHttp>,
+}
+
+/// An HTTP client that several [`Client`]s share ([`ClientOptions::shared_http`]).
+#[derive(Clone, Debug, Default)]
+pub struct SharedHttp(crate::http::HttpExecutor);
+
+impl SharedHttp {
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl ClientOptions {
@@ -68,6 +81,7 @@ impl ClientOptions {
             },
             open_browser: true,
             recorder: None,
+            http: None,
         }
     }
 
@@ -80,6 +94,12 @@ impl ClientOptions {
     /// Whether browser logins open the browser (else only report the URL).
     pub fn open_browser(mut self, open: bool) -> Self {
         self.open_browser = open;
+        self
+    }
+
+    /// Shares `http` (its connections and TLS set-up) with the other clients given it.
+    pub fn shared_http(mut self, http: SharedHttp) -> Self {
+        self.http = Some(http);
         self
     }
 
@@ -192,6 +212,7 @@ impl Client {
             loopback: options.loopback,
             open_browser: options.open_browser,
             recorder: options.recorder,
+            http: options.http.map(|h| h.0),
             cache: cache.clone(),
             storage_problem: storage_problem.clone(),
             events: events.clone(),
@@ -284,6 +305,33 @@ impl Client {
         let command = Command::Login {
             method,
             redirect_uri: None,
+        };
+        self.ask(command, Waiting::Login).await?
+    }
+
+    /// Starts a login whose redirect arrives on `redirect_uri`, served by the caller (a
+    /// service's own route): answers at once with the URL for the user and what the
+    /// redirect must match, for the caller to keep (encrypted) until
+    /// [`Client::resume_login`]. This client is free for other calls meanwhile.
+    pub async fn hand_off_login(&self, redirect_uri: String) -> Result<HandedOff, Error> {
+        let command = Command::Login {
+            method: LoginMethod::Handoff,
+            redirect_uri: Some(redirect_uri),
+        };
+        self.ask(command, Waiting::HandedOff).await?
+    }
+
+    /// The redirect of a handed-off login, with what [`Client::hand_off_login`] gave: the
+    /// code is exchanged and the session stored. Any client of the same configuration
+    /// can resume it (after a restart, on another replica).
+    pub async fn resume_login(
+        &self,
+        login: tessera_engine::HandedOffLogin,
+        redirect: String,
+    ) -> Result<LoginReport, Error> {
+        let command = Command::ResumeLogin {
+            login: Box::new(login),
+            url: redirect,
         };
         self.ask(command, Waiting::Login).await?
     }

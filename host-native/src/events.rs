@@ -157,3 +157,12 @@ mod tests {
         assert_eq!(shared.expose(), "abc");
     }
 }
+
+/// A handed-off login ([`Client::hand_off_login`](crate::Client::hand_off_login)): the URL
+/// to send the user to, and what its redirect must match. `login` holds the PKCE verifier
+/// and `state`: keep it encrypted, use it once.
+#[derive(Debug)]
+pub struct HandedOff {
+    pub url: String,
+    pub login: Box<tessera_engine::HandedOffLogin>,
+}

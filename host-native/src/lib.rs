@@ -24,8 +24,8 @@ mod replies;
 pub mod shutdown;
 pub mod store;
 
-pub use client::{Client, ClientError, ClientOptions, IntoSessionStore, TokenFuture};
-pub use events::{HostEvent, LoginReport, LogoutReport, SharedSecret, Token};
+pub use client::{Client, ClientError, ClientOptions, IntoSessionStore, SharedHttp, TokenFuture};
+pub use events::{HandedOff, HostEvent, LoginReport, LogoutReport, SharedSecret, Token};
 pub use loopback::LoopbackOptions;
 pub use middleware::BearerAuth;
 pub use replies::StatusReport;

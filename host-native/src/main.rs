@@ -5,6 +5,11 @@ mod cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // `tessera serve …` is the service's own binary, with its own options.
+    let mut argv = std::env::args_os().skip(1);
+    if argv.next().is_some_and(|first| first == "serve") {
+        return cli::serve::hand_over(&argv.collect::<Vec<_>>()).into();
+    }
     let args = cli::args::Cli::parse_args();
     cli::init_logging(args.global.verbose);
     // A cached `tessera token` is answered before any runtime exists (see cli/fast.rs).

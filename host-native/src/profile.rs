@@ -69,6 +69,11 @@ pub struct ProfileSpec {
     /// is no session (the last link of the credential chain).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
+    /// `tessera serve`: tokens given once in the environment, as `<PREFIX>_ACCESS_TOKEN`,
+    /// `<PREFIX>_REFRESH_TOKEN`, `<PREFIX>_EXPIRES_AT`, used when `<PREFIX>_USE_OAUTH` is
+    /// `1` or `true`. Default `TESSERA`; the anthropic presets say `CLAUDE`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_env_prefix: Option<String>,
     /// Lifetime assumed when the provider sends no `expires_in` (e.g. GitHub's
     /// non-expiring tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -129,6 +134,7 @@ impl ProfileSpec {
             refresh_buffer_secs: pick!(refresh_buffer_secs),
             assumed_token_lifetime_secs: pick!(assumed_token_lifetime_secs),
             api_key_env: pick!(api_key_env),
+            token_env_prefix: pick!(token_env_prefix),
             post_logout_redirect_uri: pick!(post_logout_redirect_uri),
             insecure_http: pick!(insecure_http),
         }

@@ -5,7 +5,7 @@ use tessera_engine::driver::Reply;
 use tessera_engine::{Error, Rejected};
 use tokio::sync::oneshot;
 
-use crate::events::{LoginReport, LogoutReport, SharedSecret, Token};
+use crate::events::{HandedOff, LoginReport, LogoutReport, SharedSecret, Token};
 use crate::loopback::{CallbackPage, PendingCallback};
 use crate::store::StoreInfo;
 
@@ -17,6 +17,7 @@ pub type ReplyTo<T> = oneshot::Sender<Result<T, Error>>;
 pub enum Waiting {
     Token(ReplyTo<Token>),
     Login(ReplyTo<LoginReport>),
+    HandedOff(ReplyTo<HandedOff>),
     Logout(ReplyTo<LogoutReport>),
     Pasted(oneshot::Sender<Result<(), Rejected>>),
     Status(oneshot::Sender<StatusReport>),
@@ -51,6 +52,10 @@ pub(crate) fn answer(waiting: Waiting, reply: Reply) {
         })),
         Waiting::Login(sender) => drop(sender.send(match reply {
             Reply::LoggedIn(login) => Ok(login),
+            other => Err(failure(other)),
+        })),
+        Waiting::HandedOff(sender) => drop(sender.send(match reply {
+            Reply::HandedOff { url, login } => Ok(HandedOff { url, login }),
             other => Err(failure(other)),
         })),
         Waiting::Logout(sender) => drop(sender.send(match reply {

@@ -82,6 +82,8 @@ function defaultClients() {
       redirect_uris: [
         'http://127.0.0.1/callback',
         'http://127.0.0.1:8487/oauth/callback',
+        // tessera serve's callback route for the profile `test` (tests, make demo).
+        'http://127.0.0.1/auth/test/callback',
       ],
       post_logout_redirect_uris: [
         'http://127.0.0.1/logged-out',

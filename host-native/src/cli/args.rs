@@ -119,6 +119,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the token service (routes for apps and servers): hands over to `tessera-serve`;
+    /// `tessera serve --help` lists its options.
+    Serve {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Replay transcripts (specs/*.toml) against the engine and report the first difference.
     Replay {
         /// Transcript files, or directories to replay every `*.toml` under.

@@ -4,6 +4,7 @@ pub mod args;
 pub mod fast;
 mod login;
 pub mod output;
+pub mod serve;
 mod session;
 
 use std::process::ExitCode;
@@ -129,6 +130,7 @@ pub async fn run(cli: Cli, preopened: Option<fast::Preopened>) -> Exit {
             Command::Logout { .. } => "logout",
             Command::Status { .. } => "status",
             Command::Replay { .. } => "replay",
+            Command::Serve { .. } => "serve",
         };
         let description = format!(
             "Recorded `tessera {what}` (profile `{}`); secrets replaced by placeholders.",
@@ -148,6 +150,7 @@ pub async fn run(cli: Cli, preopened: Option<fast::Preopened>) -> Exit {
 async fn dispatch(cli: &Cli, preopened: Option<fast::Preopened>) -> Exit {
     match &cli.command {
         Command::Replay { files, bless } => replay(files, *bless),
+        Command::Serve { args } => serve::hand_over(args),
         Command::Login(args) => login::run(cli, args).await,
         Command::Status { json } => session::status(cli, *json).await,
         Command::Token(args) => session::token(cli, args.min_ttl, preopened).await,

@@ -116,6 +116,8 @@ pub enum StoreKind {
     File,
     /// Tokens given in the environment (`TESSERA_ACCESS_TOKEN`…), kept in memory only.
     Environment,
+    /// A database (`tessera serve`), tokens sealed.
+    Database,
 }
 
 impl fmt::Display for StoreKind {
@@ -124,6 +126,7 @@ impl fmt::Display for StoreKind {
             StoreKind::Keyring => "keyring",
             StoreKind::File => "encrypted file",
             StoreKind::Environment => "environment",
+            StoreKind::Database => "database",
         })
     }
 }
@@ -141,7 +144,7 @@ pub struct StoreInfo {
 impl fmt::Display for StoreInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.kind, &self.fallback_reason) {
-            (StoreKind::Keyring | StoreKind::Environment, _) | (_, None) => {
+            (StoreKind::Keyring | StoreKind::Environment | StoreKind::Database, _) | (_, None) => {
                 write!(f, "{}: {}", self.kind, self.location)
             }
             (StoreKind::File, Some(reason)) => write!(

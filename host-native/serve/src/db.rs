@@ -1,0 +1,396 @@
+//! The embedded database (SQLite, one file, WAL): sessions, pending logins and refresh
+//! leases. Every method blocks; callers run them on tokio's blocking pool.
+//!
+//! Tokens are stored sealed ([`crate::crypto`]); what is stored in the clear is what the
+//! scheduler and the dashboard need without the key: who, which profile, when it expires.
+//! Versions count writes, so a save can replace exactly the version it read
+//! (compare-and-swap).
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::StartError;
+
+/// The schema, one step per version. A database newer than the last step is refused.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE sessions (
+        user TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        sealed BLOB NOT NULL,
+        expires_at INTEGER NOT NULL,
+        has_refresh_token INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (user, profile)
+    ) WITHOUT ROWID;
+    CREATE TABLE pending_logins (
+        state_hash TEXT PRIMARY KEY,
+        user TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        sealed BLOB NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE TABLE leases (
+        user TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (user, profile)
+    ) WITHOUT ROWID;
+    CREATE TABLE env_imports (
+        profile TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL
+    );",
+)];
+
+/// One stored session row.
+#[derive(Debug)]
+pub struct SessionRow {
+    pub version: i64,
+    pub sealed: Vec<u8>,
+}
+
+/// What the scheduler and the dashboard know of a session without opening it.
+#[derive(Clone, Debug)]
+pub struct SessionIndex {
+    pub user: String,
+    pub profile: String,
+    pub expires_at: i64,
+    pub has_refresh_token: bool,
+}
+
+/// Why a write did not happen.
+#[derive(Debug)]
+pub enum WriteError {
+    /// Another version than the one to replace is stored.
+    Conflict,
+    Sql(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for WriteError {
+    fn from(e: rusqlite::Error) -> Self {
+        WriteError::Sql(e)
+    }
+}
+
+#[derive(Debug)]
+pub struct Database {
+    conn: Mutex<Connection>,
+}
+
+impl Database {
+    /// Opens (creating) the database at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Self, StartError> {
+        let fail = |detail: String| StartError::Database {
+            location: path.display().to_string(),
+            detail,
+        };
+        if let Some(dir) = path.parent() {
+            crate::files::create_private_dir(dir).map_err(|e| fail(e.to_string()))?;
+        }
+        let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+        Self::prepare(conn).map_err(fail)
+    }
+
+    /// A private in-memory database (tests, benchmarks).
+    pub fn in_memory() -> Result<Self, StartError> {
+        let conn = Connection::open_in_memory().map_err(|e| StartError::Database {
+            location: ":memory:".into(),
+            detail: e.to_string(),
+        })?;
+        Self::prepare(conn).map_err(|detail| StartError::Database {
+            location: ":memory:".into(),
+            detail,
+        })
+    }
+
+    fn prepare(mut conn: Connection) -> Result<Self, String> {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| e.to_string())?;
+        // A refreshed token is acknowledged only once it is durable.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| e.to_string())?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| e.to_string())?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (it has its
+        // own transactions), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn load_session(&self, user: &str, profile: &str) -> rusqlite::Result<Option<SessionRow>> {
+        self.conn()
+            .query_row(
+                "SELECT version, sealed FROM sessions WHERE user = ?1 AND profile = ?2",
+                params![user, profile],
+                |row| {
+                    Ok(SessionRow {
+                        version: row.get(0)?,
+                        sealed: row.get(1)?,
+                    })
+                },
+            )
+            .optional()
+    }
+
+    /// Stores `sealed` in place of version `replaces` (or of whatever is stored, when
+    /// `None`); returns the new version.
+    pub fn save_session(
+        &self,
+        index: &SessionIndex,
+        sealed: &[u8],
+        replaces: Option<i64>,
+        now: i64,
+    ) -> Result<i64, WriteError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let current: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM sessions WHERE user = ?1 AND profile = ?2",
+                params![index.user, index.profile],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if replaces.is_some() && replaces != current {
+            return Err(WriteError::Conflict);
+        }
+        let version = current.unwrap_or(0) + 1;
+        tx.execute(
+            "INSERT INTO sessions (user, profile, version, sealed, expires_at, has_refresh_token, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (user, profile) DO UPDATE SET version = ?3, sealed = ?4,
+                 expires_at = ?5, has_refresh_token = ?6, updated_at = ?7",
+            params![
+                index.user,
+                index.profile,
+                version,
+                sealed,
+                index.expires_at,
+                index.has_refresh_token,
+                now
+            ],
+        )?;
+        tx.commit()?;
+        Ok(version)
+    }
+
+    pub fn delete_session(&self, user: &str, profile: &str) -> rusqlite::Result<()> {
+        self.conn().execute(
+            "DELETE FROM sessions WHERE user = ?1 AND profile = ?2",
+            params![user, profile],
+        )?;
+        Ok(())
+    }
+
+    /// Every stored session, without its tokens.
+    pub fn index(&self) -> rusqlite::Result<Vec<SessionIndex>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT user, profile, expires_at, has_refresh_token FROM sessions ORDER BY user, profile",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok(SessionIndex {
+                user: row.get(0)?,
+                profile: row.get(1)?,
+                expires_at: row.get(2)?,
+                has_refresh_token: row.get(3)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    pub fn put_pending_login(
+        &self,
+        state_hash: &str,
+        user: &str,
+        profile: &str,
+        sealed: &[u8],
+        expires_at: i64,
+        now: i64,
+    ) -> rusqlite::Result<()> {
+        let conn = self.conn();
+        conn.execute(
+            "DELETE FROM pending_logins WHERE expires_at < ?1",
+            params![now],
+        )?;
+        conn.execute(
+            "INSERT INTO pending_logins (state_hash, user, profile, sealed, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![state_hash, user, profile, sealed, expires_at],
+        )?;
+        Ok(())
+    }
+
+    /// Takes (removes and returns) the pending login with this state: single use.
+    pub fn take_pending_login(
+        &self,
+        state_hash: &str,
+    ) -> rusqlite::Result<Option<(String, String, Vec<u8>)>> {
+        self.conn()
+            .query_row(
+                "DELETE FROM pending_logins WHERE state_hash = ?1 RETURNING user, profile, sealed",
+                params![state_hash],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()
+    }
+
+    /// Takes the refresh lease of (user, profile) for `holder` until `now + lease_ms`,
+    /// when nobody holds it or its holder's lease ran out. `true` when taken.
+    pub fn try_lease(
+        &self,
+        user: &str,
+        profile: &str,
+        holder: &str,
+        now: i64,
+        lease_ms: i64,
+    ) -> rusqlite::Result<bool> {
+        let changed = self.conn().execute(
+            "INSERT INTO leases (user, profile, holder, expires_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (user, profile) DO UPDATE SET holder = ?3, expires_at = ?4
+             WHERE leases.expires_at <= ?5 OR leases.holder = ?3",
+            params![user, profile, holder, now + lease_ms, now],
+        )?;
+        Ok(changed == 1)
+    }
+
+    pub fn release_lease(&self, user: &str, profile: &str, holder: &str) -> rusqlite::Result<()> {
+        self.conn().execute(
+            "DELETE FROM leases WHERE user = ?1 AND profile = ?2 AND holder = ?3",
+            params![user, profile, holder],
+        )?;
+        Ok(())
+    }
+}
+
+impl Database {
+    /// The fingerprint of the environment tokens last imported for `profile`.
+    pub fn env_fingerprint(&self, profile: &str) -> rusqlite::Result<Option<String>> {
+        self.conn()
+            .query_row(
+                "SELECT fingerprint FROM env_imports WHERE profile = ?1",
+                params![profile],
+                |row| row.get(0),
+            )
+            .optional()
+    }
+
+    pub fn set_env_fingerprint(&self, profile: &str, fingerprint: &str) -> rusqlite::Result<()> {
+        self.conn().execute(
+            "INSERT INTO env_imports (profile, fingerprint) VALUES (?1, ?2)
+             ON CONFLICT (profile) DO UPDATE SET fingerprint = ?2",
+            params![profile, fingerprint],
+        )?;
+        Ok(())
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), String> {
+    let known = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+    let tx = conn.transaction().map_err(|e| e.to_string())?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .map_err(|e| e.to_string())?;
+    let current: i64 = tx
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(|e| e.to_string())?;
+    if current > known {
+        return Err(format!(
+            "the database has schema version {current}, newer than this tessera-serve knows ({known}); run a newer tessera-serve"
+        ));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        tx.execute_batch(sql)
+            .map_err(|e| format!("migration {version}: {e}"))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, strftime('%s','now'))",
+            params![version],
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    tx.commit().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(user: &str) -> SessionIndex {
+        SessionIndex {
+            user: user.into(),
+            profile: "p".into(),
+            expires_at: 10,
+            has_refresh_token: true,
+        }
+    }
+
+    #[test]
+    fn a_save_replaces_only_the_version_it_names() {
+        let db = Database::in_memory().unwrap();
+        let v1 = db.save_session(&index("a"), b"one", None, 0).unwrap();
+        let v2 = db.save_session(&index("a"), b"two", Some(v1), 0).unwrap();
+        assert!(matches!(
+            db.save_session(&index("a"), b"stale", Some(v1), 0),
+            Err(WriteError::Conflict)
+        ));
+        let row = db.load_session("a", "p").unwrap().unwrap();
+        assert_eq!((row.version, row.sealed.as_slice()), (v2, &b"two"[..]));
+    }
+
+    #[test]
+    fn a_pending_login_is_taken_once() {
+        let db = Database::in_memory().unwrap();
+        db.put_pending_login("h", "u", "p", b"x", 100, 0).unwrap();
+        assert!(db.take_pending_login("h").unwrap().is_some());
+        assert!(db.take_pending_login("h").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_lease_excludes_others_until_it_ends() {
+        let db = Database::in_memory().unwrap();
+        assert!(db.try_lease("u", "p", "a", 0, 1000).unwrap());
+        assert!(!db.try_lease("u", "p", "b", 500, 1000).unwrap());
+        assert!(
+            db.try_lease("u", "p", "b", 1000, 1000).unwrap(),
+            "expired lease is taken over"
+        );
+        db.release_lease("u", "p", "a").unwrap();
+        assert!(
+            !db.try_lease("u", "p", "a", 1001, 1000).unwrap(),
+            "a's release does not free b's lease"
+        );
+        db.release_lease("u", "p", "b").unwrap();
+        assert!(db.try_lease("u", "p", "a", 1001, 1000).unwrap());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(Database::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("INSERT INTO schema_migrations VALUES (99, 0)", [])
+            .unwrap();
+        drop(conn);
+        let error = Database::open(&path).unwrap_err().to_string();
+        assert!(error.contains("schema version 99"), "{error}");
+    }
+}
