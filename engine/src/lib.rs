@@ -56,6 +56,7 @@
 //!                 │  └──────────────────║ waiting_to_poll ◀─┐    ║  │   │   ║ locking_session          ║   │
 //!                 │                     ║ polling_device ───┘    ║  │   └───║ refreshing               ║   │
 //!                 │                     ╚════════════════════════╝  │       ║ confirming_grant_loss    ║   │
+//!                 │                                                 │       ║ finding_token_endpoint   ║   │
 //!                 │                          │ token response       │       ╚══════════════════════════╝   │
 //!                 │                          └─────────────────────▶│          │ invalid_grant confirmed   │
 //!                 │  session ended ◀─────────────────────────────────────────── ┘                          │

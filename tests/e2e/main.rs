@@ -2,6 +2,7 @@
 //! (panva's oidc-provider on 127.0.0.1), with the encrypted file store.
 
 mod library;
+mod serve;
 mod support;
 
 use std::io::{BufRead, BufReader};

@@ -88,7 +88,7 @@ impl Provider {
         }
     }
 
-    async fn post(&self, path: &str, body: Value) -> Value {
+    pub async fn post(&self, path: &str, body: Value) -> Value {
         let response = self
             .http
             .post(format!("{}{path}", self.issuer))
@@ -130,12 +130,17 @@ impl Provider {
 
     /// Revokes an access token at the provider (RFC 7009), as if an admin did.
     pub async fn revoke(&self, token: &str) {
+        self.revoke_as(token, "access_token").await;
+    }
+
+    /// Revokes a token of the kind `hint` names (`access_token`, `refresh_token`).
+    pub async fn revoke_as(&self, token: &str, hint: &str) {
         let response = self
             .http
             .post(format!("{}/token/revocation", self.issuer))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(format!(
-                "token={token}&token_type_hint=access_token&client_id=tessera-cli"
+                "token={token}&token_type_hint={hint}&client_id=tessera-cli"
             ))
             .send()
             .await
@@ -170,13 +175,31 @@ impl Drop for Provider {
 /// so a test never runs a stale binary.
 pub fn tessera_bin() -> PathBuf {
     static BUILD: Once = Once::new();
+    workspace_bin(&BUILD, "tessera", "tessera", &[])
+}
+
+/// The `tessera-serve` binary (`tessera serve` hands over to it), built like
+/// [`tessera_bin`].
+pub fn serve_bin() -> PathBuf {
+    static BUILD: Once = Once::new();
+    // `tessera serve` finds it next to `tessera`: build both.
+    tessera_bin();
+    workspace_bin(
+        &BUILD,
+        "tessera-serve",
+        "tessera-serve",
+        &["host-native/serve/src", "host-native/serve/Cargo.toml"],
+    )
+}
+
+fn workspace_bin(build: &Once, package: &str, name: &str, more_sources: &[&str]) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("target profile directory");
-    let bin = dir.join(format!("tessera{}", std::env::consts::EXE_SUFFIX));
-    BUILD.call_once(|| {
+    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    build.call_once(|| {
         let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
         let sources = [
             "host-native/src",
@@ -186,15 +209,16 @@ pub fn tessera_bin() -> PathBuf {
         ];
         let newest = sources
             .iter()
+            .chain(more_sources)
             .filter_map(|s| newest_mtime(&repo_root().join(s)))
             .max();
         if built.is_none() || newest > built {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
-                .args(["build", "-p", "tessera", "--bin", "tessera"])
+                .args(["build", "-p", package, "--bin", name])
                 .status()
                 .expect("cargo runs");
-            assert!(status.success(), "building tessera failed");
+            assert!(status.success(), "building {name} failed");
         }
     });
     bin

@@ -11,6 +11,7 @@ impl State {
             State::LoadingSession {} => "loading_session",
             State::LoggedOut {} => "logged_out",
             State::Idle {} => "idle",
+            State::FindingTokenEndpoint { .. } => "finding_token_endpoint",
             State::LockingSession {} => "locking_session",
             State::Refreshing { .. } => "refreshing",
             State::ConfirmingGrantLoss { .. } => "confirming_grant_loss",
@@ -55,6 +56,7 @@ impl State {
         !matches!(
             self,
             State::LoadingSession {}
+                | State::FindingTokenEndpoint { .. }
                 | State::LockingSession {}
                 | State::Refreshing { .. }
                 | State::ConfirmingGrantLoss { .. }

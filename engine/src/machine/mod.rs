@@ -118,6 +118,35 @@ impl Machine {
         }
     }
 
+    /// The session has no token endpoint (imported tokens): the provider's metadata is
+    /// fetched first.
+    ///
+    /// - metadata with a token endpoint ⇒ as `idle` starting a refresh: [`locking_session`](Self::locking_session)
+    /// - 404 at the OpenID location ⇒ the RFC 8414 location, once
+    /// - anything else ⇒ `RefreshFailed` ⇒ [`idle`](Self::idle)
+    #[state(superstate = "refreshing_session")]
+    fn finding_token_endpoint(
+        context: &mut Ctx<'_>,
+        request: &mut RequestId,
+        fallback: &mut Option<String>,
+        event: &Input,
+    ) -> Outcome<State> {
+        match event {
+            Input::HttpResponse {
+                id,
+                status,
+                headers,
+                body,
+            } if id == request => {
+                context.refresh_metadata_answered(*status, headers, body, fallback.clone())
+            }
+            Input::HttpFailed { id, kind, detail } if id == request => context.refresh_failed(
+                actions::transport(crate::error::Endpoint::Discovery, *kind, detail),
+            ),
+            _ => Super,
+        }
+    }
+
     /// A refresh request is in flight.
     ///
     /// - success ⇒ `PersistSession`, `UnlockSession`, `TokenReady` ⇒ [`idle`](Self::idle)

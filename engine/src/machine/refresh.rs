@@ -11,6 +11,7 @@ use crate::core::{AutoRefresh, Lock};
 use crate::effect::{Effect, Event, LogoutReason, Method};
 use crate::error::{Endpoint, Error, ErrorCode};
 use crate::input::WaiterId;
+use crate::protocol::discovery;
 use crate::protocol::id_token::Expected;
 use crate::protocol::token::{self, TokenSet};
 use crate::secret::Secret;
@@ -97,6 +98,23 @@ impl Ctx<'_> {
 
     pub(super) fn begin_refresh(&mut self) -> Outcome<State> {
         let endpoints = self.core.endpoints();
+        // A session that came without its endpoints (imported tokens, tokens from the
+        // environment): the provider's metadata names the token endpoint.
+        if endpoints.token.is_none()
+            && self.core.config.discovery
+            && self.core.discovered.is_none()
+            && let Some(issuer) = self.core.config.issuer.clone()
+        {
+            return match discovery::metadata_urls(&issuer) {
+                Ok((url, fallback)) => {
+                    let request = self
+                        .core
+                        .request(Endpoint::Discovery, Method::Get, &url, None);
+                    Transition(State::finding_token_endpoint(request, fallback))
+                }
+                Err(error) => self.refresh_failed(error),
+            };
+        }
         let unusable = match endpoints.token {
             None => Some(Error::config(
                 "no token endpoint to refresh with: set `issuer` or `endpoints.token`",
@@ -115,6 +133,36 @@ impl Ctx<'_> {
         self.core.emit(Effect::LockSession);
         self.core.lock = Lock::Requested;
         Transition(State::locking_session())
+    }
+
+    /// The metadata a refresh needed: with a token endpoint the refresh goes on; a 404 at
+    /// the OpenID location tries the RFC 8414 one; anything else fails the refresh.
+    pub(crate) fn refresh_metadata_answered(
+        &mut self,
+        status: u16,
+        headers: &BTreeMap<String, String>,
+        body: &str,
+        fallback: Option<String>,
+    ) -> Outcome<State> {
+        let response = self.response(Endpoint::Discovery, status, headers, body);
+        let issuer = self.core.config.issuer.clone().unwrap_or_default();
+        let limit = self.core.config.max_response_bytes;
+        match (
+            discovery::read_metadata(&response, &issuer, limit),
+            fallback,
+        ) {
+            (Ok(metadata), _) => {
+                self.core.discovered = Some(metadata);
+                self.begin_refresh()
+            }
+            (Err(_), Some(url)) if status == 404 => {
+                let request = self
+                    .core
+                    .request(Endpoint::Discovery, Method::Get, &url, None);
+                Transition(State::finding_token_endpoint(request, None))
+            }
+            (Err(error), _) => self.refresh_failed(error),
+        }
     }
 
     /// Whether the session (as it is now) still needs the refresh that was started.
@@ -243,6 +291,12 @@ impl Ctx<'_> {
             obtained_at: self.now,
             expires_at: self.now.plus_secs(tokens.lifetime_secs),
             scopes: tokens.scopes.unwrap_or(previous.scopes),
+            // A session that had to discover its endpoints keeps what was found.
+            endpoints: if previous.endpoints == crate::config::Endpoints::default() {
+                self.core.endpoints_to_remember()
+            } else {
+                previous.endpoints.clone()
+            },
             ..previous
         }
     }

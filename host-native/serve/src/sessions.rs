@@ -155,7 +155,7 @@ impl Sessions {
                 Client::start(options).await
             })
             .await
-            .map_err(|e| ApiError::internal(e))?;
+            .map_err(ApiError::internal)?;
         Ok(client.clone())
     }
 

@@ -294,6 +294,7 @@ pub async fn logout(
         .map_err(|e| ApiError::engine(&e))?;
     let key = (user.clone(), profile.name.clone());
     app.sessions.scheduler.forget(&key);
+    app.sessions.forget_client(&user, &profile.name);
     let revoked = report.revoked();
     let failed = report.revocation_failed();
     tracing::info!(user, profile = %profile.name, revoked, "signed out");

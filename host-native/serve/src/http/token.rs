@@ -50,8 +50,9 @@ pub async fn rejected(
     State(app): State<AppState>,
     Path(profile): Path<String>,
     uri: Uri,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let body = super::body_bytes(body)?;
     let user = user_param(&query(&uri))?;
     let profile = app.sessions.profile(&profile)?;
     let sessions = &app.sessions;

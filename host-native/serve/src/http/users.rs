@@ -22,8 +22,9 @@ fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
 pub async fn import(
     State(app): State<AppState>,
     Path((user, profile)): Path<(String, String)>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let body = super::body_bytes(body)?;
     check_user(&user)?;
     let profile = app.sessions.profile(&profile)?;
     let config = profile.config.clone().map_err(|problem| {
@@ -77,10 +78,11 @@ pub async fn export(
     if !app.sessions.known(&user, &profile.name) {
         return Err(ApiError::unknown_user(&user));
     }
-    app.sessions
-        .oauth_token(&user, profile, 0)
-        .await
-        .map_err(|e| ApiError::engine(&e))?;
+    match app.sessions.oauth_token(&user, profile, 0).await {
+        Ok(_) => {}
+        Err(tessera_engine::Error::NotLoggedIn) => return Err(ApiError::unknown_user(&user)),
+        Err(error) => return Err(ApiError::engine(&error)),
+    }
     let vault = app.sessions.vault.clone();
     let (owner, name) = (user.clone(), profile.name.clone());
     let stored = blocking(move || vault.read(&owner, &name).map_err(ApiError::storage))
