@@ -40,6 +40,15 @@ impl Serve {
     }
 
     fn start_in(dir: tempfile::TempDir, args: &[&str], via_cli: bool) -> Serve {
+        Self::start_with(dir, args, via_cli, &[])
+    }
+
+    fn start_with(
+        dir: tempfile::TempDir,
+        args: &[&str],
+        via_cli: bool,
+        env: &[(&str, &str)],
+    ) -> Serve {
         let serve = serve_bin();
         let mut command = if via_cli {
             let mut c = Command::new(tessera_bin());
@@ -59,6 +68,7 @@ impl Serve {
             .env("TESSERA_SERVE_TOKEN", TOKEN)
             .env("TEST_API_KEY", API_KEY)
             .env_remove("TESSERA_CONFIG_DIR")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -882,5 +892,60 @@ async fn the_dashboard_in_headless_chromium_shows_users_state_and_expiry() {
     assert!(
         !dom.contains(TOKEN),
         "the page does not show the service token"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_given_once_in_the_environment_serve_users_without_their_own() {
+    let provider = Provider::start(&[("ACCESS_TOKEN_TTL", "3600")]);
+    // Real tokens, from a sign-in on a first service.
+    let first = Serve::start(&provider, &[], false);
+    first.sign_in("source").await;
+    let given = first.export("source").await;
+    drop(first);
+
+    let dir = tempfile::tempdir().unwrap();
+    write_profile(dir.path(), &provider.issuer, "");
+    let expires = given["expires_at"].to_string();
+    let env = [
+        ("TESSERA_USE_OAUTH", "1"),
+        (
+            "TESSERA_ACCESS_TOKEN",
+            given["access_token"].as_str().unwrap(),
+        ),
+        (
+            "TESSERA_REFRESH_TOKEN",
+            given["refresh_token"].as_str().unwrap(),
+        ),
+        ("TESSERA_EXPIRES_AT", expires.as_str()),
+    ];
+    let mut serve = Serve::start_with(dir, &[], false, &env);
+    let (_, token) = serve.get("/token/test?user=paul").await;
+    assert_eq!(token["source"], "env", "{token}");
+    assert_eq!(token["access_token"], given["access_token"]);
+    let (_, status) = serve.get("/auth/test/status?user=paul").await;
+    assert_eq!(
+        (
+            status["source"].as_str(),
+            status["fallback_active"].as_bool()
+        ),
+        (Some("env"), Some(true)),
+        "{status}"
+    );
+
+    // Rotated once by the service; a restart with the same variables keeps the rotated
+    // pair (the variables hold a refresh token the provider has already replaced).
+    let (_, rotated) = serve.get("/token/test?user=paul&min_ttl=999999").await;
+    assert_eq!(rotated["source"], "env", "{rotated}");
+    assert_ne!(rotated["access_token"], given["access_token"]);
+    serve.kill();
+    let kept = std::mem::replace(&mut serve.dir, tempfile::tempdir().unwrap());
+    let again = Serve::start_with(kept, &[], false, &env);
+    let (_, after) = again.get("/token/test?user=paul").await;
+    assert_eq!(after["access_token"], rotated["access_token"], "{after}");
+    assert!(
+        provider
+            .is_active(after["access_token"].as_str().unwrap())
+            .await
     );
 }
