@@ -949,3 +949,95 @@ async fn tokens_given_once_in_the_environment_serve_users_without_their_own() {
             .await
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_refresh_refreshes_each_expiring_session_once() {
+    let provider = Provider::start(&[("ACCESS_TOKEN_TTL", "3600")]);
+    let serve = Serve::start(&provider, &[], false);
+    // Three users expiring in 400 s (real grants): after the 300 s buffer, so the
+    // scheduler leaves them for another minute; one user expiring in an hour.
+    let mut users = Vec::new();
+    for user in ["ria", "sam", "tom", "uma"] {
+        serve.sign_in(user).await;
+        users.push((user, serve.export(user).await));
+    }
+    for (user, tokens) in &users[..3] {
+        let soon = json!({"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"],
+                          "expires_at": now_secs() + 400});
+        assert_eq!(
+            serve
+                .put(&format!("/users/{user}/credentials/test"), soon)
+                .await
+                .0,
+            200
+        );
+    }
+    let before = provider.refresh_requests().await;
+    let (status, batch) = serve.post("/refresh?expiring_within=600").await;
+    assert_eq!(status, 200, "{batch}");
+    assert_eq!(batch["refreshed"], 3, "{batch}");
+    assert_eq!(batch["failed"], 0, "{batch}");
+    assert_eq!(batch["skipped"], 1, "{batch}");
+    assert_eq!(provider.refresh_requests().await, before + 3, "each once");
+    for (user, tokens) in &users[..3] {
+        let (_, token) = serve.get(&format!("/token/test?user={user}")).await;
+        assert_ne!(token["access_token"], tokens["access_token"], "{user}");
+        assert!(token["expires_in"].as_u64().unwrap() > 3000);
+    }
+    let (status, bad) = serve.post("/refresh?expiring_within=-1").await;
+    assert_eq!(
+        (status, bad["error"].as_str()),
+        (400, Some("invalid_parameter"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_unix_socket_serves_the_same_routes() {
+    use http_body_util::{BodyExt, Empty};
+    use hyper::body::Bytes;
+
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("serve.sock");
+    let provider = Provider::start(&[]);
+    write_profile(dir.path(), &provider.issuer, "");
+    let mut child = Command::new(serve_bin())
+        .args([
+            "--config-dir",
+            dir.path().to_str().unwrap(),
+            "--socket",
+            socket.to_str().unwrap(),
+        ])
+        .env("TESSERA_SERVE_TOKEN", TOKEN)
+        .env("TEST_API_KEY", API_KEY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("READY "), "{line}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "only this user may connect");
+
+    let stream = tokio::net::UnixStream::connect(&socket).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let request = hyper::Request::get("/token/test?user=vic")
+        .header("host", "localhost")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let token: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(token["source"], "api_key", "{token}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
