@@ -74,6 +74,9 @@ pub struct ProfileSpec {
     /// `1` or `true`. Default `TESSERA`; the anthropic presets say `CLAUDE`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_env_prefix: Option<String>,
+    /// How long a request to the provider may take, in seconds (default 30).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_timeout_secs: Option<u64>,
     /// Lifetime assumed when the provider sends no `expires_in` (e.g. GitHub's
     /// non-expiring tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,6 +138,7 @@ impl ProfileSpec {
             assumed_token_lifetime_secs: pick!(assumed_token_lifetime_secs),
             api_key_env: pick!(api_key_env),
             token_env_prefix: pick!(token_env_prefix),
+            http_timeout_secs: pick!(http_timeout_secs),
             post_logout_redirect_uri: pick!(post_logout_redirect_uri),
             insecure_http: pick!(insecure_http),
         }
@@ -169,6 +173,9 @@ impl ProfileSpec {
         }
         if let Some(buffer) = self.refresh_buffer_secs {
             config.refresh_buffer_secs = buffer;
+        }
+        if let Some(secs) = self.http_timeout_secs {
+            config.http_timeout_ms = secs.saturating_mul(1000).max(1);
         }
         if let Some(lifetime) = self.assumed_token_lifetime_secs {
             config.assumed_token_lifetime_secs = lifetime;

@@ -1041,3 +1041,50 @@ async fn a_unix_socket_serves_the_same_routes() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A provider that accepts the connection and never answers: after the profile's
+/// `http_timeout_secs`, a typed 502 and the session is kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_that_never_answers_times_out_with_a_typed_error() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = silent.local_addr().unwrap();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for stream in silent.incoming().flatten() {
+            keep.lock().unwrap().push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "[profiles.test]\nclient_id = \"tessera-cli\"\ndiscovery = false\nhttp_timeout_secs = 1\n\
+             endpoints = {{ authorization = \"http://{address}/authorize\", token = \"http://{address}/token\" }}\n"
+        ),
+    )
+    .unwrap();
+    let serve = Serve::start_in(dir, &[], false);
+    let imported =
+        json!({"access_token": "at-old", "refresh_token": "rt-old", "expires_at": now_secs() - 5});
+    assert_eq!(
+        serve.put("/users/wes/credentials/test", imported).await.0,
+        200
+    );
+    let started = std::time::Instant::now();
+    let (status, body) = serve.get("/token/test?user=wes").await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"], "provider_unreachable", "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let (_, state) = serve.get("/auth/test/status?user=wes").await;
+    assert_eq!(state["connected"], true, "{state}");
+    assert_eq!(state["refresh_token_present"], true);
+    assert!(
+        !held.lock().unwrap().is_empty(),
+        "the request reached the silent provider"
+    );
+}
