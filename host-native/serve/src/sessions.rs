@@ -260,6 +260,15 @@ impl Sessions {
         )
     }
 
+    /// Starts (user, profile)'s history afresh (a sign-in, an import): what is known of
+    /// earlier failures no longer applies. Idle sessions keep no entry.
+    pub fn reset_activity(&self, user: &str, profile: &str) {
+        self.activity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(user.to_owned(), profile.to_owned()));
+    }
+
     pub fn all_activity(&self) -> HashMap<Key, Activity> {
         self.activity
             .lock()

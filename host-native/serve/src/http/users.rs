@@ -54,11 +54,7 @@ pub async fn import(
         (user.clone(), profile.name.clone()),
         expires_at.0 as i64,
     );
-    app.sessions.update_activity(&user, &profile.name, |a| {
-        a.suspended_token = None;
-        a.refreshed_after_rejection = None;
-        a.last_error = None;
-    });
+    app.sessions.reset_activity(&user, &profile.name);
     tracing::info!(user, profile = %profile.name, "credentials imported");
     Ok(Json(
         json!({ "stored": true, "user": user, "profile": profile.name, "expires_at": expires_at.0 / 1000 }),
