@@ -13,6 +13,7 @@ mod actor;
 pub mod browser;
 mod client;
 pub mod clock;
+pub mod credentials;
 mod events;
 mod http;
 pub mod loopback;

@@ -16,7 +16,6 @@
 //! In-process use: [`Service::open`], then [`Service::router`] to mount the routes in
 //! your own axum server, or [`Service::credential`] to get a token without HTTP.
 
-pub mod credentials;
 pub mod crypto;
 pub mod dashboard;
 pub mod db;

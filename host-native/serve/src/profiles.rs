@@ -142,7 +142,7 @@ impl Profile {
                 refresh_token: set(&format!("{env_prefix}_REFRESH_TOKEN")).map(Secret::new),
                 expires_at: set(&format!("{env_prefix}_EXPIRES_AT"))
                     .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(crate::credentials::to_millis),
+                    .map(tessera::credentials::to_millis),
             })
             .filter(|t| t.access_token.is_some() || t.refresh_token.is_some());
         let api_key = spec.api_key_env.as_deref().and_then(set).map(Secret::new);

@@ -7,9 +7,9 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use tessera::credentials::{Shape, export_env, export_json, read_import};
 
 use super::{AppState, blocking, check_user, query};
-use crate::credentials::{Shape, export_env, export_json, read_import};
 use crate::error::ApiError;
 use crate::store::now_ms;
 

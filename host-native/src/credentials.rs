@@ -1,7 +1,10 @@
-//! Tokens imported into and exported from the service: plain
+//! Credential files and environment blocks, the shapes other tools read and write: plain
 //! `{access_token, refresh_token, expires_at}` or the `~/.claude/.credentials.json` shape
 //! (`{"claudeAiOauth": {accessToken, refreshToken, expiresAt, scopes}}`); `expires_at` in
 //! seconds or milliseconds. Malformed input is refused naming the field.
+//!
+//! One module for `tessera import`/`export`/`exec` and `tessera serve`'s
+//! `/users/{id}/credentials` routes, so a file one writes the other reads.
 
 use serde_json::{Map, Value, json};
 use tessera_engine::{SESSION_FORMAT_VERSION, Secret, StoredSession, UnixMillis};
@@ -166,6 +169,23 @@ pub fn export_json(session: &StoredSession, shape: Shape) -> Value {
     }
 }
 
+/// The prefix of the token variables when a profile names none (`token_env_prefix`).
+pub const DEFAULT_ENV_PREFIX: &str = "TESSERA";
+
+/// The variables named by a prefix: `<P>_ACCESS_TOKEN`, `<P>_REFRESH_TOKEN`,
+/// `<P>_EXPIRES_AT` (Unix milliseconds) and `<P>_USE_OAUTH`, in that order.
+pub fn env_names(prefix: &str) -> [String; 4] {
+    ["ACCESS_TOKEN", "REFRESH_TOKEN", "EXPIRES_AT", "USE_OAUTH"]
+        .map(|name| format!("{prefix}_{name}"))
+}
+
+/// Parses an import (a file's bytes): not JSON is refused like a malformed field.
+pub fn read_import_bytes(bytes: &[u8]) -> Result<Imported, Malformed> {
+    let body: Value = serde_json::from_slice(bytes)
+        .map_err(|e| malformed("(file)", &format!("is not JSON ({e})")))?;
+    read_import(&body)
+}
+
 /// A session as an environment block (`NAME=value` lines), named by the profile.
 pub fn export_env(session: &StoredSession, names: &[String; 4]) -> String {
     let [access, refresh, expires, use_oauth] = names;
@@ -196,6 +216,29 @@ mod tests {
         assert_eq!(claude.expires_at, UnixMillis(1_900_000_000_123));
         assert_eq!(claude.shape, Shape::Claude);
         assert_eq!(claude.scopes.unwrap(), vec!["user:inference"]);
+    }
+
+    #[test]
+    fn files_that_are_not_json_are_refused_without_echoing_them() {
+        let error = read_import_bytes(b"{\"access_token\": \"sk-secret").unwrap_err();
+        assert_eq!(error.field, "(file)");
+        assert!(!error.to_string().contains("sk-secret"), "{error}");
+        let ok = read_import_bytes(br#"{"access_token": "a", "expires_at": 1900000000}"#);
+        assert_eq!(ok.unwrap().expires_at, UnixMillis(1_900_000_000_000));
+    }
+
+    #[test]
+    fn an_env_block_is_named_by_the_prefix_with_milliseconds() {
+        let session = read_import(&json!({"access_token": "a", "expires_at": 1_900_000_000}))
+            .unwrap()
+            .into_session(
+                &tessera_engine::Config::new("https://op.example", "cli"),
+                UnixMillis(0),
+            );
+        assert_eq!(
+            export_env(&session, &env_names("CLAUDE")),
+            "CLAUDE_ACCESS_TOKEN=a\nCLAUDE_EXPIRES_AT=1900000000000\nCLAUDE_USE_OAUTH=1\n"
+        );
     }
 
     #[test]
