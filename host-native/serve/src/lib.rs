@@ -16,16 +16,18 @@
 //! In-process use: [`Service::open`], then [`Service::router`] to mount the routes in
 //! your own axum server, or [`Service::credential`] to get a token without HTTP.
 
+pub mod backend;
 pub mod crypto;
 pub mod dashboard;
-pub mod db;
 pub mod error;
 mod files;
 pub mod http;
 pub mod metrics;
+pub mod postgres;
 pub mod profiles;
 pub mod scheduler;
 pub mod sessions;
+pub mod sqlite;
 pub mod store;
 
 use std::path::PathBuf;
@@ -37,8 +39,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use tessera_engine::{SESSION_FORMAT_VERSION, Secret, StoredSession, UnixMillis};
 
+use crate::backend::Backend;
 use crate::crypto::Sealer;
-use crate::db::Database;
 use crate::error::{ApiError, StartError};
 use crate::http::{AppState, Guard};
 use crate::metrics::Metrics;
@@ -54,6 +56,10 @@ pub struct ServeOptions {
     pub config_dir: PathBuf,
     /// The SQLite file. Default: `<config dir>/serve.db`.
     pub database: Option<PathBuf>,
+    /// PostgreSQL instead of SQLite (`postgres://…`): many replicas share it.
+    pub database_url: Option<String>,
+    /// At most this many PostgreSQL connections. Default: 10.
+    pub database_pool: u32,
     /// Host names requests may be addressed to, besides loopback ones.
     pub allowed_hosts: Vec<String>,
     /// Origins allowed by CORS. Default: none (no CORS headers at all).
@@ -69,6 +75,8 @@ impl ServeOptions {
         Self {
             config_dir,
             database: None,
+            database_url: None,
+            database_pool: 10,
             allowed_hosts: Vec::new(),
             cors_origins: Vec::new(),
             public_url: None,
@@ -101,17 +109,24 @@ impl Service {
         })?;
         let sealer = Sealer::load(env("TESSERA_SERVE_KEY").as_deref(), dir)?;
         let (token, token_file) = load_token(env("TESSERA_SERVE_TOKEN"), dir)?;
-        let database = options
-            .database
-            .clone()
-            .unwrap_or_else(|| dir.join("serve.db"));
-        let db = Database::open(&database)?;
+        let holder = holder_name();
+        let db: Box<dyn Backend> = match &options.database_url {
+            Some(url) => Box::new(postgres::Postgres::connect(
+                url,
+                options.database_pool,
+                &holder,
+            )?),
+            None => {
+                let path = options
+                    .database
+                    .clone()
+                    .unwrap_or_else(|| dir.join("serve.db"));
+                Box::new(sqlite::Sqlite::open(&path)?)
+            }
+        };
+        let location = db.location();
         let profiles = Profiles::load(dir, options.refresh_buffer_secs, env)?;
-        let vault = Arc::new(Vault {
-            db,
-            sealer,
-            holder: holder_name(),
-        });
+        let vault = Arc::new(Vault { db, sealer, holder });
         let sessions = Arc::new(Sessions::new(
             vault,
             Arc::new(profiles),
@@ -123,12 +138,36 @@ impl Service {
             .db
             .index()
             .map_err(|e| StartError::Database {
-                location: database.display().to_string(),
+                location: location.clone(),
                 detail: e.to_string(),
             })?;
         for row in index {
             scheduler::plan(&sessions, (row.user, row.profile), row.expires_at);
         }
+        // Another replica wrote a session: drop our client of it (the next request reads
+        // the new row) and plan it anew.
+        let watcher = Arc::downgrade(&sessions);
+        let runtime = tokio::runtime::Handle::current();
+        sessions.vault.db.watch(
+            &sessions.vault.holder,
+            Box::new(move |changed| {
+                let Some(sessions) = watcher.upgrade() else {
+                    return;
+                };
+                if changed.user.is_empty() {
+                    sessions.forget_all_clients();
+                    return;
+                }
+                sessions.forget_client(&changed.user, &changed.profile);
+                let sessions = sessions.clone();
+                runtime.spawn_blocking(move || {
+                    if let Ok(Some(stored)) = sessions.vault.read(&changed.user, &changed.profile) {
+                        let key = (changed.user, changed.profile);
+                        scheduler::plan(&sessions, key, stored.session.expires_at.0 as i64);
+                    }
+                });
+            }),
+        );
         tokio::spawn(scheduler::run(sessions.clone()));
         let janitor = Arc::downgrade(&sessions);
         tokio::spawn(async move {
@@ -239,7 +278,7 @@ fn import_env_tokens(sessions: &Sessions) -> Result<(), StartError> {
         digest.update(tokens.expires_at.unwrap_or(0).to_be_bytes());
         let fingerprint = URL_SAFE_NO_PAD.encode(digest.finalize());
         let db = &sessions.vault.db;
-        let fail = |e: rusqlite::Error| StartError::Database {
+        let fail = |e: crate::backend::DbError| StartError::Database {
             location: "env_imports".into(),
             detail: e.to_string(),
         };

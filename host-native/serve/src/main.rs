@@ -21,8 +21,14 @@ struct Args {
     #[arg(long, env = "TESSERA_CONFIG_DIR")]
     config_dir: Option<PathBuf>,
     /// SQLite database file (default: <config dir>/serve.db).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "database_url")]
     database: Option<PathBuf>,
+    /// PostgreSQL instead (postgres://user@host/db): replicas share it.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// At most this many PostgreSQL connections.
+    #[arg(long, default_value_t = 10)]
+    database_pool: u32,
     /// Also accept requests addressed to this host name (repeatable). Loopback
     /// addresses and `localhost` are always accepted; any other Host is refused.
     #[arg(long = "allow-host")]
@@ -79,6 +85,8 @@ async fn run(args: Args) -> Result<(), String> {
         .ok_or("no config directory: set --config-dir or TESSERA_CONFIG_DIR")?;
     let mut options = ServeOptions::new(config_dir);
     options.database = args.database;
+    options.database_url = args.database_url;
+    options.database_pool = args.database_pool;
     options.allowed_hosts = args.allowed_hosts;
     options.cors_origins = args.cors_origins;
     options.public_url = args.public_url;

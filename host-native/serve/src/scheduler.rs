@@ -142,6 +142,13 @@ pub async fn run(sessions: Arc<Sessions>) {
             };
             let sessions = sessions.clone();
             tokio::spawn(async move {
+                if !claimed(&sessions, &key).await {
+                    // Another replica is refreshing it; its write will tell us the new
+                    // expiry (NOTIFY). Look again later in case it does not.
+                    sessions.scheduler.put(key, now_ms() + CLAIM_MS, None);
+                    drop(permit);
+                    return;
+                }
                 if let Err(error) = refresh_one(&sessions, key.clone()).await {
                     tracing::warn!(user = %key.0, profile = %key.1, %error, "background refresh failed; retrying later");
                 }
@@ -156,6 +163,30 @@ pub async fn run(sessions: Arc<Sessions>) {
             _ = sessions.scheduler.wake.notified() => {}
         }
     }
+}
+
+/// How long a replica's claim on a session's refresh keeps the others off it.
+pub const CLAIM_MS: i64 = 60_000;
+
+/// Whether this replica may refresh `key` now (no other replica claimed it).
+async fn claimed(sessions: &Arc<Sessions>, key: &Key) -> bool {
+    let (vault, key) = (sessions.vault.clone(), key.clone());
+    tokio::task::spawn_blocking(move || {
+        match vault
+            .db
+            .claim_one(&key.0, &key.1, &vault.holder, now_ms(), CLAIM_MS)
+        {
+            Ok(true) => true,
+            // Claimed elsewhere, or gone: a session no longer stored is for
+            // `refresh_one` to drop from the schedule.
+            Ok(false) => !matches!(vault.db.load_session(&key.0, &key.1), Ok(Some(_))),
+            // The database is unreachable: refreshing is still safe (the lease decides),
+            // and the refresh will report the failure.
+            Err(_) => true,
+        }
+    })
+    .await
+    .unwrap_or(true)
 }
 
 /// Refreshes one session now (its turn came, or a batch asked), then plans its next turn.

@@ -135,7 +135,8 @@ impl Sessions {
 
     /// The live client of (user, profile), started (loading its session) if needed.
     pub async fn client(&self, user: &str, profile: &Profile) -> Result<Client, ApiError> {
-        let config = profile.config.clone().map_err(|problem| {
+        // Borrowed: a cached request must not copy the configuration it does not use.
+        let config = profile.config.as_ref().map_err(|problem| {
             ApiError::new(
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,
                 "profile_misconfigured",
@@ -149,10 +150,12 @@ impl Sessions {
             .client
             .get_or_try_init(|| async {
                 let store = UserStore::new(self.vault.clone(), user, &profile.name);
-                let options = ClientOptions::new(config, store)
+                let options = ClientOptions::new(config.clone(), store)
                     .open_browser(false)
                     .shared_http(self.http.clone());
-                Client::start(options).await
+                // Boxed, as the refresh below: inline, these cold futures made every
+                // `/token` request's future ~15 KB, allocated and copied per request.
+                Box::pin(Client::start(options)).await
             })
             .await
             .map_err(ApiError::internal)?;
@@ -203,6 +206,16 @@ impl Sessions {
             .remove(&(user.to_owned(), profile.to_owned()));
         if let Some(client) = removed.as_ref().and_then(|l| l.client.get()) {
             client.stop();
+        }
+    }
+
+    /// Stops every client (another replica wrote sessions we may not have heard of).
+    pub fn forget_all_clients(&self) {
+        let all = std::mem::take(&mut *self.live.write().unwrap_or_else(|p| p.into_inner()));
+        for live in all.values() {
+            if let Some(client) = live.client.get() {
+                client.stop();
+            }
         }
     }
 
@@ -291,7 +304,7 @@ impl Sessions {
             return Ok(token);
         }
         let started = std::time::Instant::now();
-        let result = client.access_token_for(min_ttl_secs).await;
+        let result = Box::pin(client.access_token_for(min_ttl_secs)).await;
         self.after_slow_path(user, &profile.name, &result, started);
         result
     }

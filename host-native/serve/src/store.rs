@@ -12,13 +12,13 @@ use tessera::store::{
 use tessera_engine::StoredSession;
 use tessera_engine::driver::Version;
 
+use crate::backend::{Backend, DbError, SessionIndex, WriteError};
 use crate::crypto::{Kind, Sealer};
-use crate::db::{Database, SessionIndex, WriteError};
 
 /// Shared by every session store of one service.
 #[derive(Debug)]
 pub struct Vault {
-    pub db: Database,
+    pub db: Box<dyn Backend>,
     pub sealer: Sealer,
     /// Names this process in lease rows.
     pub holder: String,
@@ -30,7 +30,7 @@ impl Vault {
         let row = self
             .db
             .load_session(user, profile)
-            .map_err(|e| sql_error("read", e))?;
+            .map_err(|e| db_error("read", e))?;
         let Some(row) = row else { return Ok(None) };
         let location = location(user, profile);
         let plain = self
@@ -75,7 +75,7 @@ impl Vault {
             Err(WriteError::Conflict) => Err(StoreError::Conflict {
                 location: location(user, profile),
             }),
-            Err(WriteError::Sql(e)) => Err(sql_error("write", e)),
+            Err(WriteError::Db(e)) => Err(db_error("write", e)),
         }
     }
 }
@@ -157,7 +157,7 @@ impl SessionStore for UserStore {
             vault
                 .db
                 .delete_session(user, profile)
-                .map_err(|e| sql_error("delete", e))
+                .map_err(|e| db_error("delete", e))
         })
     }
 
@@ -178,7 +178,7 @@ impl SessionStore for UserStore {
                                 now_ms(),
                                 lease.as_millis() as i64,
                             )
-                            .map_err(|e| sql_error("take the refresh lease of", e))
+                            .map_err(|e| db_error("take the refresh lease of", e))
                     })
                     .await?;
                 if taken {
@@ -204,7 +204,7 @@ fn location(user: &str, profile: &str) -> String {
     format!("database (user {user:?}, profile {profile:?})")
 }
 
-fn sql_error(action: &str, e: rusqlite::Error) -> StoreError {
+fn db_error(action: &str, e: DbError) -> StoreError {
     StoreError::Other {
         detail: format!("could not {action} the session in the database: {e}"),
     }

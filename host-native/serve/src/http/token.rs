@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 
 use super::{AppState, blocking, query, seconds_param, user_param};
 use crate::error::ApiError;
-use crate::scheduler::{CONCURRENCY, refresh_one};
+use crate::scheduler::{CLAIM_MS, CONCURRENCY, refresh_one};
 use crate::sessions::{Credential, Source, fingerprint};
 use crate::store::now_ms;
 
@@ -132,43 +132,64 @@ pub async fn rejected(
 }
 
 /// `POST /refresh?expiring_within=SECS`: refreshes now every stored session whose token
-/// expires within SECS (default 300), a few at a time.
+/// expires within SECS (default 300), a few at a time. Replicas sharing a database claim
+/// their sessions first (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so a batch started on
+/// every replica refreshes each session once.
 pub async fn refresh_batch(State(app): State<AppState>, uri: Uri) -> Result<Json<Value>, ApiError> {
     let within = seconds_param(&query(&uri), "expiring_within", 300)?;
-    let vault = app.sessions.vault.clone();
-    let index = blocking(move || vault.db.index().map_err(ApiError::storage)).await?;
     let cutoff = now_ms().saturating_add((within as i64).saturating_mul(1000));
     let started = std::time::Instant::now();
     let permits = Arc::new(Semaphore::new(CONCURRENCY * 4));
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut skipped = 0u64;
-    for row in index {
-        if row.expires_at > cutoff || !row.has_refresh_token {
-            skipped += 1;
-            continue;
-        }
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
-        let sessions = app.sessions.clone();
-        tasks.spawn(async move {
-            let result = refresh_one(&sessions, (row.user.clone(), row.profile.clone())).await;
-            // Done with it: a batch must not leave thousands of clients running.
-            if !sessions.is_pinned(&row.user, &row.profile) {
-                sessions.forget_client(&row.user, &row.profile);
-            }
-            drop(permit);
-            result
-        });
-    }
+    let mut done: std::collections::HashSet<(String, String)> = Default::default();
     let (mut refreshed, mut failed, mut ended) = (0u64, 0u64, 0u64);
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok(Ok(true)) => refreshed += 1,
-            Ok(Ok(false)) => ended += 1,
-            _ => failed += 1,
+    loop {
+        let vault = app.sessions.vault.clone();
+        let claimed = blocking(move || {
+            vault
+                .db
+                .claim_expiring(cutoff, &vault.holder, now_ms(), CLAIM_MS, 256)
+                .map_err(ApiError::storage)
+        })
+        .await?;
+        // A session refreshed in this batch that still expires within the window (a
+        // window longer than the tokens live) is not taken twice.
+        let fresh: Vec<_> = claimed
+            .into_iter()
+            .filter(|row| done.insert((row.user.clone(), row.profile.clone())))
+            .collect();
+        if fresh.is_empty() {
+            break;
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for row in fresh {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let sessions = app.sessions.clone();
+            tasks.spawn(async move {
+                let result = refresh_one(&sessions, (row.user.clone(), row.profile.clone())).await;
+                // Done with it: a batch must not leave thousands of clients running.
+                if !sessions.is_pinned(&row.user, &row.profile) {
+                    sessions.forget_client(&row.user, &row.profile);
+                }
+                drop(permit);
+                result
+            });
+        }
+        while let Some(outcome) = tasks.join_next().await {
+            match outcome {
+                Ok(Ok(true)) => refreshed += 1,
+                Ok(Ok(false)) => ended += 1,
+                _ => failed += 1,
+            }
         }
     }
+    let vault = app.sessions.vault.clone();
+    let index = blocking(move || vault.db.index().map_err(ApiError::storage)).await?;
+    let skipped = index
+        .iter()
+        .filter(|row| !done.contains(&(row.user.clone(), row.profile.clone())))
+        .count();
     Ok(Json(json!({
         "refreshed": refreshed,
         "failed": failed,

@@ -1,22 +1,20 @@
-//! The embedded database (SQLite, one file, WAL): sessions, pending logins and refresh
-//! leases. Every method blocks; callers run them on tokio's blocking pool.
-//!
-//! Tokens are stored sealed ([`crate::crypto`]); what is stored in the clear is what the
-//! scheduler and the dashboard need without the key: who, which profile, when it expires.
-//! Versions count writes, so a save can replace exactly the version it read
-//! (compare-and-swap).
+//! The embedded default database: SQLite, one file, WAL, `synchronous=FULL` (a save the
+//! service acknowledged survives a crash). One process uses it; see [`crate::backend`]
+//! for what is stored and why.
 
 use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::backend::{Backend, DbError, SessionIndex, SessionRow, WriteError};
 use crate::error::StartError;
 
 /// The schema, one step per version. A database newer than the last step is refused.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE sessions (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE sessions (
         user TEXT NOT NULL,
         profile TEXT NOT NULL,
         version INTEGER NOT NULL,
@@ -44,44 +42,22 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         profile TEXT PRIMARY KEY,
         fingerprint TEXT NOT NULL
     );",
-)];
-
-/// One stored session row.
-#[derive(Debug)]
-pub struct SessionRow {
-    pub version: i64,
-    pub sealed: Vec<u8>,
-}
-
-/// What the scheduler and the dashboard know of a session without opening it.
-#[derive(Clone, Debug)]
-pub struct SessionIndex {
-    pub user: String,
-    pub profile: String,
-    pub expires_at: i64,
-    pub has_refresh_token: bool,
-}
-
-/// Why a write did not happen.
-#[derive(Debug)]
-pub enum WriteError {
-    /// Another version than the one to replace is stored.
-    Conflict,
-    Sql(rusqlite::Error),
-}
-
-impl From<rusqlite::Error> for WriteError {
-    fn from(e: rusqlite::Error) -> Self {
-        WriteError::Sql(e)
-    }
-}
+    ),
+    // Batch refreshes shared by replicas claim the sessions they refresh.
+    (
+        2,
+        "ALTER TABLE sessions ADD COLUMN claimed_by TEXT;
+         ALTER TABLE sessions ADD COLUMN claim_until INTEGER NOT NULL DEFAULT 0;",
+    ),
+];
 
 #[derive(Debug)]
-pub struct Database {
+pub struct Sqlite {
     conn: Mutex<Connection>,
+    location: String,
 }
 
-impl Database {
+impl Sqlite {
     /// Opens (creating) the database at `path` and applies pending migrations.
     pub fn open(path: &Path) -> Result<Self, StartError> {
         let fail = |detail: String| StartError::Database {
@@ -97,7 +73,7 @@ impl Database {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
-        Self::prepare(conn).map_err(fail)
+        Self::prepare(conn, path.display().to_string()).map_err(fail)
     }
 
     /// A private in-memory database (tests, benchmarks).
@@ -106,13 +82,13 @@ impl Database {
             location: ":memory:".into(),
             detail: e.to_string(),
         })?;
-        Self::prepare(conn).map_err(|detail| StartError::Database {
+        Self::prepare(conn, ":memory:".into()).map_err(|detail| StartError::Database {
             location: ":memory:".into(),
             detail,
         })
     }
 
-    fn prepare(mut conn: Connection) -> Result<Self, String> {
+    fn prepare(mut conn: Connection, location: String) -> Result<Self, String> {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| e.to_string())?;
         // A refreshed token is acknowledged only once it is durable.
@@ -123,6 +99,7 @@ impl Database {
         migrate(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            location,
         })
     }
 
@@ -132,7 +109,22 @@ impl Database {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn load_session(&self, user: &str, profile: &str) -> rusqlite::Result<Option<SessionRow>> {
+    /// A path for messages.
+    pub fn path(&self) -> &str {
+        &self.location
+    }
+}
+
+fn db(e: rusqlite::Error) -> DbError {
+    DbError(e.to_string())
+}
+
+impl Backend for Sqlite {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn load_session(&self, user: &str, profile: &str) -> Result<Option<SessionRow>, DbError> {
         self.conn()
             .query_row(
                 "SELECT version, sealed FROM sessions WHERE user = ?1 AND profile = ?2",
@@ -145,11 +137,10 @@ impl Database {
                 },
             )
             .optional()
+            .map_err(db)
     }
 
-    /// Stores `sealed` in place of version `replaces` (or of whatever is stored, when
-    /// `None`); returns the new version.
-    pub fn save_session(
+    fn save_session(
         &self,
         index: &SessionIndex,
         sealed: &[u8],
@@ -157,14 +148,15 @@ impl Database {
         now: i64,
     ) -> Result<i64, WriteError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction().map_err(db)?;
         let current: Option<i64> = tx
             .query_row(
                 "SELECT version FROM sessions WHERE user = ?1 AND profile = ?2",
                 params![index.user, index.profile],
                 |row| row.get(0),
             )
-            .optional()?;
+            .optional()
+            .map_err(db)?;
         if replaces.is_some() && replaces != current {
             return Err(WriteError::Conflict);
         }
@@ -173,7 +165,8 @@ impl Database {
             "INSERT INTO sessions (user, profile, version, sealed, expires_at, has_refresh_token, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (user, profile) DO UPDATE SET version = ?3, sealed = ?4,
-                 expires_at = ?5, has_refresh_token = ?6, updated_at = ?7",
+                 expires_at = ?5, has_refresh_token = ?6, updated_at = ?7,
+                 claimed_by = NULL, claim_until = 0",
             params![
                 index.user,
                 index.profile,
@@ -183,37 +176,43 @@ impl Database {
                 index.has_refresh_token,
                 now
             ],
-        )?;
-        tx.commit()?;
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
         Ok(version)
     }
 
-    pub fn delete_session(&self, user: &str, profile: &str) -> rusqlite::Result<()> {
-        self.conn().execute(
-            "DELETE FROM sessions WHERE user = ?1 AND profile = ?2",
-            params![user, profile],
-        )?;
+    fn delete_session(&self, user: &str, profile: &str) -> Result<(), DbError> {
+        self.conn()
+            .execute(
+                "DELETE FROM sessions WHERE user = ?1 AND profile = ?2",
+                params![user, profile],
+            )
+            .map_err(db)?;
         Ok(())
     }
 
-    /// Every stored session, without its tokens.
-    pub fn index(&self) -> rusqlite::Result<Vec<SessionIndex>> {
+    fn index(&self) -> Result<Vec<SessionIndex>, DbError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT user, profile, expires_at, has_refresh_token FROM sessions ORDER BY user, profile",
-        )?;
-        let rows = stmt.query_map([], |row| {
-            Ok(SessionIndex {
-                user: row.get(0)?,
-                profile: row.get(1)?,
-                expires_at: row.get(2)?,
-                has_refresh_token: row.get(3)?,
+        let mut stmt = conn
+            .prepare(
+                "SELECT user, profile, expires_at, has_refresh_token FROM sessions ORDER BY user, profile",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(SessionIndex {
+                    user: row.get(0)?,
+                    profile: row.get(1)?,
+                    expires_at: row.get(2)?,
+                    has_refresh_token: row.get(3)?,
+                })
             })
-        })?;
-        rows.collect()
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
     }
 
-    pub fn put_pending_login(
+    fn put_pending_login(
         &self,
         state_hash: &str,
         user: &str,
@@ -221,24 +220,25 @@ impl Database {
         sealed: &[u8],
         expires_at: i64,
         now: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<(), DbError> {
         let conn = self.conn();
         conn.execute(
             "DELETE FROM pending_logins WHERE expires_at < ?1",
             params![now],
-        )?;
+        )
+        .map_err(db)?;
         conn.execute(
             "INSERT INTO pending_logins (state_hash, user, profile, sealed, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![state_hash, user, profile, sealed, expires_at],
-        )?;
+        )
+        .map_err(db)?;
         Ok(())
     }
 
-    /// Takes (removes and returns) the pending login with this state: single use.
-    pub fn take_pending_login(
+    fn take_pending_login(
         &self,
         state_hash: &str,
-    ) -> rusqlite::Result<Option<(String, String, Vec<u8>)>> {
+    ) -> Result<Option<(String, String, Vec<u8>)>, DbError> {
         self.conn()
             .query_row(
                 "DELETE FROM pending_logins WHERE state_hash = ?1 RETURNING user, profile, sealed",
@@ -246,39 +246,91 @@ impl Database {
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .optional()
+            .map_err(db)
     }
 
-    /// Takes the refresh lease of (user, profile) for `holder` until `now + lease_ms`,
-    /// when nobody holds it or its holder's lease ran out. `true` when taken.
-    pub fn try_lease(
+    fn try_lease(
         &self,
         user: &str,
         profile: &str,
         holder: &str,
         now: i64,
         lease_ms: i64,
-    ) -> rusqlite::Result<bool> {
-        let changed = self.conn().execute(
-            "INSERT INTO leases (user, profile, holder, expires_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (user, profile) DO UPDATE SET holder = ?3, expires_at = ?4
-             WHERE leases.expires_at <= ?5 OR leases.holder = ?3",
-            params![user, profile, holder, now + lease_ms, now],
-        )?;
+    ) -> Result<bool, DbError> {
+        let changed = self
+            .conn()
+            .execute(
+                "INSERT INTO leases (user, profile, holder, expires_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (user, profile) DO UPDATE SET holder = ?3, expires_at = ?4
+                 WHERE leases.expires_at <= ?5 OR leases.holder = ?3",
+                params![user, profile, holder, now + lease_ms, now],
+            )
+            .map_err(db)?;
         Ok(changed == 1)
     }
 
-    pub fn release_lease(&self, user: &str, profile: &str, holder: &str) -> rusqlite::Result<()> {
-        self.conn().execute(
-            "DELETE FROM leases WHERE user = ?1 AND profile = ?2 AND holder = ?3",
-            params![user, profile, holder],
-        )?;
+    fn release_lease(&self, user: &str, profile: &str, holder: &str) -> Result<(), DbError> {
+        self.conn()
+            .execute(
+                "DELETE FROM leases WHERE user = ?1 AND profile = ?2 AND holder = ?3",
+                params![user, profile, holder],
+            )
+            .map_err(db)?;
         Ok(())
     }
-}
 
-impl Database {
-    /// The fingerprint of the environment tokens last imported for `profile`.
-    pub fn env_fingerprint(&self, profile: &str) -> rusqlite::Result<Option<String>> {
+    fn claim_expiring(
+        &self,
+        cutoff: i64,
+        holder: &str,
+        now: i64,
+        claim_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<SessionIndex>, DbError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "UPDATE sessions SET claimed_by = ?1, claim_until = ?2
+                 WHERE (user, profile) IN (
+                     SELECT user, profile FROM sessions
+                     WHERE expires_at < ?3 AND has_refresh_token AND claim_until <= ?4
+                     ORDER BY expires_at LIMIT ?5)
+                 RETURNING user, profile, expires_at, has_refresh_token",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(params![holder, now + claim_ms, cutoff, now, limit], |row| {
+                Ok(SessionIndex {
+                    user: row.get(0)?,
+                    profile: row.get(1)?,
+                    expires_at: row.get(2)?,
+                    has_refresh_token: row.get(3)?,
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    fn claim_one(
+        &self,
+        user: &str,
+        profile: &str,
+        holder: &str,
+        now: i64,
+        claim_ms: i64,
+    ) -> Result<bool, DbError> {
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE sessions SET claimed_by = ?3, claim_until = ?4
+                 WHERE user = ?1 AND profile = ?2 AND (claim_until <= ?5 OR claimed_by = ?3)",
+                params![user, profile, holder, now + claim_ms, now],
+            )
+            .map_err(db)?;
+        Ok(changed == 1)
+    }
+
+    fn env_fingerprint(&self, profile: &str) -> Result<Option<String>, DbError> {
         self.conn()
             .query_row(
                 "SELECT fingerprint FROM env_imports WHERE profile = ?1",
@@ -286,14 +338,17 @@ impl Database {
                 |row| row.get(0),
             )
             .optional()
+            .map_err(db)
     }
 
-    pub fn set_env_fingerprint(&self, profile: &str, fingerprint: &str) -> rusqlite::Result<()> {
-        self.conn().execute(
-            "INSERT INTO env_imports (profile, fingerprint) VALUES (?1, ?2)
-             ON CONFLICT (profile) DO UPDATE SET fingerprint = ?2",
-            params![profile, fingerprint],
-        )?;
+    fn set_env_fingerprint(&self, profile: &str, fingerprint: &str) -> Result<(), DbError> {
+        self.conn()
+            .execute(
+                "INSERT INTO env_imports (profile, fingerprint) VALUES (?1, ?2)
+                 ON CONFLICT (profile) DO UPDATE SET fingerprint = ?2",
+                params![profile, fingerprint],
+            )
+            .map_err(db)?;
         Ok(())
     }
 }
@@ -344,7 +399,7 @@ mod tests {
 
     #[test]
     fn a_save_replaces_only_the_version_it_names() {
-        let db = Database::in_memory().unwrap();
+        let db = Sqlite::in_memory().unwrap();
         let v1 = db.save_session(&index("a"), b"one", None, 0).unwrap();
         let v2 = db.save_session(&index("a"), b"two", Some(v1), 0).unwrap();
         assert!(matches!(
@@ -357,7 +412,7 @@ mod tests {
 
     #[test]
     fn a_pending_login_is_taken_once() {
-        let db = Database::in_memory().unwrap();
+        let db = Sqlite::in_memory().unwrap();
         db.put_pending_login("h", "u", "p", b"x", 100, 0).unwrap();
         assert!(db.take_pending_login("h").unwrap().is_some());
         assert!(db.take_pending_login("h").unwrap().is_none());
@@ -365,7 +420,7 @@ mod tests {
 
     #[test]
     fn a_lease_excludes_others_until_it_ends() {
-        let db = Database::in_memory().unwrap();
+        let db = Sqlite::in_memory().unwrap();
         assert!(db.try_lease("u", "p", "a", 0, 1000).unwrap());
         assert!(!db.try_lease("u", "p", "b", 500, 1000).unwrap());
         assert!(
@@ -385,12 +440,41 @@ mod tests {
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        drop(Database::open(&path).unwrap());
+        drop(Sqlite::open(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
         conn.execute("INSERT INTO schema_migrations VALUES (99, 0)", [])
             .unwrap();
         drop(conn);
-        let error = Database::open(&path).unwrap_err().to_string();
+        let error = Sqlite::open(&path).unwrap_err().to_string();
         assert!(error.contains("schema version 99"), "{error}");
+    }
+
+    #[test]
+    fn a_batch_claim_skips_what_another_holder_claimed() {
+        let db = Sqlite::in_memory().unwrap();
+        for user in ["a", "b", "c"] {
+            db.save_session(&index(user), b"x", None, 0).unwrap();
+        }
+        assert!(db.claim_one("b", "p", "other", 0, 1000).unwrap());
+        let mine: Vec<_> = db
+            .claim_expiring(100, "me", 0, 1000, 10)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.user)
+            .collect();
+        assert_eq!(mine, ["a", "c"]);
+        assert!(
+            db.claim_expiring(100, "third", 0, 1000, 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(!db.claim_one("a", "p", "other", 500, 1000).unwrap());
+        assert_eq!(
+            db.claim_expiring(100, "third", 1000, 1000, 10)
+                .unwrap()
+                .len(),
+            3,
+            "claims run out"
+        );
     }
 }
