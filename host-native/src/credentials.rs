@@ -179,6 +179,23 @@ pub fn env_names(prefix: &str) -> [String; 4] {
         .map(|name| format!("{prefix}_{name}"))
 }
 
+/// Whether `prefix` makes valid variable names (`[A-Z_][A-Z0-9_]*`): a profile's
+/// `token_env_prefix` is checked before anything is exported under it.
+pub fn check_env_prefix(prefix: &str) -> Result<(), String> {
+    let valid = prefix.starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "token_env_prefix {prefix:?} cannot name environment variables: use capital \
+             letters, digits and `_`, e.g. TESSERA or CLAUDE"
+        ))
+    }
+}
+
 /// Parses an import (a file's bytes): not JSON is refused like a malformed field.
 pub fn read_import_bytes(bytes: &[u8]) -> Result<Imported, Malformed> {
     let body: Value = serde_json::from_slice(bytes)
@@ -239,6 +256,16 @@ mod tests {
             export_env(&session, &env_names("CLAUDE")),
             "CLAUDE_ACCESS_TOKEN=a\nCLAUDE_EXPIRES_AT=1900000000000\nCLAUDE_USE_OAUTH=1\n"
         );
+    }
+
+    #[test]
+    fn prefixes_must_make_variable_names() {
+        for good in ["TESSERA", "CLAUDE", "MY_APP2", "_X"] {
+            check_env_prefix(good).unwrap();
+        }
+        for bad in ["", "claude", "2FA", "A-B", "A B", "A=B", "É"] {
+            assert!(check_env_prefix(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -74,6 +74,15 @@ pub struct ProfileSpec {
     /// `1` or `true`. Default `TESSERA`; the anthropic presets say `CLAUDE`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_env_prefix: Option<String>,
+    /// `tessera git-credential`: the hosts (as git names them, `host` or `host:port`) this
+    /// profile's token is handed to over https. None: git never gets it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_hosts: Option<Vec<String>>,
+    /// The username `tessera git-credential` gives git with the token (default `oauth2`,
+    /// which GitLab requires for OAuth tokens and GitHub accepts; some hosts want
+    /// `x-access-token` or `x-token-auth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_username: Option<String>,
     /// How long a request to the provider may take, in seconds (default 30).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_timeout_secs: Option<u64>,
@@ -138,6 +147,8 @@ impl ProfileSpec {
             assumed_token_lifetime_secs: pick!(assumed_token_lifetime_secs),
             api_key_env: pick!(api_key_env),
             token_env_prefix: pick!(token_env_prefix),
+            git_hosts: pick!(git_hosts),
+            git_username: pick!(git_username),
             http_timeout_secs: pick!(http_timeout_secs),
             post_logout_redirect_uri: pick!(post_logout_redirect_uri),
             insecure_http: pick!(insecure_http),
@@ -148,6 +159,14 @@ impl ProfileSpec {
     pub fn resolved(&self) -> Result<ProfileSpec, ProfileError> {
         let name = self.preset.as_deref().unwrap_or("generic");
         Ok(preset(name)?.overlay(self))
+    }
+
+    /// The prefix of the token variables (`exec`, `export --format env`, `tessera serve`):
+    /// `token_env_prefix`, else `TESSERA`.
+    pub fn env_prefix(&self) -> &str {
+        self.token_env_prefix
+            .as_deref()
+            .unwrap_or(crate::credentials::DEFAULT_ENV_PREFIX)
     }
 
     /// The engine configuration this (resolved) profile describes.

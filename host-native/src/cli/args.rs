@@ -4,6 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod integrations;
+pub use integrations::{
+    ExecArgs, ExportArgs, ExportFormat, GitCredentialArgs, ImportArgs, KubeCredentialArgs,
+};
+
 /// An OAuth 2.0 / OpenID Connect client: log in once, get fresh tokens from scripts.
 #[derive(Debug, Parser)]
 #[command(name = "tessera", version, about, after_help = EXIT_CODES)]
@@ -89,7 +94,8 @@ enum TokenOnly {
 
 pub const EXIT_CODES: &str = "Exit codes: 0 ok, 1 other failure, 2 usage, 3 not logged in (or the session ended), \
 4 denied (refused, or the device code expired), 5 network or provider unavailable, \
-6 the provider's answer or the redirect was wrong, 7 configuration, 8 storage, 9 timed out or cancelled, 10 logged out here but the revocation was not confirmed (the tokens may still be valid).";
+6 the provider's answer or the redirect was wrong, 7 configuration, 8 storage, 9 timed out or cancelled, 10 logged out here but the revocation was not confirmed (the tokens may still be valid). \
+`exec` exits with its command's code once the command ran (128 + N when a signal N ended it).";
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum StoreArg {
@@ -119,6 +125,29 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Store the tokens of a credentials file (flat or Claude Code shape) as the profile's
+    /// session; it then refreshes like a login's. Malformed input: exit 2, nothing stored.
+    Import(ImportArgs),
+    /// Print (or write with -o, mode 0600) the session as a credentials file or an
+    /// environment block, refreshed first if due. The output holds the refresh token.
+    Export(ExportArgs),
+    /// Run a command with a fresh access token in its environment (`<P>_ACCESS_TOKEN`,
+    /// `<P>_EXPIRES_AT`, `<P>_USE_OAUTH=1`); its exit code is passed on, signals forwarded.
+    Exec(ExecArgs),
+    /// git's credential helper, answering for the profile's `git_hosts`:
+    /// `git config --global credential.https://github.com.helper '!tessera git-credential'`.
+    GitCredential(GitCredentialArgs),
+    /// kubectl's exec credential plugin: prints a client.authentication.k8s.io/v1
+    /// ExecCredential with the access token and its expiry.
+    KubeCredential(KubeCredentialArgs),
+    /// Print a shell completion script: `tessera completions bash > /etc/bash_completion.d/tessera`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `tessera man | man -l -`.
+    Man,
     /// Run the token service (routes for apps and servers): hands over to `tessera-serve`;
     /// `tessera serve --help` lists its options.
     Serve {

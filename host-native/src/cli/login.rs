@@ -227,7 +227,10 @@ fn read_pastes(client: &Client) {
 }
 
 /// Remembers the flags given to `login` so later commands need none.
-fn save_profile(cli: &Cli, layer: &ProfileSpec) -> Result<(), tessera::profile::ProfileError> {
+pub(super) fn save_profile(
+    cli: &Cli,
+    layer: &ProfileSpec,
+) -> Result<(), tessera::profile::ProfileError> {
     let dir = config_dir(cli);
     let mut file = ConfigFile::load(&dir)?;
     let entry = file.profiles.entry(cli.global.profile.clone()).or_default();

@@ -1,11 +1,19 @@
 //! The CLI's commands, on top of the library's [`tessera::Client`].
 
 pub mod args;
+mod docs;
+pub mod exec;
+mod export;
 pub mod fast;
+mod fresh;
+mod git_credential;
+mod import;
+mod kube_credential;
 mod login;
 pub mod output;
 pub mod serve;
 mod session;
+pub mod signals;
 
 use std::process::ExitCode;
 
@@ -131,6 +139,13 @@ pub async fn run(cli: Cli, preopened: Option<fast::Preopened>) -> Exit {
             Command::Status { .. } => "status",
             Command::Replay { .. } => "replay",
             Command::Serve { .. } => "serve",
+            Command::Import(_) => "import",
+            Command::Export(_) => "export",
+            Command::Exec(_) => "exec",
+            Command::GitCredential(_) => "git-credential",
+            Command::KubeCredential(_) => "kube-credential",
+            Command::Completions { .. } => "completions",
+            Command::Man => "man",
         };
         let description = format!(
             "Recorded `tessera {what}` (profile `{}`); secrets replaced by placeholders.",
@@ -155,6 +170,15 @@ async fn dispatch(cli: &Cli, preopened: Option<fast::Preopened>) -> Exit {
         Command::Status { json } => session::status(cli, *json).await,
         Command::Token(args) => session::token(cli, args.min_ttl, preopened).await,
         Command::Logout { force, json } => session::logout(cli, *force, *json).await,
+        Command::Import(args) => import::run(cli, args).await,
+        Command::Export(args) => export::run(cli, args).await,
+        // main.rs runs `exec` instead of `run`: it forwards signals to its command and
+        // exits with the command's code, which an `Exit` cannot hold.
+        Command::Exec(_) => session::fail(Exit::Other, &"internal error: `exec` is run by main"),
+        Command::GitCredential(args) => git_credential::run(cli, &args.operation).await,
+        Command::KubeCredential(args) => kube_credential::run(cli, args).await,
+        Command::Completions { shell } => docs::completions(*shell),
+        Command::Man => docs::man(),
     }
 }
 

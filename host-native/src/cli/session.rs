@@ -72,7 +72,7 @@ pub fn store_choice(cli: &Cli, spec: &ProfileSpec) -> StoreChoice {
 /// The first link of the credential chain: tokens given in the environment.
 ///
 /// `TESSERA_ACCESS_TOKEN` (required), `TESSERA_REFRESH_TOKEN` and `TESSERA_EXPIRES_AT`
-/// (Unix seconds). Without an expiry the token is assumed to live the profile's assumed
+/// (Unix seconds, or milliseconds as `tessera exec` gives them). Without an expiry the token is assumed to live the profile's assumed
 /// lifetime from now. Such a session is used and refreshed in memory, never stored.
 pub fn session_from_env(config: &tessera::engine::Config) -> Option<StoredSession> {
     let access_token = std::env::var("TESSERA_ACCESS_TOKEN")
@@ -83,7 +83,7 @@ pub fn session_from_env(config: &tessera::engine::Config) -> Option<StoredSessio
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
     {
-        Some(secs) => tessera::engine::UnixMillis(0).plus_secs(secs),
+        Some(value) => tessera::engine::UnixMillis(tessera::credentials::to_millis(value)),
         None => now.plus_secs(config.assumed_token_lifetime_secs),
     };
     Some(StoredSession {
@@ -117,33 +117,54 @@ pub async fn open(
     open_browser: bool,
     preopened: Option<Preopened>,
 ) -> Result<Client, Exit> {
+    open_with_store(cli, spec, open_browser, preopened)
+        .await
+        .map(|(client, _)| client)
+}
+
+/// [`open`], and the store the client uses, for commands that read the whole session
+/// (`export`, `exec --with-refresh-token`) or write one (`import`).
+pub async fn open_with_store(
+    cli: &Cli,
+    spec: &ProfileSpec,
+    open_browser: bool,
+    preopened: Option<Preopened>,
+) -> Result<(Client, Arc<dyn store::BlockingStore>), Exit> {
     let spec = with_env_client(spec.clone());
     let config = spec.engine_config().map_err(|e| fail(Exit::Config, &e))?;
-    let dir = config_dir(cli);
     if let Some(session) = session_from_env(&config) {
         tracing::info!(
             "using the tokens from TESSERA_ACCESS_TOKEN (credential chain: environment first)"
         );
-        let store = store::MemoryStore::new(Some(session), "TESSERA_ACCESS_TOKEN (memory only)");
-        return start(&spec, config, Arc::new(store), open_browser).await;
+        let store: Arc<dyn store::BlockingStore> = Arc::new(store::MemoryStore::new(
+            Some(session),
+            "TESSERA_ACCESS_TOKEN (memory only)",
+        ));
+        let client = start(&spec, config, store.clone(), open_browser).await?;
+        return Ok((client, store));
     }
-    let choice = store_choice(cli, &spec);
-    let (dir_for_store, profile) = (dir.clone(), cli.global.profile.clone());
+    let store: Arc<dyn store::BlockingStore> = Arc::from(open_store(cli, &spec, preopened).await?);
+    let client = start(&spec, config, store.clone(), open_browser).await?;
+    Ok((client, store))
+}
+
+/// The profile's store (keyring or encrypted file), opened off the runtime's threads.
+pub async fn open_store(
+    cli: &Cli,
+    spec: &ProfileSpec,
+    preopened: Option<Preopened>,
+) -> Result<Box<dyn store::BlockingStore>, Exit> {
+    let choice = store_choice(cli, spec);
+    let (dir, profile) = (config_dir(cli), cli.global.profile.clone());
     let opened = match preopened {
         Some(opened) => opened,
         None => tokio::task::spawn_blocking(move || {
-            store::open_store(
-                choice,
-                &dir_for_store,
-                &profile,
-                PassphraseSource::EnvOrPrompt,
-            )
+            store::open_store(choice, &dir, &profile, PassphraseSource::EnvOrPrompt)
         })
         .await
         .map_err(|e| fail(Exit::Other, &e))?,
     };
-    let store = opened.map_err(|e| fail(Exit::Storage, &e))?;
-    start(&spec, config, Arc::from(store), open_browser).await
+    opened.map_err(|e| fail(Exit::Storage, &e))
 }
 
 async fn start(

@@ -292,6 +292,14 @@ fn open(
     }
 }
 
+/// Writes a file holding secrets as the session files are written: mode 0600 (a missing
+/// directory is created 0700), through a synced temporary file renamed over `path`, so
+/// readers see the old or the new content and a link at `path` is replaced, not followed.
+/// (`tessera export -o`.)
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    fsutil::write_atomic(path, bytes)
+}
+
 /// `<config dir of the platform>/tessera`, e.g. `~/.config/tessera` on Linux.
 pub fn default_config_dir() -> Option<PathBuf> {
     dirs::config_dir().map(|dir| dir.join("tessera"))
