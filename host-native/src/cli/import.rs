@@ -57,6 +57,13 @@ pub async fn run(cli: &Cli, args: &ImportArgs) -> Exit {
     };
     let config = match spec.engine_config() {
         Ok(config) => config,
+        Err(tessera::profile::ProfileError::MissingClientId) => {
+            return fail(
+                Exit::Config,
+                &"no client id: pass --client-id (or --preset) to `tessera import`, or set \
+                  client_id in the profile; nothing was stored",
+            );
+        }
         Err(error) => return fail(Exit::Config, &error),
     };
     if let Err(problem) = check(&imported, &spec) {
