@@ -57,6 +57,8 @@ pub struct SessionArgs {
     pub recorder: Option<crate::record::Recorder>,
     /// An HTTP client shared with other sessions (one connection pool for many users).
     pub http: Option<HttpExecutor>,
+    /// How long a refresh waits for the lock, and how long a holder keeps it at most.
+    pub refresh_lock: Option<(std::time::Duration, std::time::Duration)>,
 }
 
 #[derive(Debug)]
@@ -89,9 +91,18 @@ impl Actor for SessionActor {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| format!("no OS randomness: {e}"))?;
         let start = now();
+        let defaults = DriverOptions::default();
         let options = DriverOptions {
             journal: args.recorder.is_some(),
-            ..DriverOptions::default()
+            lock_wait_ms: args
+                .refresh_lock
+                .map_or(defaults.lock_wait_ms, |(wait, _)| wait.as_millis() as u64),
+            lock_lease_ms: args
+                .refresh_lock
+                .map_or(defaults.lock_lease_ms, |(_, lease)| {
+                    lease.as_millis() as u64
+                }),
+            ..defaults
         };
         if let Some(recorder) = &args.recorder {
             recorder.started(&args.config, seed, start);

@@ -57,6 +57,11 @@ pub struct ClientOptions {
     /// The HTTP client, shared with other clients: one connection pool and one TLS
     /// configuration for many sessions (a service). Default: this client's own.
     pub http: Option<SharedHttp>,
+    /// The refresh lock: how long a refresh waits for another holder, and how long a
+    /// holder keeps it at most if it dies (its lease). Default: 60 s and 120 s. A
+    /// service whose replicas must take over a dead one's refresh quickly shortens the
+    /// lease to just over the provider's timeout.
+    pub refresh_lock: Option<(std::time::Duration, std::time::Duration)>,
 }
 
 /// An HTTP client that several [`Client`]s share ([`ClientOptions::shared_http`]).
@@ -82,6 +87,7 @@ impl ClientOptions {
             open_browser: true,
             recorder: None,
             http: None,
+            refresh_lock: None,
         }
     }
 
@@ -94,6 +100,12 @@ impl ClientOptions {
     /// Whether browser logins open the browser (else only report the URL).
     pub fn open_browser(mut self, open: bool) -> Self {
         self.open_browser = open;
+        self
+    }
+
+    /// The refresh lock's wait and lease (see [`ClientOptions::refresh_lock`]).
+    pub fn refresh_lock(mut self, wait: std::time::Duration, lease: std::time::Duration) -> Self {
+        self.refresh_lock = Some((wait, lease));
         self
     }
 
@@ -213,6 +225,7 @@ impl Client {
             open_browser: options.open_browser,
             recorder: options.recorder,
             http: options.http.map(|h| h.0),
+            refresh_lock: options.refresh_lock,
             cache: cache.clone(),
             storage_problem: storage_problem.clone(),
             events: events.clone(),
@@ -366,6 +379,16 @@ impl Client {
     /// The session as the engine sees it, where it is stored, and any storage problem.
     pub async fn status(&self) -> Result<StatusReport, Error> {
         self.ask(Command::Status, Waiting::Status).await
+    }
+
+    /// Whether the session holds tokens (as last published; without a round trip).
+    pub fn has_session(&self) -> bool {
+        self.cache.load().is_some()
+    }
+
+    /// Whether `other` is a clone of this handle (the same session actor).
+    pub fn same_as(&self, other: &Client) -> bool {
+        Arc::ptr_eq(&self.handle, &other.handle)
     }
 
     /// Stops the actor (for every clone of this handle). Dropping the last clone does too.

@@ -3,6 +3,8 @@
 
 mod integrations;
 mod library;
+mod pg;
+mod replicas;
 mod serve;
 mod support;
 

@@ -11,19 +11,19 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const TOKEN: &str = "serve-test-token-0123456789";
-const API_KEY: &str = "sk-test-fallback-key-42";
+pub(crate) const TOKEN: &str = "serve-test-token-0123456789";
+pub(crate) const API_KEY: &str = "sk-test-fallback-key-42";
 
 /// One running service, its config directory and what it wrote to stderr.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
-    url: String,
-    dir: tempfile::TempDir,
-    http: reqwest::Client,
+    pub(crate) url: String,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) http: reqwest::Client,
     log: Arc<Mutex<String>>,
 }
 
-fn write_profile(dir: &Path, issuer: &str, extra: &str) {
+pub(crate) fn write_profile(dir: &Path, issuer: &str, extra: &str) {
     let config = format!(
         "[profiles.test]\nissuer = \"{issuer}\"\nclient_id = \"tessera-cli\"\n\
          scopes = [\"openid\", \"offline_access\", \"email\"]\napi_key_env = \"TEST_API_KEY\"\n{extra}"
@@ -33,17 +33,17 @@ fn write_profile(dir: &Path, issuer: &str, extra: &str) {
 
 impl Serve {
     /// `tessera-serve` (or `tessera serve` when `via_cli`) on a free port.
-    fn start(provider: &Provider, args: &[&str], via_cli: bool) -> Serve {
+    pub(crate) fn start(provider: &Provider, args: &[&str], via_cli: bool) -> Serve {
         let dir = tempfile::tempdir().expect("temp dir");
         write_profile(dir.path(), &provider.issuer, "");
         Self::start_in(dir, args, via_cli)
     }
 
-    fn start_in(dir: tempfile::TempDir, args: &[&str], via_cli: bool) -> Serve {
+    pub(crate) fn start_in(dir: tempfile::TempDir, args: &[&str], via_cli: bool) -> Serve {
         Self::start_with(dir, args, via_cli, &[])
     }
 
-    fn start_with(
+    pub(crate) fn start_with(
         dir: tempfile::TempDir,
         args: &[&str],
         via_cli: bool,
@@ -109,11 +109,16 @@ impl Serve {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().expect("log").clone()
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.url))
@@ -132,21 +137,21 @@ impl Serve {
         )
     }
 
-    async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, path, None).await
     }
 
-    async fn post(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, None).await
     }
 
-    async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn put(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::PUT, path, Some(body)).await
     }
 
     /// A browser sign-in: `/auth/test/start`, then the provider (which approves at once)
     /// and its redirect to the callback route, followed like a browser.
-    async fn sign_in(&self, user: &str) -> Value {
+    pub(crate) async fn sign_in(&self, user: &str) -> Value {
         let (status, start) = self.get(&format!("/auth/test/start?user={user}")).await;
         assert_eq!(status, 200, "{start}");
         assert!(
@@ -165,13 +170,13 @@ impl Serve {
     }
 
     /// The stored tokens, as exported.
-    async fn export(&self, user: &str) -> Value {
+    pub(crate) async fn export(&self, user: &str) -> Value {
         let (status, exported) = self.get(&format!("/users/{user}/credentials/test")).await;
         assert_eq!(status, 200, "{exported}");
         exported
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -186,7 +191,7 @@ impl Drop for Serve {
 /// What a browser does at the provider (which signs in and consents by itself): follows
 /// its redirects, keeping its cookies, until one points at the service's callback, whose
 /// URL is returned (not requested).
-async fn browse_to_callback(start: &str) -> String {
+pub(crate) async fn browse_to_callback(start: &str) -> String {
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -222,7 +227,7 @@ async fn browse_to_callback(start: &str) -> String {
     panic!("too many redirects");
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -365,7 +370,7 @@ async fn a_replayed_forged_or_missing_state_gets_400_and_stores_nothing() {
 }
 
 /// `.json()` needs reqwest's json feature; this reads the text and parses it.
-trait JsonText {
+pub(crate) trait JsonText {
     async fn json_text(self) -> Value;
 }
 

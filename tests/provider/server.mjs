@@ -23,6 +23,13 @@ console.info = (...args) => console.error(...args);
 
 const { default: Provider, interactionPolicy } = await import('oidc-provider');
 const { createTestMiddleware, TEST_ACCOUNT } = await import('./control-routes.mjs');
+// The in-memory adapter keeps 1000 entries by default (about 150 signed-in sessions);
+// load tests sign in hundreds of users, whose grants must not be evicted.
+{
+  const { setStorage } = await import('oidc-provider/lib/adapters/memory_adapter.js');
+  const { default: QuickLRU } = await import('quick-lru');
+  setStorage(new QuickLRU({ maxSize: envInt('MEMORY_ADAPTER_ENTRIES', 100000) }));
+}
 
 const HOST = '127.0.0.1'; // never bind anything else
 

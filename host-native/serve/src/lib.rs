@@ -97,8 +97,21 @@ pub struct Service {
 
 impl Service {
     /// Opens the database, the key and the profiles, imports tokens given in the
-    /// environment, and starts the refresh scheduler. `env` reads the environment.
-    pub fn open(
+    /// environment, and starts the refresh scheduler. `env` reads the environment. The
+    /// database work runs on tokio's blocking pool (the PostgreSQL client blocks).
+    pub async fn open(
+        options: ServeOptions,
+        env: impl Fn(&str) -> Option<String> + Send + 'static,
+    ) -> Result<Service, StartError> {
+        tokio::task::spawn_blocking(move || Self::open_blocking(options, &env))
+            .await
+            .map_err(|e| StartError::Database {
+                location: "start-up".into(),
+                detail: e.to_string(),
+            })?
+    }
+
+    fn open_blocking(
         options: ServeOptions,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Service, StartError> {

@@ -91,8 +91,9 @@ async fn run(args: Args) -> Result<(), String> {
     options.cors_origins = args.cors_origins;
     options.public_url = args.public_url;
     options.refresh_buffer_secs = args.refresh_buffer.as_secs();
-    let service =
-        Service::open(options, &|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
+    let service = Service::open(options, |name| std::env::var(name).ok())
+        .await
+        .map_err(|e| e.to_string())?;
     if let Some(path) = &service.token_file {
         eprintln!("tessera serve: bearer token in {}", path.display());
     }

@@ -67,7 +67,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 pub struct Postgres {
-    pool: Pool<PostgresConnectionManager<NoTls>>,
+    /// Always `Some` but while dropping (see `Drop`).
+    pool: Option<Pool<PostgresConnectionManager<NoTls>>>,
     config: postgres::Config,
     /// Where, for messages: host, port and database, never the password.
     location: String,
@@ -111,7 +112,7 @@ impl Postgres {
         migrate(&mut conn).map_err(fail)?;
         drop(conn);
         Ok(Self {
-            pool,
+            pool: Some(pool),
             config,
             location,
             holder: holder.to_owned(),
@@ -119,9 +120,21 @@ impl Postgres {
     }
 
     fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, DbError> {
-        self.pool
-            .get()
+        let Some(pool) = &self.pool else {
+            return Err(DbError("PostgreSQL: the pool is closed".into()));
+        };
+        pool.get()
             .map_err(|e| DbError(format!("PostgreSQL unavailable ({}): {e}", self.location)))
+    }
+}
+
+/// The synchronous client closes its connections with a runtime of its own, which tokio
+/// forbids inside its runtime: the pool is dropped on a plain thread.
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            let _ = std::thread::spawn(move || drop(pool)).join();
+        }
     }
 }
 

@@ -90,7 +90,8 @@ impl Scheduler {
             .collect()
     }
 
-    /// Sessions due by `now`, removed from the queue (each is re-planned after its turn).
+    /// Sessions due by `now`, with the expiry they were planned for, removed from the
+    /// queue (each is re-planned after its turn).
     fn take_due(&self, now: i64) -> (Vec<(Key, i64)>, Option<i64>) {
         let mut plan = self.plan();
         let mut due = Vec::new();
@@ -101,7 +102,8 @@ impl Scheduler {
             let Some((at, key)) = plan.queue.pop_first() else {
                 break;
             };
-            due.push((key, at));
+            let expires_at = plan.due.get(&key).map_or(at, |(_, e)| *e);
+            due.push((key, expires_at));
         }
         (due, plan.queue.first().map(|(at, _)| *at))
     }
@@ -136,7 +138,7 @@ pub async fn run(sessions: Arc<Sessions>) {
     loop {
         let now = now_ms();
         let (due, next) = sessions.scheduler.take_due(now);
-        for (key, _) in due {
+        for (key, expires_at) in due {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
@@ -149,7 +151,7 @@ pub async fn run(sessions: Arc<Sessions>) {
                     drop(permit);
                     return;
                 }
-                if let Err(error) = refresh_one(&sessions, key.clone()).await {
+                if let Err(error) = refresh_one(&sessions, key.clone(), expires_at).await {
                     tracing::warn!(user = %key.0, profile = %key.1, %error, "background refresh failed; retrying later");
                 }
                 drop(permit);
@@ -191,7 +193,13 @@ async fn claimed(sessions: &Arc<Sessions>, key: &Key) -> bool {
 
 /// Refreshes one session now (its turn came, or a batch asked), then plans its next turn.
 /// `Ok(true)`: a fresh token is stored; `Ok(false)`: nothing is stored any more.
-pub async fn refresh_one(sessions: &Sessions, key: Key) -> Result<bool, String> {
+/// Only a token that still expires by `planned_expiry` (ms) is refreshed: one that a
+/// caller, the session's own timer or another replica has replaced meanwhile is left.
+pub async fn refresh_one(
+    sessions: &Sessions,
+    key: Key,
+    planned_expiry: i64,
+) -> Result<bool, String> {
     let (user, profile_name) = (&key.0, &key.1);
     let Some(profile) = sessions.profiles.get(profile_name) else {
         sessions.scheduler.forget(&key);
@@ -208,16 +216,14 @@ pub async fn refresh_one(sessions: &Sessions, key: Key) -> Result<bool, String> 
             return Err(e.message);
         }
     };
-    // Ask for more lifetime than the token has, so the driver refreshes (once, shared
-    // with any request that needs it too).
     let status = client.status().await.map_err(|e| e.to_string())?;
-    let Some(expires_in) = status.status.expires_in_secs else {
+    if !status.status.logged_in {
         sessions.scheduler.forget(&key);
         return Ok(false);
-    };
-    let min_ttl = u64::try_from(expires_in.saturating_add(1))
-        .unwrap_or(0)
-        .max(buffer + 1);
+    }
+    // Ask for a little more lifetime than the planned token has, so the driver refreshes
+    // it (once, shared with any request that needs it too), and not a newer one.
+    let min_ttl = u64::try_from((planned_expiry - now_ms()).max(0) / 1000 + 1).unwrap_or(1);
     let started = std::time::Instant::now();
     let result = client.access_token_for(min_ttl).await;
     sessions.after_slow_path(user, profile_name, &result, started);

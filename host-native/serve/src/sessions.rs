@@ -150,7 +150,11 @@ impl Sessions {
             .client
             .get_or_try_init(|| async {
                 let store = UserStore::new(self.vault.clone(), user, &profile.name);
+                // A dead replica's lease ends just after its request would have timed
+                // out, so another replica takes over the refresh soon after.
+                let lease = std::time::Duration::from_millis(config.http_timeout_ms + 5_000);
                 let options = ClientOptions::new(config.clone(), store)
+                    .refresh_lock(std::time::Duration::from_secs(60), lease)
                     .open_browser(false)
                     .shared_http(self.http.clone());
                 // Boxed, as the refresh below: inline, these cold futures made every
@@ -159,6 +163,21 @@ impl Sessions {
             })
             .await
             .map_err(ApiError::internal)?;
+        // The store could not be read when the client started (the database is down):
+        // the client would believe nobody is signed in. Drop it and say so; the next
+        // request starts a new one.
+        if let Some(problem) = client.storage_problem().filter(|_| !client.has_session()) {
+            let key = (user.to_owned(), profile.name.clone());
+            let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+            if live
+                .get(&key)
+                .is_some_and(|l| l.client.get().is_some_and(|c| c.same_as(client)))
+            {
+                live.remove(&key);
+                client.stop();
+            }
+            return Err(ApiError::storage(problem));
+        }
         Ok(client.clone())
     }
 
@@ -320,6 +339,12 @@ impl Sessions {
         let key = (user.to_owned(), profile.to_owned());
         match result {
             Ok(token) => {
+                tracing::debug!(
+                    user,
+                    profile,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "a token from the provider"
+                );
                 self.metrics.refreshed(profile, started.elapsed());
                 crate::scheduler::plan(self, key, token.expires_at.0 as i64);
                 self.update_activity(user, profile, |a| {

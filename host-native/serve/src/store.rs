@@ -86,14 +86,22 @@ pub struct UserStore {
     vault: Arc<Vault>,
     user: Arc<str>,
     profile: Arc<str>,
+    /// Names this store's client in lease rows: the process's name and a number of its
+    /// own, so two clients of one session in one process (an old one stopping while its
+    /// successor starts) exclude each other as two replicas do.
+    holder: Arc<str>,
 }
 
 impl UserStore {
     pub fn new(vault: Arc<Vault>, user: &str, profile: &str) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let holder = format!("{}/{n}", vault.holder);
         Self {
             vault,
             user: user.into(),
             profile: profile.into(),
+            holder: holder.into(),
         }
     }
 
@@ -118,13 +126,19 @@ struct Lease {
     vault: Arc<Vault>,
     user: Arc<str>,
     profile: Arc<str>,
+    holder: Arc<str>,
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        let (vault, user, profile) = (self.vault.clone(), self.user.clone(), self.profile.clone());
+        let (vault, user, profile, holder) = (
+            self.vault.clone(),
+            self.user.clone(),
+            self.profile.clone(),
+            self.holder.clone(),
+        );
         let release = move || {
-            if let Err(e) = vault.db.release_lease(&user, &profile, &vault.holder) {
+            if let Err(e) = vault.db.release_lease(&user, &profile, &holder) {
                 tracing::warn!(error = %e, "could not release a refresh lease; it ends with its expiry");
             }
         };
@@ -167,17 +181,12 @@ impl SessionStore for UserStore {
             let started = Instant::now();
             let mut pause = Duration::from_millis(5);
             loop {
+                let holder = store.holder.clone();
                 let taken = store
                     .run(move |vault, user, profile| {
                         vault
                             .db
-                            .try_lease(
-                                user,
-                                profile,
-                                &vault.holder,
-                                now_ms(),
-                                lease.as_millis() as i64,
-                            )
+                            .try_lease(user, profile, &holder, now_ms(), lease.as_millis() as i64)
                             .map_err(|e| db_error("take the refresh lease of", e))
                     })
                     .await?;
@@ -186,6 +195,7 @@ impl SessionStore for UserStore {
                         vault: store.vault.clone(),
                         user: store.user.clone(),
                         profile: store.profile.clone(),
+                        holder: store.holder.clone(),
                     });
                     let read = store.load().await?;
                     return Ok(Some(Locked { guard, read }));

@@ -167,7 +167,8 @@ pub async fn refresh_batch(State(app): State<AppState>, uri: Uri) -> Result<Json
             };
             let sessions = app.sessions.clone();
             tasks.spawn(async move {
-                let result = refresh_one(&sessions, (row.user.clone(), row.profile.clone())).await;
+                let key = (row.user.clone(), row.profile.clone());
+                let result = refresh_one(&sessions, key, row.expires_at).await;
                 // Done with it: a batch must not leave thousands of clients running.
                 if !sessions.is_pinned(&row.user, &row.profile) {
                     sessions.forget_client(&row.user, &row.profile);

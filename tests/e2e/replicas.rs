@@ -1,0 +1,407 @@
+//! `tessera serve` on PostgreSQL: several replicas (processes) sharing one real database,
+//! started by the tests (issue 15).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::pg::Pg;
+use crate::serve::{JsonText, Serve, TOKEN, now_secs, write_profile};
+use crate::support::*;
+
+/// The replicas' shared sealing key (base64 of 32 bytes).
+const KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
+/// One replica on `pg`, with a profile `test` written by `profile`.
+fn replica(pg: &Pg, profile: &dyn Fn(&std::path::Path), args: &[&str]) -> Serve {
+    let dir = tempfile::tempdir().expect("temp dir");
+    profile(dir.path());
+    let url = pg.url();
+    let mut all = vec!["--database-url", url.as_str()];
+    all.extend_from_slice(args);
+    Serve::start_with(dir, &all, false, &[("TESSERA_SERVE_KEY", KEY)])
+}
+
+fn replicas(pg: &Pg, provider: &Provider, args: &[&str]) -> Vec<Serve> {
+    let issuer = provider.issuer.clone();
+    (0..3)
+        .map(|_| replica(pg, &|dir| write_profile(dir, &issuer, ""), args))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_replicas_1000_callers_for_one_expired_user_one_refresh() {
+    let pg = Pg::start();
+    let provider = Provider::start(&[("ACCESS_TOKEN_TTL", "3600")]);
+    let all = replicas(&pg, &provider, &[]);
+    all[0].sign_in("alice").await;
+    let tokens = all[0].export("alice").await;
+    // Expired, everywhere: the import on one replica is announced to the others, and
+    // the storm starts at once (each replica's scheduler wants the refresh too).
+    provider.post("/test/counters/reset", json!({})).await;
+    let expired = json!({"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"],
+                         "expires_at": now_secs() - 10});
+    assert_eq!(
+        all[1].put("/users/alice/credentials/test", expired).await.0,
+        200
+    );
+
+    let urls: Vec<String> = all.iter().map(|s| s.url.clone()).collect();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(400)
+        .timeout(Duration::from_secs(90))
+        .build()
+        .unwrap();
+    let mut callers = tokio::task::JoinSet::new();
+    for i in 0..1000 {
+        let (http, url) = (http.clone(), urls[i % 3].clone());
+        callers.spawn(async move {
+            let response = http
+                .get(format!("{url}/token/test?user=alice"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .expect("answer");
+            (response.status().as_u16(), response.json_text().await)
+        });
+    }
+    let mut tokens_seen: HashMap<String, usize> = HashMap::new();
+    while let Some(answer) = callers.join_next().await {
+        let (status, body) = answer.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["source"], "oauth", "{body}");
+        *tokens_seen
+            .entry(body["access_token"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    let counters = provider.counters().await;
+    assert_eq!(
+        counters["token_requests"]["refresh_token"], 1,
+        "exactly one refresh: {counters}"
+    );
+    assert_eq!(counters["refresh_invalid_grant"], 0, "{counters}");
+    assert_eq!(
+        tokens_seen.len(),
+        1,
+        "every caller got the one new token: {tokens_seen:?}"
+    );
+    let token = tokens_seen.keys().next().unwrap();
+    assert_ne!(token, tokens["access_token"].as_str().unwrap());
+    assert!(provider.is_active(token).await);
+}
+
+/// A token endpoint that counts how often each refresh token is used (what the real
+/// provider cannot report per token), answering a rotated pair, and `invalid_grant` to
+/// a token used twice.
+struct Stub {
+    url: String,
+    uses: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+async fn stub_provider() -> Stub {
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Bytes;
+    use hyper::service::service_fn;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let uses: Arc<Mutex<HashMap<String, u32>>> = Default::default();
+    let counted = uses.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let counted = counted.clone();
+                    async move {
+                        let body = request.into_body().collect().await?.to_bytes();
+                        let form: HashMap<String, String> =
+                            url::form_urlencoded::parse(&body).into_owned().collect();
+                        let token = form.get("refresh_token").cloned().unwrap_or_default();
+                        let n = {
+                            let mut uses = counted.lock().unwrap();
+                            let n = uses.entry(token.clone()).or_insert(0);
+                            *n += 1;
+                            *n
+                        };
+                        let (status, answer) = if n == 1 {
+                            (
+                                200,
+                                json!({"access_token": format!("at-{token}"), "token_type": "Bearer",
+                                         "expires_in": 3600, "refresh_token": format!("next-{token}")}),
+                            )
+                        } else {
+                            (400, json!({"error": "invalid_grant"}))
+                        };
+                        Ok::<_, hyper::Error>(
+                            hyper::Response::builder()
+                                .status(status)
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from(answer.to_string())))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Stub { url, uses }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_of_10000_users_across_three_replicas_refreshes_each_once() {
+    let pg = Pg::start();
+    let stub = stub_provider().await;
+    let profile = |dir: &std::path::Path| {
+        std::fs::write(
+            dir.join("config.toml"),
+            format!(
+                "[profiles.test]\nclient_id = \"tessera-cli\"\ndiscovery = false\n\
+                 endpoints = {{ authorization = \"{u}/authorize\", token = \"{u}/token\" }}\n",
+                u = stub.url
+            ),
+        )
+        .unwrap();
+    };
+    let all: Vec<Serve> = (0..3).map(|_| replica(&pg, &profile, &[])).collect();
+    const USERS: usize = 10_000;
+    // Expiring in 50 minutes: long after the 5-minute buffer, so the batch, not the
+    // schedule, refreshes them.
+    let expires = now_secs() + 3000;
+    let http = reqwest::Client::new();
+    let base = all[0].url.clone();
+    let mut imports = tokio::task::JoinSet::new();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for _ in 0..16 {
+        let (http, base, next) = (http.clone(), base.clone(), next.clone());
+        imports.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= USERS {
+                    return;
+                }
+                let body = json!({"access_token": format!("at0-{i}"), "refresh_token": format!("rt-{i}"),
+                                  "expires_at": expires});
+                let status = http
+                    .put(format!("{base}/users/u{i}/credentials/test"))
+                    .bearer_auth(TOKEN)
+                    .header("content-type", "application/json")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                assert_eq!(status, 200);
+            }
+        });
+    }
+    while let Some(done) = imports.join_next().await {
+        done.unwrap();
+    }
+    assert_eq!(pg.sql("SELECT count(*) FROM sessions"), USERS.to_string());
+
+    // The batch, started on every replica at once.
+    let mut batches = tokio::task::JoinSet::new();
+    for replica in &all {
+        let (http, url) = (http.clone(), replica.url.clone());
+        batches.spawn(async move {
+            let response = http
+                .post(format!("{url}/refresh?expiring_within=3600"))
+                .bearer_auth(TOKEN)
+                .timeout(Duration::from_secs(600))
+                .send()
+                .await
+                .unwrap();
+            response.json_text().await
+        });
+    }
+    let mut refreshed = 0;
+    let mut per_replica = Vec::new();
+    while let Some(result) = batches.join_next().await {
+        let body: Value = result.unwrap();
+        assert_eq!(body["failed"], 0, "{body}");
+        refreshed += body["refreshed"].as_u64().unwrap();
+        per_replica.push(body["refreshed"].as_u64().unwrap());
+    }
+    let uses = stub.uses.lock().unwrap().clone();
+    eprintln!("batch across 3 replicas: {per_replica:?} refreshed");
+    assert_eq!(refreshed, USERS as u64, "{per_replica:?}");
+    assert_eq!(uses.len(), USERS, "every user's refresh token was used");
+    let twice: Vec<_> = uses.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(
+        twice.is_empty(),
+        "used more than once: {:?}",
+        &twice[..twice.len().min(5)]
+    );
+    assert!(
+        per_replica.iter().filter(|n| **n > 0).count() >= 2,
+        "the work was shared: {per_replica:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pool_of_5_serves_200_users_expiring_at_once_with_a_slow_provider() {
+    let pg = Pg::start();
+    let provider = Provider::start(&[("ACCESS_TOKEN_TTL", "3600")]);
+    let serve = replica(
+        &pg,
+        &|dir| write_profile(dir, &provider.issuer, ""),
+        &["--database-pool", "5", "--refresh-buffer", "1s"],
+    );
+    const USERS: usize = 200;
+    // Real grants, then all made to expire at the same moment, a few seconds from now.
+    let mut grants = Vec::new();
+    for i in 0..USERS {
+        let user = format!("p{i}");
+        serve.sign_in(&user).await;
+        grants.push((user.clone(), serve.export(&user).await));
+    }
+    let at = now_secs() + 15;
+    for (user, tokens) in &grants {
+        let soon = json!({"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"],
+                          "expires_at": at});
+        let (status, body) = serve
+            .put(&format!("/users/{user}/credentials/test"), soon)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert!(
+        now_secs() + 2 < at,
+        "the imports took too long for this test's timing"
+    );
+    provider.post("/test/counters/reset", json!({})).await;
+    provider.delay_refresh_answers(500).await;
+    // The moment they expire: the scheduler wants every refresh, and so do the callers.
+    let wait = at.saturating_sub(now_secs());
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    let mut callers = tokio::task::JoinSet::new();
+    for (user, _) in &grants {
+        for _ in 0..2 {
+            let (http, url, user) = (serve.http.clone(), serve.url.clone(), user.clone());
+            callers.spawn(async move {
+                let response = http
+                    .get(format!("{url}/token/test?user={user}"))
+                    .bearer_auth(TOKEN)
+                    .timeout(Duration::from_secs(120))
+                    .send()
+                    .await
+                    .expect("answered");
+                (response.status().as_u16(), response.json_text().await)
+            });
+        }
+    }
+    while let Some(answer) = callers.join_next().await {
+        let (status, body) = answer.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["source"], "oauth", "{body}");
+    }
+    let counters = provider.counters().await;
+    assert_eq!(
+        counters["token_requests"]["refresh_token"], USERS as u64,
+        "each user once: {counters}"
+    );
+    assert_eq!(counters["refresh_invalid_grant"], 0, "{counters}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_database_stopped_and_restarted_gives_typed_503s_and_loses_nothing() {
+    let pg = Pg::start();
+    let provider = Provider::start(&[("ACCESS_TOKEN_TTL", "3600")]);
+    let serve = replica(&pg, &|dir| write_profile(dir, &provider.issuer, ""), &[]);
+    serve.sign_in("dora").await;
+    serve.sign_in("eli").await;
+    let (_, cached) = serve.get("/token/test?user=dora").await;
+    let eli = serve.export("eli").await;
+
+    pg.stop_server();
+    // A cached token that is still valid keeps being served.
+    let (status, during) = serve.get("/token/test?user=dora").await;
+    assert_eq!(
+        (status, &during["access_token"]),
+        (200, &cached["access_token"]),
+        "{during}"
+    );
+    // What needs the database gets a typed 503, not a panic or a hang.
+    let expired = json!({"access_token": "x", "refresh_token": "y", "expires_at": now_secs() - 5});
+    let (status, body) = serve.put("/users/eli/credentials/test", expired).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("storage")),
+        "{body}"
+    );
+    let (status, body) = serve.get("/auth/test/start?user=fay").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("storage")),
+        "{body}"
+    );
+
+    pg.start_server();
+    // Recovered, and nothing was lost.
+    let mut recovered = Value::Null;
+    for _ in 0..30 {
+        let (status, body) = serve.get("/users/eli/credentials/test").await;
+        if status == 200 {
+            recovered = body;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        recovered["refresh_token"], eli["refresh_token"],
+        "{recovered}"
+    );
+    let (_, status) = serve.get("/auth/test/status?user=dora").await;
+    assert_eq!(status["connected"], true, "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_or_newer_database_is_refused_at_start() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(serve_bin())
+        .args(["--config-dir", dir.path().to_str().unwrap(), "--port", "0"])
+        .args([
+            "--database-url",
+            &format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        ])
+        .env("TESSERA_SERVE_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port}")) && stderr.contains("unreachable"),
+        "{stderr}"
+    );
+
+    let pg = Pg::start();
+    let first = replica(
+        &pg,
+        &|dir| write_profile(dir, "http://127.0.0.1:9", ""),
+        &[],
+    );
+    drop(first);
+    pg.sql("INSERT INTO schema_migrations VALUES (99, 0)");
+    let output = std::process::Command::new(serve_bin())
+        .args(["--config-dir", dir.path().to_str().unwrap(), "--port", "0"])
+        .args(["--database-url", &pg.url()])
+        .env("TESSERA_SERVE_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("schema version 99"), "{stderr}");
+}
