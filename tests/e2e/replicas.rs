@@ -405,3 +405,72 @@ async fn an_unreachable_or_newer_database_is_refused_at_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("schema version 99"), "{stderr}");
 }
+
+/// The replica holding the lease is killed (SIGKILL) at different moments of a refresh;
+/// another replica takes the refresh over once the lease runs out. Where the kill came
+/// before the refresh reached the provider, the user stays signed in; where it came after
+/// the provider rotated the token (the window no client can close: the answer died with
+/// the process), the count is reported.
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_of_the_lease_holder_mid_refresh_another_replica_takes_over() {
+    let pg = Pg::start();
+    let provider = Provider::start(&[("ACCESS_TOKEN_TTL", "3600")]);
+    // A 2 s provider timeout: a dead holder's lease ends 7 s after it was taken.
+    let profile =
+        |dir: &std::path::Path| write_profile(dir, &provider.issuer, "http_timeout_secs = 2\n");
+    let survivor = replica(&pg, &profile, &[]);
+    let (mut kept, mut window) = (0, 0);
+    for (round, kill_after_ms) in [0u64, 20, 60, 150, 600].into_iter().enumerate() {
+        let user = format!("k{round}");
+        let mut holder = replica(&pg, &profile, &[]);
+        holder.sign_in(&user).await;
+        let tokens = holder.export(&user).await;
+        provider.delay_refresh_answers(1500).await;
+        let before = provider.refresh_requests().await;
+        // Expired on the holder: its schedule refreshes at once (and claims the session).
+        let expired = json!({"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"],
+                             "expires_at": now_secs() - 5});
+        assert_eq!(
+            holder
+                .put(&format!("/users/{user}/credentials/test"), expired)
+                .await
+                .0,
+            200
+        );
+        tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
+        holder.kill();
+        let reached = provider.refresh_requests().await > before;
+        provider.delay_refresh_answers(0).await;
+
+        let (status, token) = survivor.get(&format!("/token/test?user={user}")).await;
+        assert_eq!(status, 200, "{token}");
+        let signed_in = token["source"] == "oauth";
+        if reached {
+            window += 1;
+            eprintln!(
+                "round {round}: killed {kill_after_ms} ms in, after the provider rotated: signed in afterwards: {signed_in}"
+            );
+        } else {
+            assert!(
+                signed_in,
+                "round {round}: killed before the refresh left, yet the user was logged out: {token}"
+            );
+            assert!(
+                provider
+                    .is_active(token["access_token"].as_str().unwrap())
+                    .await
+            );
+            kept += 1;
+            eprintln!(
+                "round {round}: killed {kill_after_ms} ms in, before the refresh left: the survivor refreshed"
+            );
+        }
+    }
+    eprintln!(
+        "kill -9 of the lease holder: {kept} of 5 before the refresh left (user kept), {window} in the window"
+    );
+    assert!(
+        kept >= 1,
+        "no kill landed before the refresh left; the rounds tested only the window"
+    );
+}

@@ -477,4 +477,27 @@ mod tests {
             "claims run out"
         );
     }
+
+    #[test]
+    fn a_database_of_schema_1_is_migrated_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);
+                 INSERT INTO schema_migrations VALUES (1, 0);",
+            )
+            .unwrap();
+            conn.execute_batch(MIGRATIONS[0].1).unwrap();
+            conn.execute(
+                "INSERT INTO sessions VALUES ('u', 'p', 3, x'00', 10, 1, 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let db = Sqlite::open(&path).unwrap();
+        assert_eq!(db.load_session("u", "p").unwrap().unwrap().version, 3);
+        assert_eq!(db.claim_expiring(100, "me", 0, 1000, 10).unwrap().len(), 1, "schema 2's claims work");
+    }
 }
