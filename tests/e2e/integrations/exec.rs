@@ -69,6 +69,20 @@ async fn exec_runs_env_with_a_fresh_token_named_by_the_profile() {
         "--min-ttl 0: no refresh"
     );
 
+    // A tessera inside reads the same variables (the credential chain, milliseconds and
+    // all) without the store, whose passphrase it does not get.
+    let tessera_bin = tessera_bin().display().to_string();
+    let nested = tessera.run(&["exec", "--min-ttl", "0", "--", &tessera_bin, "token"]);
+    assert_ok(&nested, "tessera token inside exec");
+    assert_eq!(&stdout(&nested), token);
+
+    let exported = tessera.run(&["export", "--format", "env"]);
+    assert_ok(&exported, "export --format env");
+    let env = variables(&stdout(&exported));
+    assert_eq!(&env["TESSERA_ACCESS_TOKEN"], token);
+    assert!(env["TESSERA_REFRESH_TOKEN"].len() > 10);
+    assert_eq!(env["TESSERA_USE_OAUTH"], "1");
+
     // The anthropic presets' prefix, or any profile's.
     super::set_profile_key(tessera.dir.path(), "token_env_prefix", "CLAUDE".into());
     let claude = tessera.run(&["exec", "--min-ttl", "0", "--", "env"]);
@@ -111,6 +125,16 @@ fn exec_passes_on_the_exit_code_and_says_when_it_cannot_run_the_command() {
         "no command: {}",
         stderr(&usage)
     );
+    // `<P>_EXPIRES_AT` is in milliseconds; tessera reads seconds or milliseconds: a token
+    // that expired in 2001 is not served (read as seconds it would last until 33658).
+    let expired = tessera
+        .command(&["token"])
+        .env("TESSERA_ACCESS_TOKEN", "env-token")
+        .env("TESSERA_EXPIRES_AT", "1000000000000")
+        .output()
+        .expect("runs");
+    assert_eq!(expired.status.code(), Some(3), "{}", stderr(&expired));
+    assert!(stdout(&expired).is_empty());
     let not_logged_in = tessera.run(&["exec", "--", "true"]);
     assert_eq!(
         not_logged_in.status.code(),
