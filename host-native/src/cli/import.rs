@@ -66,11 +66,8 @@ pub async fn run(cli: &Cli, args: &ImportArgs) -> Exit {
         }
         Err(error) => return fail(Exit::Config, &error),
     };
-    if let Err(problem) = check(&imported, &spec) {
-        return fail(
-            Exit::Usage,
-            &format!("{shown}: {problem}; nothing was stored"),
-        );
+    if let Err((exit, problem)) = check(&imported, &spec) {
+        return fail(exit, &format!("{shown}: {problem}; nothing was stored"));
     }
     let session = imported.into_session(&config, tessera::clock::now());
     let summary = summary(&session);
@@ -136,20 +133,22 @@ fn read(file: &Path) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// What the file says that the profile cannot use.
-fn check(imported: &Imported, spec: &ProfileSpec) -> Result<(), String> {
+/// Tokens that could never serve (exit 2: the file), or a profile that could never
+/// refresh them (exit 7: the configuration).
+fn check(imported: &Imported, spec: &ProfileSpec) -> Result<(), (Exit, &'static str)> {
     let now = tessera::clock::now();
     if imported.refresh_token.is_none() && imported.expires_at <= now {
-        return Err(
-            "the access token has expired and there is no refresh token to renew it".into(),
-        );
+        return Err((
+            Exit::Usage,
+            "the access token has expired and there is no refresh token to renew it",
+        ));
     }
     if imported.refresh_token.is_some() && spec.issuer.is_none() && spec.endpoints.token.is_none() {
-        return Err(
+        return Err((
+            Exit::Config,
             "the profile names no issuer and no token endpoint, so the session could never be \
-             refreshed: pass --issuer, --token-endpoint or --preset"
-                .into(),
-        );
+             refreshed: pass --issuer, --token-endpoint or --preset",
+        ));
     }
     Ok(())
 }

@@ -203,4 +203,31 @@ async fn a_malformed_import_names_the_field_and_leaves_the_stored_session_alone(
         token,
         "the login's session still serves"
     );
+
+    // A profile that could never refresh the tokens: a configuration error, nothing saved.
+    let fresh = Tessera::new(&provider);
+    let no_client = import_stdin(&fresh, &[], valid);
+    assert_eq!(no_client.status.code(), Some(7), "{}", stderr(&no_client));
+    assert!(
+        stderr(&no_client).contains("--client-id"),
+        "{}",
+        stderr(&no_client)
+    );
+    let no_endpoint = import_stdin(&fresh, &["--client-id", "tessera-cli"], valid);
+    assert_eq!(
+        no_endpoint.status.code(),
+        Some(7),
+        "{}",
+        stderr(&no_endpoint)
+    );
+    assert!(
+        stderr(&no_endpoint).contains("--issuer"),
+        "{}",
+        stderr(&no_endpoint)
+    );
+    assert!(!fresh.dir.path().join("default.session").exists());
+    assert!(
+        !fresh.dir.path().join("config.toml").exists(),
+        "no profile saved"
+    );
 }
