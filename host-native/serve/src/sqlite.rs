@@ -498,6 +498,10 @@ mod tests {
         }
         let db = Sqlite::open(&path).unwrap();
         assert_eq!(db.load_session("u", "p").unwrap().unwrap().version, 3);
-        assert_eq!(db.claim_expiring(100, "me", 0, 1000, 10).unwrap().len(), 1, "schema 2's claims work");
+        assert_eq!(
+            db.claim_expiring(100, "me", 0, 1000, 10).unwrap().len(),
+            1,
+            "schema 2's claims work"
+        );
     }
 }
