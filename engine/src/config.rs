@@ -58,6 +58,20 @@ pub struct Config {
     /// the network readable by anyone on the path). For lab setups only.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub insecure_http: bool,
+    /// Endpoints that exchange the access token for a short-lived derived token (a
+    /// real-time client's "ws-token"), by the name callers ask for. See
+    /// [`DerivedEndpoint`].
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub derived: BTreeMap<String, DerivedEndpoint>,
+}
+
+/// Where a derived token is fetched: `POST url` with `Authorization: Bearer <access
+/// token>`, answered by a JSON object with the token (`token` or `access_token`) and its
+/// lifetime (`expires_in` seconds, or `expires_at` Unix seconds or milliseconds).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DerivedEndpoint {
+    pub url: String,
 }
 
 impl Config {
@@ -93,7 +107,7 @@ impl Config {
         Ok(())
     }
 
-    fn is_secure(&self, url: &str) -> bool {
+    pub(crate) fn is_secure(&self, url: &str) -> bool {
         let Ok(parsed) = url::Url::parse(url) else {
             // Not a URL: the flow reports that itself, with a better message.
             return true;
@@ -135,6 +149,7 @@ impl Default for Config {
             http_timeout_ms: DEFAULT_HTTP_TIMEOUT_MS,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             post_logout_redirect_uri: None,
+            derived: BTreeMap::new(),
         }
     }
 }

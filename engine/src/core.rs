@@ -147,7 +147,8 @@ impl Core {
         self.send(endpoint, Method::Get, url, headers, None)
     }
 
-    fn send(
+    /// Queues a request as given and returns its id.
+    pub(crate) fn send(
         &mut self,
         endpoint: Endpoint,
         method: Method,

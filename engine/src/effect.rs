@@ -187,6 +187,19 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_at: Option<UnixMillis>,
     },
+    /// These waiters get the derived token `name`, valid until `expires_at`.
+    DerivedTokenReady {
+        waiters: Vec<WaiterId>,
+        name: String,
+        token: Secret,
+        expires_at: UnixMillis,
+    },
+    /// These waiters get no derived token `name`.
+    DerivedTokenFailed {
+        waiters: Vec<WaiterId>,
+        name: String,
+        error: Error,
+    },
     /// The session is gone. `end_session_url`, when present, signs the user out of the
     /// provider's browser session too.
     LoggedOut {

@@ -15,6 +15,8 @@ pub enum Endpoint {
     Revocation,
     Userinfo,
     ServerLogout,
+    /// An endpoint of [`Config::derived`](crate::Config::derived).
+    Derived,
 }
 
 impl fmt::Display for Endpoint {
@@ -27,6 +29,7 @@ impl fmt::Display for Endpoint {
             Endpoint::Revocation => "revocation",
             Endpoint::Userinfo => "userinfo",
             Endpoint::ServerLogout => "server logout",
+            Endpoint::Derived => "derived token",
         })
     }
 }
@@ -360,6 +363,35 @@ pub enum Error {
     LaunchFailed { detail: String },
     /// The session's host stopped before it could answer.
     Stopped,
+    /// A derived token (see [`Config::derived`](crate::Config::derived)) could not be
+    /// had. `name` is the name it was asked for.
+    Derived {
+        name: String,
+        problem: DerivedProblem,
+    },
+}
+
+/// Why a derived token could not be had.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum DerivedProblem {
+    /// The configuration names no derived token by that name; `known` are the ones it
+    /// names.
+    NotConfigured { known: Vec<String> },
+    /// HTTP 403: the account may not have this token.
+    NotEntitled,
+    /// HTTP 404: the provider offers no such token (at that URL).
+    NotOffered,
+    /// HTTP 401 again after the access token was renewed.
+    Unauthorized,
+    /// No usable answer after `attempts` tries (5xx, 429, or no response); `last` is the
+    /// last failure.
+    Unavailable { attempts: u32, last: Box<Error> },
+    /// Another status, or a body without a token and its lifetime.
+    BadResponse {
+        status: u16,
+        detail: ResponseProblem,
+    },
 }
 
 /// Broad classes of [`Error`], e.g. for CLI exit codes.
@@ -412,6 +444,14 @@ impl Error {
             Error::RedirectRefused { .. } => ErrorKind::Protocol,
             Error::Storage { .. } => ErrorKind::Storage,
             Error::Stopped => ErrorKind::Stopped,
+            Error::Derived { problem, .. } => match problem {
+                DerivedProblem::NotConfigured { .. } | DerivedProblem::NotOffered => {
+                    ErrorKind::Config
+                }
+                DerivedProblem::NotEntitled | DerivedProblem::Unauthorized => ErrorKind::Denied,
+                DerivedProblem::Unavailable { .. } => ErrorKind::Network,
+                DerivedProblem::BadResponse { .. } => ErrorKind::Protocol,
+            },
         }
     }
 
@@ -421,6 +461,9 @@ impl Error {
             // A redirect is a misconfigured endpoint: retrying will not help.
             Error::Transport { kind, .. } => *kind != TransportErrorKind::Redirect,
             Error::Storage { .. } => true,
+            Error::Derived { problem, .. } => {
+                matches!(problem, DerivedProblem::Unavailable { .. })
+            }
             Error::Response { status, .. } => *status >= 500 || *status == 429,
             Error::OAuth { error, .. } => {
                 matches!(
@@ -513,6 +556,63 @@ impl fmt::Display for Error {
             }
             Error::LaunchFailed { detail } => write!(f, "sign-in did not finish: {detail}"),
             Error::Stopped => f.write_str("the session stopped before it could answer"),
+            Error::Derived { name, problem } => write!(f, "{}", DerivedMessage(name, problem)),
+        }
+    }
+}
+
+/// The message of [`Error::Derived`].
+struct DerivedMessage<'a>(&'a str, &'a DerivedProblem);
+
+impl fmt::Display for DerivedMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let DerivedMessage(name, problem) = *self;
+        match problem {
+            DerivedProblem::NotConfigured { known } if known.is_empty() => write!(
+                f,
+                "no derived token `{name}` is configured (none are); add its endpoint as \
+                 `derived.{name}.url` in the configuration"
+            ),
+            DerivedProblem::NotConfigured { known } => write!(
+                f,
+                "no derived token `{name}` is configured (configured: {}); use one of those, \
+                 or add its endpoint as `derived.{name}.url` in the configuration",
+                known.join(", ")
+            ),
+            DerivedProblem::NotEntitled => write!(
+                f,
+                "the provider refused the derived token `{name}` (HTTP 403): this account is \
+                 not entitled to it; ask for access, or sign in with an account that has it"
+            ),
+            DerivedProblem::NotOffered => write!(
+                f,
+                "the provider does not offer the derived token `{name}` (HTTP 404 at its \
+                 endpoint); check the endpoint's URL in the configuration"
+            ),
+            DerivedProblem::Unauthorized => write!(
+                f,
+                "the endpoint of the derived token `{name}` refused the access token (HTTP \
+                 401) even after it was renewed; sign in again, perhaps with the scopes it needs"
+            ),
+            DerivedProblem::Unavailable { attempts, last } => {
+                let tries = if *attempts == 1 {
+                    "attempt"
+                } else {
+                    "attempts"
+                };
+                write!(
+                    f,
+                    "the derived token `{name}` could not be fetched ({attempts} {tries}); the \
+                     last failure: {last}"
+                )
+            }
+            DerivedProblem::BadResponse { status, detail } => write!(
+                f,
+                "the endpoint of the derived token `{name}` answered HTTP {status} with no \
+                 usable token: {}; it expects a JSON object with `token` (or \
+                 `access_token`) and `expires_in` (or `expires_at`)",
+                detail
+            ),
         }
     }
 }

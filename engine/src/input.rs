@@ -55,6 +55,15 @@ pub enum Input {
         #[serde(default)]
         min_ttl_secs: u64,
     },
+    /// A caller wants the derived token `name` (an endpoint of
+    /// [`Config::derived`](crate::Config::derived)) valid for at least `min_ttl_secs` more
+    /// seconds: from the cache, or fetched with an access token valid for 5 more minutes.
+    GetDerivedToken {
+        waiter: WaiterId,
+        name: String,
+        #[serde(default)]
+        min_ttl_secs: u64,
+    },
     /// A resource server answered 401 to `access_token`: refresh (once) unless a newer
     /// token already exists.
     TokenRejected {
@@ -111,6 +120,7 @@ impl Input {
         match self {
             Input::Login { .. } => "login",
             Input::GetToken { .. } => "get_token",
+            Input::GetDerivedToken { .. } => "get_derived_token",
             Input::TokenRejected { .. } => "token_rejected",
             Input::Logout { .. } => "logout",
             Input::Cancel => "cancel",
@@ -151,6 +161,16 @@ impl std::fmt::Debug for Input {
             } => f
                 .debug_struct("GetToken")
                 .field("waiter", waiter)
+                .field("min_ttl_secs", min_ttl_secs)
+                .finish(),
+            Input::GetDerivedToken {
+                waiter,
+                name,
+                min_ttl_secs,
+            } => f
+                .debug_struct("GetDerivedToken")
+                .field("waiter", waiter)
+                .field("name", name)
                 .field("min_ttl_secs", min_ttl_secs)
                 .finish(),
             Input::TokenRejected {

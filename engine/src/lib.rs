@@ -33,6 +33,13 @@
 //! Hosts normally run the engine through the [`driver`], which adds callers, storage
 //! writes, the refresh lock and the timer around it.
 //!
+//! ## Derived tokens
+//!
+//! Beside the session's states runs one more flow: derived tokens
+//! ([`Config::derived`], [`Input::GetDerivedToken`]), fetched with an access token the
+//! machine hands out as to any caller, cached until they expire, retried on 5xx. Its
+//! fetches never block the session's flows (see `derived.rs`).
+//!
 //! ## States
 //!
 //! States are named for what they wait for. Superstates (double borders) hold what their
@@ -71,6 +78,7 @@
 
 mod config;
 mod core;
+mod derived;
 pub mod driver;
 mod effect;
 mod entropy;
@@ -87,13 +95,13 @@ pub mod transcript;
 
 use statig::blocking::{IntoStateMachineExt as _, StateMachine};
 
-pub use config::{Config, Endpoints, TokenRequestFormat};
+pub use config::{Config, DerivedEndpoint, Endpoints, TokenRequestFormat};
 pub use effect::{
     Effect, Event, HttpRequest, LogoutReason, Method, ServerCall, ServerCallKind, UserCode,
 };
 pub use error::{
-    CallbackProblem, Endpoint, Error, ErrorCode, ErrorKind, IdTokenProblem, OAuthError, Rejected,
-    ResponseProblem, TransportErrorKind,
+    CallbackProblem, DerivedProblem, Endpoint, Error, ErrorCode, ErrorKind, IdTokenProblem,
+    OAuthError, Rejected, ResponseProblem, TransportErrorKind,
 };
 pub use input::{Input, LoginMethod, RequestId, WaiterId};
 pub use protocol::handoff::HandedOffLogin;
@@ -109,6 +117,8 @@ use crate::machine::{Ctx, Machine, Rejection};
 pub struct Engine {
     machine: StateMachine<Machine>,
     core: Core,
+    /// Derived tokens: their cache and fetches, beside the machine (see `derived.rs`).
+    derived: derived::Derived,
 }
 
 impl Engine {
@@ -130,20 +140,19 @@ impl Engine {
         Self {
             machine: machine.into(),
             core,
+            derived: derived::Derived::default(),
         }
     }
 
     /// Feeds one input. `Err` means the input was refused and nothing changed.
     pub fn handle(&mut self, now: UnixMillis, input: Input) -> Result<(), Rejected> {
         let state = self.state_name();
-        let rejection = self.dispatch(now, &input);
-        while self.machine.state().takes_deferred_commands() {
-            let Some(deferred) = self.core.deferred.pop_front() else {
-                break;
-            };
-            // Deferred commands are always accepted by the states that take them.
-            let _ = self.dispatch(now, &deferred);
-        }
+        let first_new = self.core.outbox.len();
+        let rejection = match self.derived_input(now, &input) {
+            Some(rejection) => rejection,
+            None => self.run_machine(now, &input),
+        };
+        self.derived_after(now, &input, first_new);
         match rejection {
             None => Ok(()),
             Some(Rejection::UnknownRequest(id)) => Err(Rejected::UnknownRequest { id: id.0 }),
@@ -154,7 +163,26 @@ impl Engine {
             Some(Rejection::Invalid(error)) => Err(Rejected::Invalid {
                 reason: error.to_string(),
             }),
+            Some(Rejection::ReservedWaiter) => Err(Rejected::Invalid {
+                reason: format!(
+                    "waiter ids from {} up are the engine's own; number callers below it",
+                    derived::FIRST_INTERNAL_WAITER
+                ),
+            }),
         }
+    }
+
+    /// One input to the machine, then the commands it deferred that it takes now.
+    fn run_machine(&mut self, now: UnixMillis, input: &Input) -> Option<Rejection> {
+        let rejection = self.dispatch(now, input);
+        while self.machine.state().takes_deferred_commands() {
+            let Some(deferred) = self.core.deferred.pop_front() else {
+                break;
+            };
+            // Deferred commands are always accepted by the states that take them.
+            let _ = self.dispatch(now, &deferred);
+        }
+        rejection
     }
 
     fn dispatch(&mut self, now: UnixMillis, input: &Input) -> Option<Rejection> {
@@ -175,7 +203,11 @@ impl Engine {
     /// When the engine next needs `Input::Timeout`; `None` when no timer is armed. The
     /// time may already have passed: then fire at once.
     pub fn poll_timeout(&self) -> Option<UnixMillis> {
-        self.machine.state().wake_at(&self.core)
+        let machine = self.machine.state().wake_at(&self.core);
+        [machine, self.derived.wake_at()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The current state's name (`idle`, `awaiting_callback`, …).

@@ -1,7 +1,8 @@
 //! Who is waiting for what: the calls a host passed in, and which event answers each.
 //!
 //! - token calls are engine waiters (`WaiterId` = `CallId`): `TokenReady`/`TokenFailed`
-//!   name the ones they answer;
+//!   name the ones they answer; derived-token calls likewise, by `DerivedTokenReady` and
+//!   `DerivedTokenFailed`;
 //! - `LoggedIn`/`LoginFailed` answer the **oldest** login call (a login replaced by a newer
 //!   one fails first), and every redirect call made during that login;
 //! - `LoggedOut` answers the logout calls only when the user asked for it; a session that
@@ -16,6 +17,7 @@ use crate::input::WaiterId;
 #[derive(Debug, Default)]
 pub(super) struct Calls {
     token: BTreeSet<CallId>,
+    derived: BTreeSet<CallId>,
     login: VecDeque<CallId>,
     redirect: Vec<CallId>,
     logout: Vec<CallId>,
@@ -33,6 +35,20 @@ impl Calls {
             .iter()
             .map(|w| CallId(w.0))
             .filter(|call| self.token.remove(call))
+            .collect()
+    }
+
+    pub fn wait_for_derived_token(&mut self, call: CallId) -> WaiterId {
+        self.derived.insert(call);
+        WaiterId(call.0)
+    }
+
+    /// The derived-token calls an event answers, each once; dropped ones are skipped.
+    pub fn derived_token_answered(&mut self, waiters: &[WaiterId]) -> Vec<CallId> {
+        waiters
+            .iter()
+            .map(|w| CallId(w.0))
+            .filter(|call| self.derived.remove(call))
             .collect()
     }
 
@@ -66,6 +82,7 @@ impl Calls {
 
     pub fn dropped(&mut self, call: CallId) {
         self.token.remove(&call);
+        self.derived.remove(&call);
         self.login.retain(|c| *c != call);
         self.redirect.retain(|c| *c != call);
         self.logout.retain(|c| *c != call);
@@ -74,6 +91,7 @@ impl Calls {
     /// Every call still waiting, removed (the host is stopping).
     pub fn all(&mut self) -> Vec<CallId> {
         let mut calls: Vec<CallId> = std::mem::take(&mut self.token).into_iter().collect();
+        calls.extend(std::mem::take(&mut self.derived));
         calls.extend(self.login.drain(..));
         calls.append(&mut self.redirect);
         calls.append(&mut self.logout);

@@ -77,6 +77,27 @@ impl Driver {
                     self.reply(call, Reply::Failed { error });
                 }
             }
+            Event::DerivedTokenReady {
+                waiters,
+                name,
+                token,
+                expires_at,
+            } => {
+                for call in self.calls.derived_token_answered(&waiters) {
+                    let reply = Reply::DerivedToken {
+                        name: name.clone(),
+                        token: token.clone(),
+                        expires_at,
+                    };
+                    self.reply(call, reply);
+                }
+            }
+            Event::DerivedTokenFailed { waiters, error, .. } => {
+                for call in self.calls.derived_token_answered(&waiters) {
+                    let error = error.clone();
+                    self.reply(call, Reply::Failed { error });
+                }
+            }
             Event::LoggedIn {
                 identity,
                 scopes,

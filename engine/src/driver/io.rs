@@ -49,6 +49,13 @@ pub enum Command {
     },
     /// A resource server answered 401 to this token ⇒ `Reply::Token` with another one.
     TokenRejected { access_token: Secret },
+    /// The derived token `name` (see [`Config::derived`](crate::Config::derived)), valid
+    /// for at least `min_ttl_secs` more seconds ⇒ `Reply::DerivedToken`.
+    GetDerivedToken {
+        name: String,
+        #[serde(default)]
+        min_ttl_secs: u64,
+    },
     /// Run a login to its end ⇒ `Reply::LoggedIn`. `redirect_uri`: where the host listens.
     Login {
         method: LoginMethod,
@@ -204,6 +211,12 @@ pub enum Reply {
         access_token: Secret,
         expires_at: UnixMillis,
     },
+    /// The derived token `name`, valid until `expires_at`.
+    DerivedToken {
+        name: String,
+        token: Secret,
+        expires_at: UnixMillis,
+    },
     LoggedIn(LoginOutcome),
     /// A `Handoff` login's authorization request: send the user to `url`; keep `login`
     /// (secret, single use) for the redirect's `Command::ResumeLogin`.
@@ -327,6 +340,7 @@ impl Command {
         match self {
             Command::GetToken { .. } => "get_token",
             Command::TokenRejected { .. } => "token_rejected",
+            Command::GetDerivedToken { .. } => "get_derived_token",
             Command::Login { .. } => "login",
             Command::Callback { .. } => "callback",
             Command::PastedCode { .. } => "pasted_code",

@@ -286,23 +286,34 @@ impl Driver {
         match command {
             Command::GetToken { min_ttl_secs } => {
                 let waiter = self.calls.wait_for_token(call);
-                let _ = self.feed(
-                    now,
-                    Input::GetToken {
-                        waiter,
-                        min_ttl_secs,
-                    },
-                );
+                let input = Input::GetToken {
+                    waiter,
+                    min_ttl_secs,
+                };
+                if let Err(rejected) = self.feed(now, input) {
+                    self.token_call_refused(waiter, rejected);
+                }
             }
             Command::TokenRejected { access_token } => {
                 let waiter = self.calls.wait_for_token(call);
-                let _ = self.feed(
-                    now,
-                    Input::TokenRejected {
-                        waiter,
-                        access_token,
-                    },
-                );
+                let input = Input::TokenRejected {
+                    waiter,
+                    access_token,
+                };
+                if let Err(rejected) = self.feed(now, input) {
+                    self.token_call_refused(waiter, rejected);
+                }
+            }
+            Command::GetDerivedToken { name, min_ttl_secs } => {
+                let waiter = self.calls.wait_for_derived_token(call);
+                let input = Input::GetDerivedToken {
+                    waiter,
+                    name,
+                    min_ttl_secs,
+                };
+                if let Err(rejected) = self.feed(now, input) {
+                    self.token_call_refused(waiter, rejected);
+                }
             }
             Command::Login {
                 method,
@@ -368,6 +379,19 @@ impl Driver {
                 };
                 self.reply(call, reply);
             }
+        }
+    }
+
+    /// A token call the engine refused (a call id in the engine's own range) is answered
+    /// at once rather than left waiting.
+    fn token_call_refused(&mut self, waiter: crate::input::WaiterId, rejected: Rejected) {
+        let calls = [
+            self.calls.token_answered(&[waiter]),
+            self.calls.derived_token_answered(&[waiter]),
+        ];
+        for call in calls.into_iter().flatten() {
+            let rejected = rejected.clone();
+            self.reply(call, Reply::Refused { rejected });
         }
     }
 

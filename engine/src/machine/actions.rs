@@ -21,6 +21,8 @@ pub(crate) enum Rejection {
     UnknownRequest(RequestId),
     Unexpected,
     Invalid(Error),
+    /// A host used a waiter id of the derived-token flow's range.
+    ReservedWaiter,
 }
 
 /// The context every handler gets: the time of the input and the shared core.

@@ -27,7 +27,7 @@ use crate::protocol::device::DeviceGrant;
 use crate::session::StoredSession;
 use crate::time::UnixMillis;
 
-pub(crate) use actions::{Ctx, Rejection};
+pub(crate) use actions::{Ctx, Rejection, transport};
 
 /// The statig machine. All shared data lives in [`Core`], passed as context, so the
 /// engine can read and drain it between inputs.

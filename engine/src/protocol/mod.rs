@@ -4,6 +4,7 @@
 //! call them and what to do with the result.
 
 pub(crate) mod authorize;
+pub(crate) mod derived;
 pub(crate) mod device;
 pub(crate) mod discovery;
 pub(crate) mod handoff;
