@@ -5,6 +5,7 @@ mod scenario;
 
 mod awaiting_callback;
 mod confirming_grant_loss;
+mod derived;
 mod discovering;
 mod exchanging_code;
 mod idle;
