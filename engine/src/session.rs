@@ -37,9 +37,12 @@ fn is_default(endpoints: &Endpoints) -> bool {
     *endpoints == Endpoints::default()
 }
 
-/// Who is logged in, from the ID token's claims.
+/// Who is logged in, from the ID token's claims (and UserInfo's, when the ID token names
+/// no one recognisable).
+///
+/// Unknown fields are ignored when read: identity is for display, and a session written
+/// by a later version must stay readable.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Identity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
@@ -49,6 +52,10 @@ pub struct Identity {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_username: Option<String>,
+    /// The groups or teams the provider names (the `groups` claim, else `teams`): at most
+    /// 32, each printable and at most 100 characters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 impl Identity {

@@ -72,6 +72,7 @@ pub(crate) fn check_claims(token: &str, expected: &Expected<'_>) -> Result<Ident
         email: text("email"),
         name: text("name"),
         preferred_username: text("preferred_username"),
+        groups: crate::protocol::groups::read(&claims),
     })
 }
 
@@ -115,11 +116,12 @@ mod tests {
     fn valid_claims_give_identity() {
         let token = unsigned_id_token(&json!({
             "iss": "https://op", "aud": ["cli", "other"], "nonce": "n1", "exp": 2_000_000_000,
-            "sub": "alice", "email": "alice@example.test"
+            "sub": "alice", "email": "alice@example.test", "groups": ["eng", 1, "ops"]
         }));
         let identity = check_claims(&token, &expected(1_700_000_000_000)).unwrap();
         assert_eq!(identity.subject.as_deref(), Some("alice"));
         assert_eq!(identity.display(), Some("alice@example.test"));
+        assert_eq!(identity.groups, ["eng", "ops"]);
     }
 
     #[test]

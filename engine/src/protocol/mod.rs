@@ -7,6 +7,7 @@ pub(crate) mod authorize;
 pub(crate) mod derived;
 pub(crate) mod device;
 pub(crate) mod discovery;
+pub(crate) mod groups;
 pub(crate) mod handoff;
 pub(crate) mod id_token;
 pub(crate) mod logout;

@@ -49,5 +49,10 @@ pub(crate) fn read(
         preferred_username: known
             .preferred_username
             .or_else(|| text("preferred_username")),
+        groups: if known.groups.is_empty() {
+            crate::protocol::groups::read(&fields)
+        } else {
+            known.groups
+        },
     })
 }

@@ -63,6 +63,8 @@ export interface Identity {
   email?: string;
   name?: string;
   preferred_username?: string;
+  /** Groups or teams the provider names (at most 32). */
+  groups?: string[];
 }
 
 export interface LoginResult {
