@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::actor::{SessionActor, SessionArgs, SessionMsg};
 use crate::clock::now;
-use crate::events::{HandedOff, HostEvent, LoginReport, LogoutReport, Token};
+use crate::events::{DerivedToken, HandedOff, HostEvent, LoginReport, LogoutReport, Token};
 use crate::loopback::LoopbackOptions;
 use crate::published::Published;
 use crate::replies::{StatusReport, Waiting};
@@ -311,6 +311,28 @@ impl Client {
             access_token: token.into(),
         };
         self.ask(command, Waiting::Token).await?
+    }
+
+    /// The derived token `name` (an endpoint of the configuration's
+    /// [`derived`](tessera_engine::Config::derived)): cached until it expires, else fetched
+    /// with an access token valid 5 more minutes (refreshed first if needed). Errors are
+    /// [`Error::Derived`] (not configured, not entitled, not offered, unavailable after
+    /// retries, a bad answer) or the access token's own (not logged in, …).
+    pub async fn derived_token(&self, name: &str) -> Result<DerivedToken, Error> {
+        self.derived_token_for(name, 0).await
+    }
+
+    /// [`Client::derived_token`] valid for at least `min_ttl_secs` more seconds.
+    pub async fn derived_token_for(
+        &self,
+        name: &str,
+        min_ttl_secs: u64,
+    ) -> Result<DerivedToken, Error> {
+        let command = Command::GetDerivedToken {
+            name: name.to_owned(),
+            min_ttl_secs,
+        };
+        self.ask(command, Waiting::DerivedToken).await?
     }
 
     /// Runs a login to its end.

@@ -16,6 +16,15 @@ pub struct Token {
     pub expires_at: UnixMillis,
 }
 
+/// A derived token (see [`Config::derived`](tessera_engine::Config::derived)): its name,
+/// the token and when it expires. `Debug` shows only the token's length.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DerivedToken {
+    pub name: String,
+    pub token: SharedSecret,
+    pub expires_at: UnixMillis,
+}
+
 /// A credential shared between the session and every caller holding it (an `Arc<str>`).
 ///
 /// Like [`Secret`]: `Debug` prints only the length, the value is reachable only through

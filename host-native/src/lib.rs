@@ -26,7 +26,9 @@ pub mod shutdown;
 pub mod store;
 
 pub use client::{Client, ClientError, ClientOptions, IntoSessionStore, SharedHttp, TokenFuture};
-pub use events::{HandedOff, HostEvent, LoginReport, LogoutReport, SharedSecret, Token};
+pub use events::{
+    DerivedToken, HandedOff, HostEvent, LoginReport, LogoutReport, SharedSecret, Token,
+};
 pub use loopback::LoopbackOptions;
 pub use middleware::BearerAuth;
 pub use replies::StatusReport;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tessera_engine::{Config, Endpoints, LoginMethod, Secret, TokenRequestFormat};
+use tessera_engine::{Config, DerivedEndpoint, Endpoints, LoginMethod, Secret, TokenRequestFormat};
 
 use crate::store::StoreChoice;
 
@@ -95,6 +95,10 @@ pub struct ProfileSpec {
     pub insecure_http: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub post_logout_redirect_uri: Option<String>,
+    /// Derived tokens by name (`tessera token --derived NAME`):
+    /// `[profiles.P.derived.ws] url = "https://…"`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub derived: BTreeMap<String, DerivedEndpoint>,
 }
 
 fn is_empty_endpoints(endpoints: &Endpoints) -> bool {
@@ -123,6 +127,8 @@ impl ProfileSpec {
     pub fn overlay(&self, over: &ProfileSpec) -> ProfileSpec {
         let mut params = self.authorization_params.clone();
         params.extend(over.authorization_params.clone());
+        let mut derived = self.derived.clone();
+        derived.extend(over.derived.clone());
         macro_rules! pick {
             ($field:ident) => {
                 over.$field.clone().or_else(|| self.$field.clone())
@@ -152,6 +158,7 @@ impl ProfileSpec {
             http_timeout_secs: pick!(http_timeout_secs),
             post_logout_redirect_uri: pick!(post_logout_redirect_uri),
             insecure_http: pick!(insecure_http),
+            derived,
         }
     }
 
@@ -185,6 +192,7 @@ impl ProfileSpec {
             authorization_params: self.authorization_params.clone(),
             token_request: self.token_request.unwrap_or_default(),
             post_logout_redirect_uri: self.post_logout_redirect_uri.clone(),
+            derived: self.derived.clone(),
             ..Config::default()
         };
         if let Some(discovery) = self.discovery {
@@ -346,6 +354,31 @@ mod tests {
             config.authorization_params.get("code").map(String::as_str),
             Some("true")
         );
+    }
+
+    #[test]
+    fn derived_endpoints_are_read_merged_and_handed_to_the_engine() {
+        let file: ConfigFile = toml::from_str(
+            "[profiles.x]\nclient_id = \"c\"\n[profiles.x.derived.ws]\nurl = \"https://api.example/ws\"\n",
+        )
+        .unwrap();
+        let stored = &file.profiles["x"];
+        let over = ProfileSpec {
+            derived: BTreeMap::from([(
+                "rtc".to_owned(),
+                DerivedEndpoint {
+                    url: "https://api.example/rtc".into(),
+                },
+            )]),
+            ..Default::default()
+        };
+        let config = stored.overlay(&over).engine_config().unwrap();
+        assert_eq!(config.derived["ws"].url, "https://api.example/ws");
+        assert_eq!(config.derived["rtc"].url, "https://api.example/rtc");
+        let typo = toml::from_str::<ConfigFile>(
+            "[profiles.x.derived.ws]\nuri = \"https://api.example/ws\"\n",
+        );
+        assert!(typo.is_err(), "an unknown key is an error, not ignored");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use tessera_engine::driver::Reply;
 use tessera_engine::{Error, Rejected};
 use tokio::sync::oneshot;
 
-use crate::events::{HandedOff, LoginReport, LogoutReport, SharedSecret, Token};
+use crate::events::{DerivedToken, HandedOff, LoginReport, LogoutReport, SharedSecret, Token};
 use crate::loopback::{CallbackPage, PendingCallback};
 use crate::store::StoreInfo;
 
@@ -16,6 +16,7 @@ pub type ReplyTo<T> = oneshot::Sender<Result<T, Error>>;
 #[derive(Debug)]
 pub enum Waiting {
     Token(ReplyTo<Token>),
+    DerivedToken(ReplyTo<DerivedToken>),
     Login(ReplyTo<LoginReport>),
     HandedOff(ReplyTo<HandedOff>),
     Logout(ReplyTo<LogoutReport>),
@@ -46,6 +47,18 @@ pub(crate) fn answer(waiting: Waiting, reply: Reply) {
                 expires_at,
             } => Ok(Token {
                 access_token: SharedSecret::from(&access_token),
+                expires_at,
+            }),
+            other => Err(failure(other)),
+        })),
+        Waiting::DerivedToken(sender) => drop(sender.send(match reply {
+            Reply::DerivedToken {
+                name,
+                token,
+                expires_at,
+            } => Ok(DerivedToken {
+                name,
+                token: SharedSecret::from(&token),
                 expires_at,
             }),
             other => Err(failure(other)),

@@ -9,6 +9,16 @@ use tessera::{BearerAuth, Client, ClientOptions, HostEvent};
 use crate::support::Provider;
 
 async fn logged_in_client(provider: &Provider, dir: &std::path::Path) -> Client {
+    logged_in_client_with(provider, dir, |_| {}).await
+}
+
+/// A client of the test provider, its configuration changed by `change`, after a device
+/// login approved at the provider.
+pub(crate) async fn logged_in_client_with(
+    provider: &Provider,
+    dir: &std::path::Path,
+    change: impl FnOnce(&mut Config),
+) -> Client {
     let store = open_store(
         StoreChoice::File,
         dir,
@@ -16,11 +26,12 @@ async fn logged_in_client(provider: &Provider, dir: &std::path::Path) -> Client 
         PassphraseSource::Fixed("pw".into()),
     )
     .expect("store");
-    let config = Config {
+    let mut config = Config {
         scopes: vec!["openid".into(), "email".into()],
         endpoints: Endpoints::default(),
         ..Config::new(provider.issuer.clone(), "tessera-cli")
     };
+    change(&mut config);
     let client = Client::start(ClientOptions::new(config, store).open_browser(false))
         .await
         .expect("client starts");

@@ -170,6 +170,10 @@ pub struct TokenArgs {
     /// The token must stay valid at least this many seconds.
     #[arg(long, default_value_t = 0)]
     pub min_ttl: u64,
+    /// Print the derived token NAME instead (the profile's `[profiles.P.derived.NAME] url`),
+    /// fetched with the access token (refreshed first if it expires within 5 minutes).
+    #[arg(long, value_name = "NAME")]
+    pub derived: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -32,7 +32,12 @@ pub enum Fast {
 
 /// Serves `tessera token` from storage when the stored token will do (see the module docs).
 pub fn token(cli: &Cli) -> Fast {
-    let Command::Token(TokenArgs { min_ttl }) = cli.command else {
+    let Command::Token(TokenArgs {
+        min_ttl,
+        derived: None,
+    }) = cli.command
+    else {
+        // Derived tokens are cached in the session's memory only: always the full path.
         return Fast::Continue(None);
     };
     if cli.global.record.is_some() {

@@ -168,7 +168,10 @@ async fn dispatch(cli: &Cli, preopened: Option<fast::Preopened>) -> Exit {
         Command::Serve { args } => serve::hand_over(args),
         Command::Login(args) => login::run(cli, args).await,
         Command::Status { json } => session::status(cli, *json).await,
-        Command::Token(args) => session::token(cli, args.min_ttl, preopened).await,
+        Command::Token(args) => match &args.derived {
+            Some(name) => session::derived_token(cli, name, args.min_ttl).await,
+            None => session::token(cli, args.min_ttl, preopened).await,
+        },
         Command::Logout { force, json } => session::logout(cli, *force, *json).await,
         Command::Import(args) => import::run(cli, args).await,
         Command::Export(args) => export::run(cli, args).await,

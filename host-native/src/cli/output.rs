@@ -58,6 +58,17 @@ pub fn printable(text: &str) -> String {
         .collect()
 }
 
+/// Names from the provider (groups, teams) on one line: at most `max` of them, each
+/// [`printable`], then how many more there are.
+pub fn list(names: &[String], max: usize) -> String {
+    let shown: Vec<String> = names.iter().take(max).map(|n| printable(n)).collect();
+    let mut text = shown.join(", ");
+    if names.len() > max {
+        text.push_str(&format!(" (and {} more)", names.len() - max));
+    }
+    text
+}
+
 /// The end-session URL as shown to the user: without `id_token_hint`, which carries the
 /// ID token (personal data, and a credential some providers accept) into terminals,
 /// scrollback and logs. The provider may then ask which account to sign out.
@@ -89,6 +100,14 @@ mod tests {
             "?[2J?]8;;evil?ok??x"
         );
         assert_eq!(printable("Zoë 李"), "Zoë 李");
+    }
+
+    #[test]
+    fn lists_are_bounded_and_printable() {
+        let names: Vec<String> = ["eng", "o\u{1b}ps", "x", "y"].map(String::from).into();
+        assert_eq!(list(&names, 10), "eng, o?ps, x, y");
+        assert_eq!(list(&names, 2), "eng, o?ps (and 2 more)");
+        assert_eq!(list(&[], 2), "");
     }
 
     #[test]

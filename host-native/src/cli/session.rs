@@ -257,6 +257,14 @@ pub async fn status(cli: &Cli, as_json: bool) -> Exit {
             .and_then(|i| i.display())
             .unwrap_or("(no identity claims)");
         output::line(&format!("Logged in as {}", output::printable(who)));
+        if let Some(identity) = &status.identity
+            && !identity.groups.is_empty()
+        {
+            output::line(&format!(
+                "  groups   {}",
+                output::list(&identity.groups, 10)
+            ));
+        }
         if let Some(issuer) = status.issuer.as_ref().or(spec.issuer.as_ref()) {
             output::line(&format!("  issuer   {}", output::printable(issuer)));
         }
@@ -336,6 +344,64 @@ pub async fn token(cli: &Cli, min_ttl: u64, preopened: Option<Preopened>) -> Exi
             fail_engine(&error)
         }
     }
+}
+
+/// `tessera token --derived NAME`: the derived token on stdout. No API-key fallback: a
+/// derived token needs a session.
+pub async fn derived_token(cli: &Cli, name: &str, min_ttl: u64) -> Exit {
+    let spec = match profile(cli, &ProfileSpec::default()) {
+        Ok(spec) => spec,
+        Err(exit) => return exit,
+    };
+    if spec.client_id.is_none() && !env_tokens_present() {
+        return fail(
+            Exit::NotLoggedIn,
+            &format!(
+                "not logged in (no profile `{}`); run `tessera login`",
+                cli.global.profile
+            ),
+        );
+    }
+    let client = match open(cli, &spec, false, None).await {
+        Ok(client) => client,
+        Err(exit) => return exit,
+    };
+    match client.derived_token_for(name, min_ttl).await {
+        Ok(derived) => {
+            output::line(derived.token.expose());
+            Exit::Ok
+        }
+        Err(error) => {
+            // "Not logged in" because the store could not be read says so.
+            if let Ok(report) = client.status().await
+                && let Some(problem) = report.storage_problem
+                && !report.status.logged_in
+            {
+                return fail(Exit::Storage, &problem);
+            }
+            fail_derived(cli, &error)
+        }
+    }
+}
+
+/// A derived token's error, with what to do in this CLI's terms (the profile's file).
+fn fail_derived(cli: &Cli, error: &tessera::engine::Error) -> Exit {
+    use tessera::engine::{DerivedProblem, Error};
+    let Error::Derived { name, problem } = error else {
+        return fail_engine(error);
+    };
+    let file = tessera::profile::ConfigFile::path(&config_dir(cli));
+    let profile = &cli.global.profile;
+    let hint = match problem {
+        DerivedProblem::NotConfigured { .. } | DerivedProblem::NotOffered => format!(
+            "; for this profile: `[profiles.{profile}.derived.{name}] url = \"https://…\"` in {}",
+            file.display()
+        ),
+        DerivedProblem::Unauthorized => "; run `tessera login`".to_owned(),
+        _ => String::new(),
+    };
+    output::error(&format!("{error}{hint}"));
+    Exit::from(error)
 }
 
 /// The last link of the credential chain: an API key from the variable the profile names

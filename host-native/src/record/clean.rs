@@ -14,8 +14,10 @@ pub(super) struct Cleaner {
     counts: HashMap<&'static str, usize>,
 }
 
-const SECRET_FIELDS: [(&str, &str); 5] = [
+const SECRET_FIELDS: [(&str, &str); 6] = [
     ("access_token", "access-token"),
+    // A derived token's answer (`{"token": …}`).
+    ("token", "derived-token"),
     ("refresh_token", "refresh-token"),
     ("device_code", "device-code"),
     ("code", "code"),

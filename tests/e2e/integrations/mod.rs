@@ -1,7 +1,8 @@
 //! The commands that hand the token to other tools (issue 16), as processes against the
 //! real provider: `import`/`export` round trips, `exec`, git's and kubectl's helpers, and
-//! the generated completions and man page.
+//! the generated completions and man page, derived tokens.
 
+mod derived;
 mod docs;
 mod exec;
 mod files;
