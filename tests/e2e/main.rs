@@ -1,6 +1,7 @@
 //! End to end: the `tessera` binary as a subprocess against a real authorization server
 //! (panva's oidc-provider on 127.0.0.1), with the encrypted file store.
 
+mod identity;
 mod integrations;
 mod library;
 mod pg;

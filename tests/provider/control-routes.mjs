@@ -13,6 +13,7 @@ export const TEST_ACCOUNT = Object.freeze({
   given_name: 'Alice',
   family_name: 'Example',
   preferred_username: 'alice',
+  groups: ['engineering', 'release-managers'],
 });
 
 const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';

@@ -65,7 +65,7 @@ const DEVICE_POLL_INTERVAL = process.env.DEVICE_POLL_INTERVAL === 'none'
   ? undefined
   : envInt('DEVICE_POLL_INTERVAL', 1);
 
-const SUPPORTED_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
+const SUPPORTED_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'groups'];
 
 const INTROSPECTOR = {
   client_id: 'tessera-introspector',
@@ -189,6 +189,7 @@ function configuration(issuer, clients) {
       openid: ['sub'],
       email: ['email', 'email_verified'],
       profile: ['name', 'given_name', 'family_name', 'preferred_username'],
+      groups: ['groups'],
     },
     scopes: SUPPORTED_SCOPES,
     responseTypes: ['code'],
@@ -217,6 +218,9 @@ function configuration(issuer, clients) {
       revocation: { enabled: true },
       introspection: { enabled: true },
       userinfo: { enabled: true },
+      // OIDC Core §5.5: claims asked for in UserInfo only (the e2e test of `status`'s
+      // identity from UserInfo).
+      claimsParameter: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         // Auto-confirm the logout in a browser (no human in tests).
