@@ -65,6 +65,9 @@ pub(crate) struct Derived {
 struct Cached {
     token: Secret,
     expires_at: UnixMillis,
+    /// The user of the session it was fetched for (`sub`, when known): a session another
+    /// process put in place for someone else is never served it.
+    subject: Option<String>,
 }
 
 /// One fetch of one derived token.
@@ -231,11 +234,16 @@ impl Engine {
         if let Some(problem) = self.unusable_url(name, &endpoint.url) {
             return self.derived_failed(name, vec![waiter], problem);
         }
+        let subject = self.session_subject();
         let cached = self
             .derived
             .cache
             .get(name)
-            .filter(|c| self.core.session.is_some() && c.expires_at > now.plus_secs(ttl))
+            .filter(|c| {
+                self.core.session.is_some()
+                    && c.subject == subject
+                    && c.expires_at > now.plus_secs(ttl)
+            })
             .cloned();
         if let Some(cached) = cached {
             return self.derived_ready(name, vec![waiter], cached);
@@ -253,6 +261,15 @@ impl Engine {
         };
         self.derived.flights.insert(name.to_owned(), flight);
         self.ask_for_access_token(now, name, None);
+    }
+
+    /// Who the session is for, as far as it says.
+    fn session_subject(&self) -> Option<String> {
+        self.core
+            .session
+            .as_ref()
+            .and_then(|s| s.identity.as_ref())
+            .and_then(|i| i.subject.clone())
     }
 
     /// A configuration error when the endpoint's URL is not one tokens may be sent to.
@@ -422,7 +439,17 @@ impl Engine {
         let failed = |problem| derived_error(name, problem);
         let outcome = match answer {
             Answer::Token { token, expires_at } => {
-                let cached = Cached { token, expires_at };
+                let subject = self
+                    .core
+                    .session
+                    .as_ref()
+                    .and_then(|s| s.identity.as_ref())
+                    .and_then(|i| i.subject.clone());
+                let cached = Cached {
+                    token,
+                    expires_at,
+                    subject,
+                };
                 self.derived.cache.insert(name.to_owned(), cached.clone());
                 Ok(cached)
             }

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use tessera_engine::{
-    Config, DerivedEndpoint, Effect, Error, Event, Input, LoginMethod, Rejected, RequestId,
-    TransportErrorKind, WaiterId,
+    Config, DerivedEndpoint, Effect, Error, Event, Identity, Input, LoginMethod, Rejected,
+    RequestId, Secret, TransportErrorKind, WaiterId,
 };
 
 use crate::scenario::*;
@@ -119,6 +119,38 @@ fn a_logout_fails_a_fetch_under_way_and_forgets_the_cache() {
     assert_eq!(failed, Some((vec![WaiterId(2)], Error::NotLoggedIn)));
     let late = answer(&mut s, second, r#"{"token":"ws-2","expires_in":600}"#);
     assert!(late.is_err(), "the answer is no one's: {late:?}");
+}
+
+#[test]
+fn a_cached_token_is_not_served_for_another_user_another_process_signed_in() {
+    let mut s = Scenario::with_config(derived_config());
+    let mut alice = session(3600);
+    alice.identity = Some(Identity {
+        subject: Some("alice".into()),
+        ..Identity::default()
+    });
+    s.input(Input::SessionLoaded {
+        session: Some(alice),
+    });
+    let id = requests(&ask(&mut s, 1))[0].id;
+    answer(&mut s, id, r#"{"token":"for-alice","expires_in":600}"#).unwrap();
+    // A refresh finds, under the lock, the session another process stored for bob.
+    s.get_token(2, 4000);
+    let mut bob = session(7200);
+    bob.access_token = Secret::new("at-bob");
+    bob.identity = Some(Identity {
+        subject: Some("bob".into()),
+        ..Identity::default()
+    });
+    s.input(Input::SessionLocked { session: Some(bob) });
+    assert_eq!(s.state(), "idle", "bob's token serves without a refresh");
+    let effects = ask(&mut s, 3);
+    let request = requests(&effects);
+    assert_eq!(request.len(), 1, "fetched for bob: {effects:?}");
+    assert_eq!(
+        request[0].headers.get("authorization").map(String::as_str),
+        Some("Bearer at-bob")
+    );
 }
 
 #[test]
