@@ -93,6 +93,14 @@ demo:
 bench:
 	$(CARGO) bench -p tessera-tests --bench engine
 
+## tessera serve under load (issue 14, BENCHMARKS.md): cached /token next to a trivial axum
+## route, 1000 callers on an expired token (local provider, needs node), batch refresh of
+## 10 000 users and memory per idle session (100 000 imported). About 3 minutes.
+.PHONY: bench-serve
+bench-serve:
+	[ -d tests/provider/node_modules ] || (cd tests/provider && npm ci --no-audit --no-fund --loglevel=error)
+	$(CARGO) bench -p tessera-serve --bench serve_load
+
 ## Rewrite every transcript's expectations with what the engine does now (review the diff!).
 bless:
 	TESSERA_BLESS=1 $(CARGO) test -p tessera-tests --test specs
