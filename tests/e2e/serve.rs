@@ -586,6 +586,12 @@ async fn rejected_refreshes_exactly_once_then_the_api_key_serves() {
         before + 1,
         "exactly one refresh"
     );
+    let (_, metrics) = serve.get("/metrics").await;
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    assert!(
+        metrics.contains("tessera_refreshes_total{profile=\"test\"} 1\n"),
+        "the refresh counted once: {metrics}"
+    );
 
     // The API refuses the new token too: no second refresh, the API key, logged.
     let (_, third) = serve

@@ -24,7 +24,7 @@ struct ServedLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
+    route: &'static str,
     status: u16,
 }
 
@@ -150,12 +150,9 @@ impl Metrics {
             .inc();
     }
 
-    pub fn request(&self, route: &str, status: u16, took: Duration) {
+    pub fn request(&self, route: &'static str, status: u16, took: Duration) {
         self.requests
-            .get_or_create(&RouteLabels {
-                route: route.to_owned(),
-                status,
-            })
+            .get_or_create(&RouteLabels { route, status })
             .observe(took.as_secs_f64());
     }
 

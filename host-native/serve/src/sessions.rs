@@ -84,6 +84,9 @@ pub struct Activity {
     pub suspended_token: Option<[u8; 32]>,
     #[serde(skip)]
     pub refreshed_after_rejection: Option<[u8; 32]>,
+    /// The last token counted as a refresh (callers that joined it are not counted).
+    #[serde(skip)]
+    pub last_token: Option<[u8; 32]>,
 }
 
 struct Live {
@@ -339,19 +342,29 @@ impl Sessions {
         let key = (user.to_owned(), profile.to_owned());
         match result {
             Ok(token) => {
-                tracing::debug!(
-                    user,
-                    profile,
-                    took_ms = started.elapsed().as_millis() as u64,
-                    "a token from the provider"
-                );
-                self.metrics.refreshed(profile, started.elapsed());
-                crate::scheduler::plan(self, key, token.expires_at.0 as i64);
-                self.update_activity(user, profile, |a| {
-                    a.last_refresh_at = Some(now_ms() as u64);
+                // Every caller that joined one refresh comes here with its token: count
+                // the refresh once, by the token it produced.
+                let produced = fingerprint(token.access_token.expose());
+                let new = self.update_activity(user, profile, |a| {
                     a.last_error = None;
                     a.attempts = 0;
+                    let new = a.last_token != Some(produced);
+                    if new {
+                        a.last_token = Some(produced);
+                        a.last_refresh_at = Some(now_ms() as u64);
+                    }
+                    new
                 });
+                if new {
+                    tracing::debug!(
+                        user,
+                        profile,
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "a token from the provider"
+                    );
+                    self.metrics.refreshed(profile, started.elapsed());
+                    crate::scheduler::plan(self, key, token.expires_at.0 as i64);
+                }
             }
             Err(EngineError::NotLoggedIn) => {}
             Err(error) => {

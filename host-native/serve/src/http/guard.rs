@@ -69,23 +69,62 @@ impl Guard {
     }
 }
 
-pub async fn check_host(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if !state.guard.host_allowed(request.headers()) {
-        return ApiError::new(
+/// Every request: the Host check first (DNS rebinding), then the bearer token (but on
+/// the browser callback), then the handler; its time goes to `/metrics`.
+pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = route_label(
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
+    let response = if !state.guard.host_allowed(request.headers()) {
+        ApiError::new(
             StatusCode::MISDIRECTED_REQUEST,
             "host_not_allowed",
             "this service answers requests addressed to loopback or its configured names only (--allow-host)",
         )
-        .into_response();
-    }
-    next.run(request).await
+        .into_response()
+    } else if route == super::CALLBACK_ROUTE {
+        next.run(request).await
+    } else {
+        match refusal(&state, &request) {
+            Some(refused) => refused,
+            None => next.run(request).await,
+        }
+    };
+    state
+        .sessions
+        .metrics
+        .request(route, response.status().as_u16(), started.elapsed());
+    response
 }
 
-pub async fn require_bearer(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// The routes as metric labels (no allocation per request).
+fn route_label(matched: Option<&str>) -> &'static str {
+    const ROUTES: &[&str] = &[
+        "/token/{profile}",
+        "/token/{profile}/rejected",
+        super::CALLBACK_ROUTE,
+        "/auth/{profile}/start",
+        "/auth/{profile}/device",
+        "/auth/{profile}/status",
+        "/auth/{profile}/logout",
+        "/refresh",
+        "/users/{id}/credentials/{profile}",
+        "/settings",
+        "/metrics",
+        "/healthz",
+        "/",
+    ];
+    matched
+        .and_then(|m| ROUTES.iter().find(|r| **r == m).copied())
+        .unwrap_or("unmatched")
+}
+
+/// Why a request without a valid bearer token is refused, or `None` when it has one.
+fn refusal(state: &AppState, request: &Request) -> Option<Response> {
     let headers = request.headers();
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -94,21 +133,20 @@ pub async fn require_bearer(
             let (scheme, token) = h.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
-    let cookie = (request.uri().path() == "/")
-        .then(|| dashboard_cookie(headers))
-        .flatten();
-    let offered = bearer.or(cookie.as_deref());
-    match offered {
-        Some(token) if state.guard.token_matches(token) => next.run(request).await,
-        Some(_) => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "the bearer token is not this service's (TESSERA_SERVE_TOKEN, or serve.token in the config directory)",
-        )
-        .into_response(),
-        None if request.uri().path() == "/" && request.uri().query().is_some_and(|q| q.contains("token=")) => {
-            next.run(request).await
-        }
+    let dashboard = request.uri().path() == "/";
+    let cookie = dashboard.then(|| dashboard_cookie(headers)).flatten();
+    match bearer.or(cookie.as_deref()) {
+        Some(token) if state.guard.token_matches(token) => None,
+        Some(_) => Some(
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the bearer token is not this service's (TESSERA_SERVE_TOKEN, or serve.token in the config directory)",
+            )
+            .into_response(),
+        ),
+        // The dashboard's link carries the token once; its handler checks it.
+        None if dashboard && request.uri().query().is_some_and(|q| q.contains("token=")) => None,
         None => {
             let mut response = ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -119,7 +157,7 @@ pub async fn require_bearer(
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
-            response
+            Some(response)
         }
     }
 }
@@ -134,22 +172,6 @@ fn dashboard_cookie(headers: &HeaderMap) -> Option<String> {
             let (name, value) = pair.trim().split_once('=')?;
             (name == COOKIE).then(|| value.to_owned())
         })
-}
-
-/// Times each request by route and status, for `/metrics`.
-pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
-    let response = next.run(request).await;
-    state
-        .sessions
-        .metrics
-        .request(&route, response.status().as_u16(), started.elapsed());
-    response
 }
 
 #[cfg(test)]

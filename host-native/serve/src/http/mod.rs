@@ -22,6 +22,9 @@ use crate::sessions::Sessions;
 
 pub use guard::Guard;
 
+/// The one route a browser reaches without the bearer token.
+pub const CALLBACK_ROUTE: &str = "/auth/{profile}/callback";
+
 /// Largest request body taken.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -51,23 +54,17 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
         .route("/settings", get(admin::settings))
         .route("/metrics", get(admin::metrics))
         .route("/healthz", get(admin::healthz))
-        .route("/", get(admin::dashboard))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            guard::require_bearer,
-        ));
+        .route("/", get(admin::dashboard));
+    // One middleware for every request (the Host check, the bearer token but on the
+    // callback, the timing): each layer costs a boxed future per request.
     let mut app = Router::new()
-        .route("/auth/{profile}/callback", get(auth::callback))
+        .route(CALLBACK_ROUTE, get(auth::callback))
         .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            guard::check_host,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            guard::observe,
+            guard::gate,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state);
