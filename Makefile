@@ -101,6 +101,12 @@ bench-serve:
 	[ -d tests/provider/node_modules ] || (cd tests/provider && npm ci --no-audit --no-fund --loglevel=error)
 	$(CARGO) bench -p tessera-serve --bench serve_load
 
+## tessera serve on PostgreSQL: batch refresh of 10 000 users on 1 replica, then 3 (a real
+## PostgreSQL started in a temp dir, a counting stub token endpoint; BENCHMARKS.md).
+.PHONY: bench-replicas
+bench-replicas:
+	$(CARGO) test -p tessera-tests --test e2e -- --ignored replicas::bench_ --nocapture
+
 ## Rewrite every transcript's expectations with what the engine does now (review the diff!).
 bless:
 	TESSERA_BLESS=1 $(CARGO) test -p tessera-tests --test specs

@@ -474,3 +474,108 @@ async fn kill_9_of_the_lease_holder_mid_refresh_another_replica_takes_over() {
         "no kill landed before the refresh left; the rounds tested only the window"
     );
 }
+
+/// Imports `users` sessions (refresh tokens `rt-{tag}-{i}`) through `base`, 16 at a time.
+async fn import_users(base: &str, users: usize, tag: &str, expires: u64) {
+    let http = reqwest::Client::new();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut imports = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (http, base, next, tag) = (http.clone(), base.to_owned(), next.clone(), tag.to_owned());
+        imports.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= users {
+                    return;
+                }
+                let body = json!({"access_token": format!("at-{tag}-{i}"),
+                                  "refresh_token": format!("rt-{tag}-{i}"), "expires_at": expires});
+                let response = http
+                    .put(format!("{base}/users/u{i}/credentials/test"))
+                    .bearer_auth(TOKEN)
+                    .header("content-type", "application/json")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+            }
+        });
+    }
+    while let Some(done) = imports.join_next().await {
+        done.unwrap();
+    }
+}
+
+/// Benchmark, not a test (`make bench-replicas`; BENCHMARKS.md): batch refresh of 10,000
+/// users on one replica, then on three sharing the work, against the counting stub token
+/// endpoint; prints the wall times. Asserts only that each refresh token was used once.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a benchmark: run with make bench-replicas"]
+async fn bench_batch_refresh_three_replicas_against_one() {
+    let pg = Pg::start();
+    let stub = stub_provider().await;
+    let profile = |dir: &std::path::Path| {
+        std::fs::write(
+            dir.join("config.toml"),
+            format!(
+                "[profiles.test]\nclient_id = \"tessera-cli\"\ndiscovery = false\n\
+                 endpoints = {{ authorization = \"{u}/authorize\", token = \"{u}/token\" }}\n",
+                u = stub.url
+            ),
+        )
+        .unwrap();
+    };
+    let all: Vec<Serve> = (0..3).map(|_| replica(&pg, &profile, &[])).collect();
+    let users: usize = std::env::var("BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let http = reqwest::Client::new();
+    let batch = |url: String| {
+        let http = http.clone();
+        async move {
+            http.post(format!("{url}/refresh?expiring_within=3600"))
+                .bearer_auth(TOKEN)
+                .timeout(Duration::from_secs(900))
+                .send()
+                .await
+                .unwrap()
+                .json_text()
+                .await
+        }
+    };
+    for round in 1..=2 {
+        for replicas in [1usize, 3] {
+            let tag = format!("r{round}x{replicas}");
+            import_users(&all[0].url, users, &tag, now_secs() + 3000).await;
+            let started = std::time::Instant::now();
+            let mut runs = tokio::task::JoinSet::new();
+            for replica in &all[..replicas] {
+                runs.spawn(batch(replica.url.clone()));
+            }
+            let mut per_replica = Vec::new();
+            while let Some(done) = runs.join_next().await {
+                let body: Value = done.unwrap();
+                assert_eq!(body["failed"], 0, "{body}");
+                per_replica.push(body["refreshed"].as_u64().unwrap());
+            }
+            let took = started.elapsed();
+            let uses = stub.uses.lock().unwrap();
+            let used = uses
+                .iter()
+                .filter(|(t, _)| t.starts_with(&format!("rt-{tag}-")))
+                .collect::<Vec<_>>();
+            assert_eq!(used.len(), users, "every user refreshed");
+            assert!(
+                used.iter().all(|(_, n)| **n == 1),
+                "each refresh token used once"
+            );
+            eprintln!(
+                "round {round}, {replicas} replica(s): {users} refreshed in {:.2} s = {:.0} refreshes/s; per replica {per_replica:?}",
+                took.as_secs_f64(),
+                users as f64 / took.as_secs_f64()
+            );
+        }
+    }
+}
