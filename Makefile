@@ -9,11 +9,11 @@ CHROMEDRIVER ?= $(or $(shell command -v chromedriver),/usr/bin/chromedriver)
 # a test runner; the browser targets give it a TMPDIR of its own, emptied on every run.
 BROWSER_TMP := $(CURDIR)/target/browser-tmp
 
-.PHONY: test fmt-check lint unit specs wasm engine-deps provider-test keyring-test demo bench bless fmt
+.PHONY: test fmt-check lint cross-check unit specs wasm engine-deps provider-test keyring-test demo bench bless fmt
 .PHONY: wasm-tools wasm-test wasm-size wasm-package wasm-package-test
 
 ## Everything CI checks, in order of speed of failure.
-test: fmt-check engine-deps lint unit wasm wasm-test provider-test keyring-test wasm-package-test extension-test
+test: fmt-check engine-deps lint cross-check unit wasm wasm-test provider-test keyring-test wasm-package-test extension-test
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -21,6 +21,11 @@ fmt-check:
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## cargo clippy of the CLI, library and engine for x86_64-apple-darwin and
+## x86_64-pc-windows-msvc (their keyring stores), from Linux; nothing is linked.
+cross-check:
+	.ci/cross-check
 
 ## Unit, per-state and property tests, and the specs/ corpus (one test per transcript).
 unit:

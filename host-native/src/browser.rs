@@ -206,7 +206,9 @@ fn expand(arg: &str, url: &str) -> (String, bool) {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    #[cfg(unix)]
     use std::path::Path;
+    #[cfg(unix)]
     use std::time::{Duration, Instant};
 
     fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {

@@ -1,23 +1,36 @@
 //! The session in the system keyring: service `tessera`, account = profile name.
 //!
-//! On Linux this is the Secret Service (GNOME Keyring, KWallet, KeePassXC) over D-Bus,
-//! through keyring-core with an explicitly built `zbus-secret-service-keyring-store` — never
-//! keyring-core's process-wide default store. macOS and Windows are not built yet and report
-//! [`StoreError::KeyringUnavailable`], so `--store auto` uses the encrypted file there.
+//! One store over keyring-core's `Entry`, with the platform's own credential store built
+//! explicitly (never keyring-core's process-wide default store), chosen at compile time
+//! for the platform and probed at run time:
 //!
-//! Threads and runtimes: the store's blocking API runs every D-Bus call on zbus's own
-//! process-wide tokio runtime (`zbus::block_on`, created on first use). `Runtime::block_on`
-//! panics when called from a thread that is inside a runtime, so every method here must run
-//! on a plain thread or in `tokio::task::spawn_blocking`, never directly in async code. The
-//! probe runs on a thread of its own, so `open_store` itself is safe anywhere.
+//! | platform | store | module |
+//! |---|---|---|
+//! | Linux | Secret Service (GNOME Keyring, KWallet, KeePassXC) over D-Bus | `secret_service.rs` |
+//! | macOS | the login Keychain (Security framework) | `apple.rs` |
+//! | Windows | Credential Manager, one generic credential | `windows.rs` |
+//! | others | none: [`probe`] fails, so `--store auto` uses the encrypted file | `unsupported.rs` |
+//!
+//! What the stores share lives here: the probe (read, and with `check_write` a throw-away
+//! write, so a keyring that refuses writes is found before a login, not after), the
+//! envelope encoding, the error texts, and the refresh lock (a file in the config
+//! directory, as for the file store). What differs — how to connect, what an item is
+//! labelled, how a failure to connect is explained — is each platform module's.
+//!
+//! Threads and runtimes: the Secret Service's blocking API runs every D-Bus call on zbus's
+//! own process-wide tokio runtime (`zbus::block_on`, created on first use).
+//! `Runtime::block_on` panics when called from a thread that is inside a runtime, so every
+//! method here must run on a plain thread or in `tokio::task::spawn_blocking`, never
+//! directly in async code (the Keychain and Credential Manager calls block too, so the
+//! rule holds on every platform). The probe runs on a thread of its own, so `open_store`
+//! itself is safe anywhere.
 //!
 //! Dropping is a D-Bus operation too: zbus's blocking proxy releases itself with
 //! `block_on`, so the last reference to the Secret Service connection must not be dropped
 //! on a runtime's worker thread either (it was: the actor's state, and with it the store,
 //! is dropped on a worker when a client stops, which printed "Cannot start a runtime from
 //! within a runtime" at the exit of every keyring command). [`KeyringStore`]'s `Drop`
-//! therefore hands the connection to a short-lived plain thread when it runs inside a
-//! runtime.
+//! therefore hands the entry to a short-lived plain thread when it runs inside a runtime.
 
 use super::StoreInfo;
 use super::error::StoreError;
@@ -35,314 +48,22 @@ pub(crate) struct Probed {
     pub read: Option<Option<Vec<u8>>>,
 }
 
-/// Where the session lives, for [`StoreInfo::location`].
-pub(crate) fn location(profile: &str) -> String {
-    format!("Secret Service (service {SERVICE}, account {profile})")
-}
+#[cfg(any(target_os = "linux", target_os = "macos", target_os = "windows"))]
+mod store;
+#[cfg(any(target_os = "linux", target_os = "macos", target_os = "windows"))]
+pub(crate) use store::*;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(target_os = "linux")]
+#[path = "keyring/secret_service.rs"]
+mod platform;
+#[cfg(target_os = "macos")]
+#[path = "keyring/apple.rs"]
+mod platform;
+#[cfg(target_os = "windows")]
+#[path = "keyring/windows.rs"]
+mod platform;
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
+mod unsupported;
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
 pub(crate) use unsupported::*;
-#[cfg(not(target_os = "linux"))]
-mod unsupported {
-    use super::*;
-
-    #[derive(Debug)]
-    pub(crate) enum KeyringStore {}
-
-    pub(crate) fn probe(_profile: &str, _check_write: bool) -> Result<Probed, String> {
-        Err("not built for this platform yet".to_owned())
-    }
-
-    impl super::super::BlockingStore for KeyringStore {
-        fn info(&self) -> &StoreInfo {
-            match *self {}
-        }
-        fn load(&self) -> Result<Option<tessera_engine::StoredSession>, StoreError> {
-            match *self {}
-        }
-        fn save(&self, _: &tessera_engine::StoredSession) -> Result<(), StoreError> {
-            match *self {}
-        }
-        fn delete(&self) -> Result<(), StoreError> {
-            match *self {}
-        }
-        fn lock(
-            &self,
-            _: std::time::Duration,
-        ) -> Result<Option<super::super::LockGuard>, StoreError> {
-            match *self {}
-        }
-    }
-
-    impl KeyringStore {
-        pub(crate) fn set_lock_dir(&mut self, _: &std::path::Path) {
-            match *self {}
-        }
-
-        pub(crate) fn decode(
-            &self,
-            _: Vec<u8>,
-        ) -> Result<Option<tessera_engine::StoredSession>, StoreError> {
-            match *self {}
-        }
-    }
-}
-
-#[cfg(target_os = "linux")]
-pub(crate) use secret_service::*;
-#[cfg(target_os = "linux")]
-mod secret_service {
-    use std::collections::HashMap;
-    use std::sync::mpsc;
-    use std::time::Duration;
-
-    use keyring_core::api::CredentialStoreApi as _;
-    use keyring_core::{Entry, Error};
-    use tessera_engine::StoredSession;
-
-    use super::super::envelope::{self, MAX_SESSION_BYTES, wipe};
-    use super::super::error::one_line;
-    use super::super::{BlockingStore, StoreKind};
-    use super::*;
-
-    /// How long the probe may take. D-Bus activation of a keyring daemon takes well under a
-    /// second; an unlock prompt on a desktop waits for the user, so this is generous.
-    const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
-
-    /// The Secret Service item of one profile.
-    #[derive(Debug)]
-    pub(crate) struct KeyringStore {
-        info: StoreInfo,
-        profile: String,
-        /// Where the profile's refresh lock file lives (the config directory).
-        lock_dir: std::path::PathBuf,
-        /// Always `Some` until dropped (see the module docs on dropping).
-        entry: Option<Entry>,
-    }
-
-    impl Drop for KeyringStore {
-        fn drop(&mut self) {
-            let Some(entry) = self.entry.take() else {
-                return;
-            };
-            if tokio::runtime::Handle::try_current().is_err() {
-                return drop(entry);
-            }
-            // Inside a runtime (a worker, or the blocking pool, which cannot be told apart
-            // from here): release the connection where `block_on` is allowed.
-            // Through a channel, so the entry is still ours if the thread cannot start.
-            let (handover, receiver) = mpsc::channel::<Entry>();
-            let spawned = std::thread::Builder::new()
-                .name("tessera-keyring-drop".to_owned())
-                .spawn(move || drop(receiver.recv()));
-            let unsent = match spawned {
-                Ok(_) => handover.send(entry).err().map(|unsent| unsent.0),
-                Err(_) => Some(entry),
-            };
-            if let Some(entry) = unsent {
-                // Only when threads are exhausted: leaking one connection beats a panic.
-                tracing::debug!("could not release the Secret Service connection");
-                std::mem::forget(entry);
-            }
-        }
-    }
-
-    /// Connects to the Secret Service and reads this profile's item. When it holds none
-    /// and `check_write` is set, also stores and deletes a throw-away item: a headless
-    /// GNOME Keyring answers reads but refuses writes when its login keyring is locked and
-    /// no unlock prompt can be shown, and finding that out only after a login would lose it.
-    pub(crate) fn probe(profile: &str, check_write: bool) -> Result<Probed, String> {
-        let (tx, rx) = mpsc::channel();
-        let owned = profile.to_owned();
-        std::thread::Builder::new()
-            .name("tessera-keyring-probe".to_owned())
-            .spawn(move || {
-                let _ = tx.send(probe_here(&owned, check_write));
-            })
-            .map_err(|err| format!("could not start the keyring probe: {err}"))?;
-        match rx.recv_timeout(PROBE_TIMEOUT) {
-            Ok(result) => result,
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
-                "the Secret Service did not answer within {} s",
-                PROBE_TIMEOUT.as_secs()
-            )),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                Err("the keyring probe failed unexpectedly".to_owned())
-            }
-        }
-    }
-
-    fn probe_here(profile: &str, check_write: bool) -> Result<Probed, String> {
-        let store = zbus_secret_service_keyring_store::Store::new().map_err(connect_reason)?;
-        let label = format!("tessera session ({profile})");
-        let modifiers = HashMap::from([("label", label.as_str())]);
-        let entry = store
-            .build(SERVICE, profile, Some(&modifiers))
-            .map_err(|err| one_line(&err.to_string()))?;
-        let (has_session, read) = match entry.get_secret() {
-            Ok(secret) => (true, Some(Some(secret))),
-            Err(Error::NoEntry) => (false, Some(None)),
-            Err(Error::Ambiguous(_)) => (true, None),
-            Err(err) => return Err(access_reason("read from", err)),
-        };
-        if check_write && !has_session {
-            let account = super::super::crypto::random_hex(8).map_err(|e| e.to_string())?;
-            let modifiers = HashMap::from([("label", "tessera keyring probe (safe to delete)")]);
-            let probe = store
-                .build("tessera-probe", &account, Some(&modifiers))
-                .map_err(|err| one_line(&err.to_string()))?;
-            probe
-                .set_secret(b"probe")
-                .map_err(|err| access_reason("store an item in", err))?;
-            if let Err(err) = probe.delete_credential() {
-                tracing::warn!(%err, "could not delete the keyring probe item");
-            }
-        }
-        let store = KeyringStore {
-            info: StoreInfo {
-                kind: StoreKind::Keyring,
-                location: location(profile),
-                fallback_reason: None,
-            },
-            profile: profile.to_owned(),
-            lock_dir: std::path::PathBuf::from("."),
-            entry: Some(entry),
-        };
-        Ok(Probed {
-            store,
-            has_session,
-            read,
-        })
-    }
-
-    /// Why the Secret Service could not be reached, in one line.
-    fn connect_reason(err: Error) -> String {
-        let text = one_line(&err.to_string());
-        let text = text
-            .trim_start_matches("Platform failure: ")
-            .trim_start_matches("zbus error: ");
-        if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none()
-            && text.contains("Failed to connect")
-        {
-            "no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS unset)".to_owned()
-        } else if text.contains("ServiceUnknown") {
-            "no Secret Service on the D-Bus session bus (org.freedesktop.secrets is not \
-             provided)"
-                .to_owned()
-        } else if text.contains("Failed to connect") {
-            format!("cannot reach the D-Bus session bus ({text})")
-        } else {
-            format!("cannot open a Secret Service session ({text})")
-        }
-    }
-
-    /// Why an operation was refused, in one line.
-    fn access_reason(action: &str, err: Error) -> String {
-        match err {
-            Error::NoStorageAccess(inner) => format!(
-                "the Secret Service refused to {action} the keyring; it is locked and could \
-                 not be unlocked ({})",
-                one_line(&inner.to_string())
-            ),
-            Error::Ambiguous(items) => format!(
-                "{} items match service {SERVICE} and this profile; delete the extra ones \
-                 (e.g. `secret-tool clear service {SERVICE} username <profile>`)",
-                items.len()
-            ),
-            // BadEncoding/BadDataFormat carry the secret's bytes: never print them.
-            Error::BadEncoding(_) | Error::BadDataFormat(..) => {
-                "the Secret Service returned malformed data".to_owned()
-            }
-            other => format!(
-                "the Secret Service failed: {}",
-                one_line(&other.to_string())
-            ),
-        }
-    }
-
-    impl KeyringStore {
-        fn entry(&self) -> Result<&Entry, StoreError> {
-            self.entry
-                .as_ref()
-                .ok_or_else(|| StoreError::internal("the keyring store was released"))
-        }
-
-        fn failed(&self, action: &'static str, err: Error) -> StoreError {
-            let reason = access_reason(action, err).replace("<profile>", &self.profile);
-            let verb = match action {
-                "read from" => "read",
-                "write to" => "save",
-                _ => "delete",
-            };
-            StoreError::Keyring {
-                action: verb,
-                reason,
-            }
-        }
-    }
-
-    impl BlockingStore for KeyringStore {
-        fn info(&self) -> &StoreInfo {
-            &self.info
-        }
-
-        fn load(&self) -> Result<Option<StoredSession>, StoreError> {
-            let secret = match self.entry()?.get_secret() {
-                Ok(secret) => secret,
-                Err(Error::NoEntry) => return Ok(None),
-                Err(err) => return Err(self.failed("read from", err)),
-            };
-            self.decode(secret)
-        }
-
-        fn save(&self, session: &StoredSession) -> Result<(), StoreError> {
-            let secret = envelope::encode(&self.profile, session)?;
-            let stored = self.entry()?.set_secret(&secret);
-            wipe(secret);
-            stored.map_err(|err| self.failed("write to", err))
-        }
-
-        fn delete(&self) -> Result<(), StoreError> {
-            match self.entry()?.delete_credential() {
-                Ok(()) | Err(Error::NoEntry) => Ok(()),
-                // Duplicates (e.g. left by another tool): logging out removes them all.
-                Err(Error::Ambiguous(entries)) => {
-                    for entry in entries {
-                        match entry.delete_credential() {
-                            Ok(()) | Err(Error::NoEntry) => {}
-                            Err(err) => return Err(self.failed("delete from", err)),
-                        }
-                    }
-                    Ok(())
-                }
-                Err(err) => Err(self.failed("delete from", err)),
-            }
-        }
-
-        fn lock(&self, wait: Duration) -> Result<Option<super::super::LockGuard>, StoreError> {
-            super::super::lock::acquire_file_lock(&self.lock_dir, &self.profile, wait)
-        }
-    }
-
-    impl KeyringStore {
-        /// The refresh lock is the file `<dir>/<profile>.lock`, shared with the file store.
-        pub(crate) fn set_lock_dir(&mut self, dir: &std::path::Path) {
-            self.lock_dir = dir.to_path_buf();
-        }
-
-        /// A read item as a session: what `load` does after reading.
-        pub(crate) fn decode(&self, secret: Vec<u8>) -> Result<Option<StoredSession>, StoreError> {
-            let session = if secret.len() as u64 > MAX_SESSION_BYTES {
-                Err(StoreError::TooLarge {
-                    location: self.info.location.clone(),
-                    size: secret.len() as u64,
-                    limit: MAX_SESSION_BYTES,
-                })
-            } else {
-                envelope::decode(&secret, &self.profile, &self.info.location)
-            };
-            wipe(secret);
-            session.map(Some)
-        }
-    }
-}
