@@ -4,13 +4,15 @@ CARGO ?= cargo
 ENGINE_FORBIDDEN := tokio|reqwest|ractor|keyring.*|hyper|mio|axum|async-std|getrandom|rand|wasm-bindgen|web-sys|js-sys
 # The wasm-bindgen CLI must be exactly the version host-wasm pins for the crate.
 WASM_BINDGEN_VERSION := $(shell sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' host-wasm/Cargo.toml)
+# The dated nightly that builds the shipped browser module (std rebuilt; host-wasm/size/release-build.sh).
+WASM_NIGHTLY := $(shell sed -n 's/^WASM_NIGHTLY=//p' host-wasm/size/release-build.sh)
 CHROMEDRIVER ?= $(or $(shell command -v chromedriver),/usr/bin/chromedriver)
 # Chromium leaves scoped_dir.* folders (tens of MB each) in $TMPDIR when it is stopped by
 # a test runner; the browser targets give it a TMPDIR of its own, emptied on every run.
 BROWSER_TMP := $(CURDIR)/target/browser-tmp
 
 .PHONY: test fmt-check lint cross-check unit specs wasm engine-deps provider-test keyring-test demo bench bless fmt
-.PHONY: wasm-tools wasm-test wasm-size wasm-package wasm-package-test
+.PHONY: wasm-tools wasm-nightly wasm-test wasm-size wasm-package wasm-package-test
 
 ## Everything CI checks, in order of speed of failure.
 test: fmt-check engine-deps lint cross-check unit wasm wasm-test provider-test keyring-test wasm-package-test extension-test
@@ -48,6 +50,12 @@ wasm-tools:
 	  $(CARGO) install -q wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --no-default-features; \
 	fi
 
+## The pinned nightly with rust-src and the wasm target: the shipped module is built with
+## -Zbuild-std and panic=immediate-abort (host-wasm/size/release-build.sh). Tests use stable.
+wasm-nightly:
+	rustup toolchain install $(WASM_NIGHTLY) --profile minimal --component rust-src \
+	  --target wasm32-unknown-unknown
+
 ## The specs/ corpus under WebAssembly — node, a headless Chromium page and a Chromium
 ## service worker — each transcript's effects compared byte for byte with the native
 ## replay (host-wasm/tests/). Chromium: apt-get install chromium chromium-driver.
@@ -59,12 +67,12 @@ wasm-test: wasm-tools
 	  $(CARGO) test -p tessera-wasm --target wasm32-unknown-unknown -- --nocapture
 
 ## Size of the browser build next to oauth4webapi (BENCHMARKS.md); not part of `test`.
-wasm-size: wasm-tools
+wasm-size: wasm-tools wasm-nightly
 	host-wasm/size/measure.sh
 
 ## The npm package (host-wasm/pkg): wasm-release build, wasm-bindgen, wasm-opt, and its
 ## TypeScript declarations checked by tsc --strict (host-wasm/npm/build.sh).
-wasm-package: wasm-tools
+wasm-package: wasm-tools wasm-nightly
 	host-wasm/npm/build.sh
 
 ## The package's Session API in node against the local authorization server: sign-in,

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Builds the npm package of tessera-wasm into host-wasm/pkg/ and type-checks it.
 #
-#   cargo build --profile wasm-release (no transcript replay: it never ships)
+#   cargo build --profile wasm-release (no transcript replay: it never ships) on the pinned
+#   nightly with std rebuilt (host-wasm/size/release-build.sh; WASM_STABLE=1 for stable)
 #   → wasm-bindgen --target web (ES module + .d.ts; glue.js goes to snippets/)
 #   → wasm-opt -Oz (npm binaryen: Debian's breaks modules)
 #   → package.json, README
 #   → tsc --strict on check-types.ts against the generated declarations.
 #
-# Needs: cargo with the wasm32-unknown-unknown target, wasm-bindgen (the crate's pinned
+# Needs: cargo with the wasm32-unknown-unknown target, the pinned nightly (`make wasm-nightly`), wasm-bindgen (the crate's pinned
 # version: `make wasm-tools`), node and npm.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -20,9 +21,10 @@ if [ ! -x "$here/node_modules/.bin/wasm-opt" ] || [ ! -x "$here/node_modules/.bi
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-echo "== cargo build -p tessera-wasm --profile wasm-release --no-default-features --features session" >&2
-(cd "$root" && cargo build -q -p tessera-wasm --target wasm32-unknown-unknown \
-  --profile wasm-release --no-default-features --features session)
+# shellcheck source=../size/release-build.sh
+. "$root/host-wasm/size/release-build.sh"
+echo "== cargo build -p tessera-wasm --profile wasm-release --no-default-features --features session${WASM_STABLE:+ (stable)}" >&2
+(cd "$root" && wasm_release_build --no-default-features --features session)
 
 rm -rf "$out"
 wasm-bindgen --target web --out-dir "$out" \

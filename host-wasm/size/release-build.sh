@@ -1,0 +1,27 @@
+# Sourced by host-wasm/size/measure.sh and host-wasm/npm/build.sh: how the shipped browser
+# module is compiled. Defines WASM_NIGHTLY and wasm_release_build.
+#
+# The shipped module is built with a pinned nightly (the Makefile's `wasm-nightly` target
+# and .ci/run install exactly this one, with rust-src) so that std is rebuilt for it:
+#   -Zbuild-std                        std compiled with the profile below (opt-level z, LTO)
+#   -Cpanic=immediate-abort            a panic is a trap: no panic messages, no formatting
+#   -Zlocation-detail=none             no file/line/column of panics in the data section
+#   -Zfmt-debug=none                   `{:?}` prints nothing: Debug impls become empty
+# None of these change behaviour that the transcripts pin (no input may panic, and Debug
+# output never reaches an effect). Stable keeps working for everything else (tests, clippy)
+# and for this build too: WASM_STABLE=1 builds the module with the default toolchain and
+# the plain `wasm-release` profile, as before (BENCHMARKS.md reports both).
+WASM_NIGHTLY=nightly-2026-05-20
+
+# wasm_release_build FEATURE_FLAGS... — builds tessera-wasm for wasm32-unknown-unknown with
+# the `wasm-release` profile into <target dir>/wasm32-unknown-unknown/wasm-release/.
+wasm_release_build() {
+  if [ "${WASM_STABLE:-}" = 1 ]; then
+    ${CARGO:-cargo} build -q -p tessera-wasm --target wasm32-unknown-unknown --profile wasm-release "$@"
+  else
+    # RUSTFLAGS with --target apply to the wasm crates only, not to build scripts.
+    RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none" \
+      rustup run "$WASM_NIGHTLY" cargo build -q -p tessera-wasm --target wasm32-unknown-unknown \
+      --profile wasm-release -Zbuild-std=std,panic_abort "$@"
+  fi
+}
