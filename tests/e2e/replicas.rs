@@ -24,6 +24,19 @@ fn replica(pg: &Pg, profile: &dyn Fn(&std::path::Path), args: &[&str]) -> Serve 
     Serve::start_with(dir, &all, false, &[("TESSERA_SERVE_KEY", KEY)])
 }
 
+/// A profile `test` on `issuer` without an API key: when OAuth cannot answer, `/token`
+/// says why instead of falling back.
+fn oauth_only(dir: &std::path::Path, issuer: &str) {
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[profiles.test]\nissuer = \"{issuer}\"\nclient_id = \"tessera-cli\"\n\
+             scopes = [\"openid\", \"offline_access\", \"email\"]\n"
+        ),
+    )
+    .expect("config.toml");
+}
+
 fn replicas(pg: &Pg, provider: &Provider, args: &[&str]) -> Vec<Serve> {
     let issuer = provider.issuer.clone();
     (0..3)
@@ -315,11 +328,13 @@ async fn a_pool_of_5_serves_200_users_expiring_at_once_with_a_slow_provider() {
 async fn the_database_stopped_and_restarted_gives_typed_503s_and_loses_nothing() {
     let pg = Pg::start();
     let provider = Provider::start(&[("ACCESS_TOKEN_TTL", "3600")]);
-    let serve = replica(&pg, &|dir| write_profile(dir, &provider.issuer, ""), &[]);
+    let serve = replica(&pg, &|dir| oauth_only(dir, &provider.issuer), &[]);
     serve.sign_in("dora").await;
     serve.sign_in("eli").await;
     let (_, cached) = serve.get("/token/test?user=dora").await;
     let eli = serve.export("eli").await;
+    let gus = json!({"access_token": "at-gus", "refresh_token": "rt-gus", "expires_at": now_secs() + 3600});
+    assert_eq!(serve.put("/users/gus/credentials/test", gus).await.0, 200);
 
     pg.stop_server();
     // A cached token that is still valid keeps being served.
@@ -344,6 +359,22 @@ async fn the_database_stopped_and_restarted_gives_typed_503s_and_loses_nothing()
         "{body}"
     );
 
+    // A user this replica knows but holds no running client for (an import drops it):
+    // `/token` needs the database, and answers a typed 503 without it.
+    let (status, body) = serve.get("/token/test?user=gus").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("storage")),
+        "{body}"
+    );
+    // Still served from the cache, after the failures above.
+    let (status, during) = serve.get("/token/test?user=dora").await;
+    assert_eq!(
+        (status, &during["access_token"]),
+        (200, &cached["access_token"]),
+        "{during}"
+    );
+
     pg.start_server();
     // Recovered, and nothing was lost.
     let mut recovered = Value::Null;
@@ -361,6 +392,79 @@ async fn the_database_stopped_and_restarted_gives_typed_503s_and_loses_nothing()
     );
     let (_, status) = serve.get("/auth/test/status?user=dora").await;
     assert_eq!(status["connected"], true, "{status}");
+    let (status, body) = serve.get("/token/test?user=gus").await;
+    assert_eq!(
+        (status, body["access_token"].as_str()),
+        (200, Some("at-gus")),
+        "{body}"
+    );
+}
+
+/// A database left at schema version 1 (as a tessera-serve of that schema wrote it) is
+/// migrated to the current version when a replica starts, and its sessions survive: they
+/// open with the same key and serve the same tokens.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_of_schema_1_is_migrated_at_start_and_keeps_its_sessions() {
+    let pg = Pg::start();
+    let profile = |dir: &std::path::Path| write_profile(dir, "http://127.0.0.1:9", "");
+    let first = replica(&pg, &profile, &[]);
+    let expires = now_secs() + 3600;
+    for user in ["hal", "ida"] {
+        let tokens = json!({"access_token": format!("at-{user}"), "refresh_token": format!("rt-{user}"),
+                            "expires_at": expires});
+        assert_eq!(
+            first
+                .put(&format!("/users/{user}/credentials/test"), tokens)
+                .await
+                .0,
+            200
+        );
+    }
+    drop(first);
+    // Back to schema 1: undo migration 2 (the claim columns and the expiry index).
+    let current = pg.sql("SELECT max(version) FROM schema_migrations");
+    assert_eq!(current, "2", "update this test for the new migration");
+    pg.sql(
+        "BEGIN; DROP INDEX sessions_expiry; \
+         ALTER TABLE sessions DROP COLUMN claimed_by, DROP COLUMN claim_until; \
+         DELETE FROM schema_migrations WHERE version > 1; COMMIT",
+    );
+    assert_eq!(pg.sql("SELECT max(version) FROM schema_migrations"), "1");
+    assert_eq!(pg.sql("SELECT count(*) FROM sessions"), "2");
+
+    let second = replica(&pg, &profile, &[]);
+    assert_eq!(
+        pg.sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"),
+        "1,2"
+    );
+    assert_eq!(
+        pg.sql(
+            "SELECT count(*) FROM information_schema.columns \
+             WHERE table_name = 'sessions' AND column_name IN ('claimed_by', 'claim_until')"
+        ),
+        "2"
+    );
+    for user in ["hal", "ida"] {
+        let exported = second.export(user).await;
+        assert_eq!(exported["access_token"], format!("at-{user}"), "{exported}");
+        assert_eq!(
+            exported["refresh_token"],
+            format!("rt-{user}"),
+            "{exported}"
+        );
+        let (status, token) = second.get(&format!("/token/test?user={user}")).await;
+        assert_eq!(
+            (status, token["access_token"].as_str()),
+            (200, Some(format!("at-{user}").as_str())),
+            "{token}"
+        );
+    }
+    // Schema 2's claims work on the migrated rows: a batch claims and tries both (the
+    // provider at port 9 is unreachable, so both fail, and stay stored).
+    let (status, batch) = second.post("/refresh?expiring_within=7200").await;
+    assert_eq!(status, 200, "{batch}");
+    assert_eq!(batch["failed"], 2, "{batch}");
+    assert_eq!(pg.sql("SELECT count(*) FROM sessions"), "2");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -578,4 +682,116 @@ async fn bench_batch_refresh_three_replicas_against_one() {
             );
         }
     }
+}
+
+/// Polls `serve` until it answers `/token` for `user` (it learns of a session another
+/// replica wrote from that replica's `NOTIFY`); at most 10 s.
+async fn until_served(serve: &Serve, user: &str) -> Value {
+    for _ in 0..500 {
+        let (status, body) = serve.get(&format!("/token/test?user={user}")).await;
+        if status == 200 {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{user} was never served by {}", serve.url);
+}
+
+/// Replica A serves and caches a user's token; replica B replaces it (the API rejected
+/// it and B refreshed, an import, a logout). A's very next `/token`, sent the moment B
+/// answered, must give the new token (or say the user is signed out): never the one B
+/// replaced. Repeated, to catch a window between B's commit and A hearing of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_replaced_on_one_replica_is_never_served_by_another() {
+    let pg = Pg::start();
+    let provider = Provider::start(&[("ACCESS_TOKEN_TTL", "3600")]);
+    let issuer = provider.issuer.clone();
+    let profile = |dir: &std::path::Path| oauth_only(dir, &issuer);
+    let (a, b) = (replica(&pg, &profile, &[]), replica(&pg, &profile, &[]));
+    a.sign_in("rita").await;
+    let mut current = until_served(&a, "rita").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    until_served(&b, "rita").await;
+
+    const ROUNDS: usize = 40;
+    let mut stale = Vec::new();
+    for round in 0..ROUNDS {
+        // The replicas swap roles every round: a replica refuses a second rejection of a
+        // token its own refresh just produced (it sets OAuth aside for the user then).
+        let (cacher, rotator) = if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let (status, cached) = cacher.get("/token/test?user=rita").await;
+        assert_eq!(
+            (status, cached["access_token"].as_str()),
+            (200, Some(current.as_str())),
+            "round {round}: {cached}"
+        );
+        // The other replica replaces it: the API refused it, so it refreshes; every
+        // fifth round an import of other tokens instead.
+        let replaced = current.clone();
+        if round % 5 == 4 {
+            let exported = rotator.export("rita").await;
+            current = format!("imported-{round}");
+            let tokens = json!({"access_token": current, "refresh_token": exported["refresh_token"],
+                                "expires_at": now_secs() + 3600});
+            let (status, body) = rotator.put("/users/rita/credentials/test", tokens).await;
+            assert_eq!(status, 200, "round {round}: {body}");
+        } else {
+            let (status, fresh) = rotator
+                .call(
+                    reqwest::Method::POST,
+                    "/token/test/rejected?user=rita",
+                    Some(json!({"access_token": replaced})),
+                )
+                .await;
+            assert_eq!(
+                (status, &fresh["source"]),
+                (200, &json!("oauth")),
+                "round {round}: {fresh}"
+            );
+            current = fresh["access_token"].as_str().unwrap().to_owned();
+        }
+        assert_ne!(current, replaced, "round {round}");
+        // At once, the replica that had it cached.
+        let (status, answer) = cacher.get("/token/test?user=rita").await;
+        assert_eq!(status, 200, "round {round}: {answer}");
+        let served = answer["access_token"].as_str().unwrap().to_owned();
+        if served == replaced {
+            stale.push(round);
+            // (The failure, asserted below; the next rounds need it to catch up.)
+            for _ in 0..500 {
+                if cacher.get("/token/test?user=rita").await.1["access_token"] == current.as_str() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        } else {
+            assert_eq!(served, current, "round {round}");
+        }
+    }
+    eprintln!(
+        "replaced on one replica, asked the other at once: {} of {ROUNDS} answers were the replaced token (rounds {stale:?})",
+        stale.len(),
+    );
+
+    // A logout on B: A must not serve the revoked token.
+    let (status, cached) = a.get("/token/test?user=rita").await;
+    assert_eq!(
+        (status, cached["access_token"].as_str()),
+        (200, Some(current.as_str())),
+        "{cached}"
+    );
+    let (status, out) = b.post("/auth/test/logout?user=rita").await;
+    assert_eq!((status, &out["logged_out"]), (200, &json!(true)), "{out}");
+    let (status, answer) = a.get("/token/test?user=rita").await;
+    assert_eq!(
+        status, 401,
+        "the signed-out user's token was served: {answer}"
+    );
+    assert!(!provider.is_active(&current).await, "the logout revoked it");
+    assert!(
+        stale.is_empty(),
+        "a replica served the token the other had replaced, in rounds {stale:?}"
+    );
 }

@@ -141,4 +141,96 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn watch(&self, holder: &str, on_change: Box<dyn Fn(Changed) + Send + Sync>) {
         let _ = (holder, on_change);
     }
+
+    /// The read barrier of a database that other processes write ([`Freshness`]), once
+    /// [`Backend::watch`] runs; `None` for one only this process uses.
+    fn freshness(&self) -> Option<std::sync::Arc<Freshness>> {
+        None
+    }
+}
+
+/// A read barrier for caches that other processes can invalidate (PostgreSQL): a reader
+/// that calls [`Freshness::wait`] goes on only once this process has handled every
+/// change another replica committed before the call. The listener sends one round trip
+/// on its `LISTEN` connection for all readers waiting at that moment; the server sends
+/// the notifications it owes that connection before the round trip's answer, and the
+/// listener handles each before it reads the next message (postgres.rs, `watch`).
+///
+/// Without a listener connection (the database is lost) or when the round trip takes
+/// longer than [`Freshness::BOUND`], readers go on: cached tokens that are still valid
+/// keep being served while the database is away, and no other replica can rotate them
+/// meanwhile unless it still reaches the database (a partition; see ADR 011).
+#[derive(Debug)]
+pub struct Freshness {
+    /// Readers' tickets: each reader takes the next one.
+    tickets: std::sync::atomic::AtomicU64,
+    /// The highest ticket whose reader's barrier is passed.
+    passed: tokio::sync::watch::Sender<u64>,
+    /// Wakes the listener to send a round trip.
+    wanted: tokio::sync::Notify,
+    /// The listener holds a connection that has `LISTEN`ed.
+    listening: std::sync::atomic::AtomicBool,
+}
+
+impl Default for Freshness {
+    fn default() -> Self {
+        Self {
+            tickets: std::sync::atomic::AtomicU64::new(0),
+            passed: tokio::sync::watch::Sender::new(0),
+            wanted: tokio::sync::Notify::new(),
+            listening: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+impl Freshness {
+    /// The longest a reader waits for the barrier.
+    pub const BOUND: std::time::Duration = std::time::Duration::from_secs(2);
+
+    /// Returns once every change committed by another process before this call has been
+    /// handled (or at once without a listener; after [`Self::BOUND`] at most).
+    pub async fn wait(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if !self.listening.load(SeqCst) {
+            return;
+        }
+        let ticket = self.tickets.fetch_add(1, SeqCst) + 1;
+        let mut passed = self.passed.subscribe();
+        self.wanted.notify_one();
+        let _ = tokio::time::timeout(Self::BOUND, passed.wait_for(|p| *p >= ticket)).await;
+    }
+
+    /// For the listener: waits until a reader wants a round trip; returns the highest
+    /// ticket the round trip about to be sent covers.
+    pub async fn wanted(&self) -> u64 {
+        use std::sync::atomic::Ordering::SeqCst;
+        loop {
+            let taken = self.tickets.load(SeqCst);
+            if taken > *self.passed.borrow() {
+                return taken;
+            }
+            self.wanted.notified().await;
+        }
+    }
+
+    /// For the listener: the round trip covering tickets up to `ticket` came back.
+    pub fn passed(&self, ticket: u64) {
+        self.passed.send_if_modified(|p| {
+            let newer = ticket > *p;
+            if newer {
+                *p = ticket;
+            }
+            newer
+        });
+    }
+
+    /// For the listener: whether it holds a listening connection. When it loses it,
+    /// every waiting reader goes on.
+    pub fn set_listening(&self, listening: bool) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.listening.store(listening, SeqCst);
+        if !listening {
+            self.passed(self.tickets.load(SeqCst));
+        }
+    }
 }

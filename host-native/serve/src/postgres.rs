@@ -12,12 +12,11 @@
 
 use std::time::Duration;
 
-use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls};
 use r2d2::Pool;
 use r2d2_postgres::PostgresConnectionManager;
 
-use crate::backend::{Backend, Changed, DbError, SessionIndex, SessionRow, WriteError};
+use crate::backend::{Backend, Changed, DbError, Freshness, SessionIndex, SessionRow, WriteError};
 use crate::error::StartError;
 
 /// Milliseconds since the epoch, by the database's clock.
@@ -69,10 +68,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
 pub struct Postgres {
     /// Always `Some` but while dropping (see `Drop`).
     pool: Option<Pool<PostgresConnectionManager<NoTls>>>,
-    config: postgres::Config,
     /// Where, for messages: host, port and database, never the password.
     location: String,
     holder: String,
+    /// The same connection string, for the async `LISTEN` connection.
+    listen_config: tokio_postgres::Config,
+    freshness: std::sync::Arc<Freshness>,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -96,6 +97,11 @@ impl Postgres {
             location: "the database URL".into(),
             detail: format!("not a PostgreSQL connection string: {e}"),
         })?;
+        let listen_config: tokio_postgres::Config =
+            url.parse().map_err(|e| StartError::Database {
+                location: "the database URL".into(),
+                detail: format!("not a PostgreSQL connection string: {e}"),
+            })?;
         let location = describe(&config);
         let fail = |detail: String| StartError::Database {
             location: location.clone(),
@@ -113,9 +119,10 @@ impl Postgres {
         drop(conn);
         Ok(Self {
             pool: Some(pool),
-            config,
             location,
             holder: holder.to_owned(),
+            listen_config,
+            freshness: Default::default(),
         })
     }
 
@@ -414,54 +421,110 @@ impl Backend for Postgres {
         Ok(())
     }
 
-    /// A thread with its own connection (not the pool's) listening on the channel; when
-    /// the connection is lost, it reconnects and reports everything as changed (it may
-    /// have missed notifications meanwhile).
+    /// A task with its own connection (not the pool's) listening on the channel, which
+    /// also passes the read barrier ([`Freshness`]): when a reader waits, it sends an
+    /// empty query on that connection; the server sends the notifications it owes the
+    /// connection before that query's answer, and this task handles each notification
+    /// before it reads on. When the connection is lost, it reconnects and reports
+    /// everything as changed (it may have missed notifications meanwhile).
     fn watch(&self, holder: &str, on_change: Box<dyn Fn(Changed) + Send + Sync>) {
-        let config = self.config.clone();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("cannot listen for other replicas' writes: no runtime");
+            return;
+        };
+        let config = self.listen_config.clone();
         let holder = holder.to_owned();
-        let spawned = std::thread::Builder::new()
-            .name("tessera-pg-listen".into())
-            .spawn(move || {
-                let mut first = true;
-                loop {
-                    match config.connect(NoTls) {
-                        Ok(mut client) => {
-                            if client.batch_execute(&format!("LISTEN {CHANNEL}")).is_ok() {
-                                if !first {
-                                    on_change(Changed {
-                                        user: String::new(),
-                                        profile: String::new(),
-                                    });
-                                }
-                                first = false;
-                                let mut notifications = client.notifications();
-                                let mut incoming = notifications.blocking_iter();
-                                while let Ok(Some(note)) = incoming.next() {
-                                    let mut parts = note.payload().splitn(3, '\n');
-                                    let (Some(from), Some(user), Some(profile)) =
-                                        (parts.next(), parts.next(), parts.next())
-                                    else {
-                                        continue;
-                                    };
-                                    if from != holder {
-                                        on_change(Changed {
-                                            user: user.to_owned(),
-                                            profile: profile.to_owned(),
-                                        });
-                                    }
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "PostgreSQL notifications: reconnecting")
+        let freshness = self.freshness.clone();
+        runtime.spawn(async move {
+            let mut first = true;
+            loop {
+                match listen(&config, &holder, &freshness, &on_change, first).await {
+                    Ok(()) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "PostgreSQL notifications: reconnecting")
+                    }
+                }
+                freshness.set_listening(false);
+                first = false;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    fn freshness(&self) -> Option<std::sync::Arc<Freshness>> {
+        Some(self.freshness.clone())
+    }
+}
+
+/// One listening connection, until it fails: `LISTEN`, then notifications and barrier
+/// round trips.
+async fn listen(
+    config: &tokio_postgres::Config,
+    holder: &str,
+    freshness: &Freshness,
+    on_change: &(dyn Fn(Changed) + Send + Sync),
+    first: bool,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+    // The connection is read here, in this task: a notification is handled before the
+    // messages after it are read, so before the barrier's answer behind it.
+    let handle = |message: tokio_postgres::AsyncMessage| {
+        let tokio_postgres::AsyncMessage::Notification(note) = message else {
+            return;
+        };
+        let mut parts = note.payload().splitn(3, '\n');
+        let (Some(from), Some(user), Some(profile)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return;
+        };
+        if from != holder {
+            on_change(Changed {
+                user: user.to_owned(),
+                profile: profile.to_owned(),
+            });
+        }
+    };
+    // Drives the connection while `work` waits on it.
+    macro_rules! drive {
+        ($work:expr) => {{
+            let work = $work;
+            tokio::pin!(work);
+            loop {
+                tokio::select! {
+                    biased;
+                    message = std::future::poll_fn(|cx| connection.poll_message(cx)) => {
+                        match message {
+                            Some(Ok(message)) => handle(message),
+                            Some(Err(e)) => return Err(e),
+                            None => return Ok(()),
                         }
                     }
-                    std::thread::sleep(Duration::from_secs(1));
+                    done = &mut work => break done,
                 }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "cannot listen for other replicas' writes");
+            }
+        }};
+    }
+    let statement = format!("LISTEN {CHANNEL}");
+    drive!(client.batch_execute(&statement))?;
+    if !first {
+        on_change(Changed {
+            user: String::new(),
+            profile: String::new(),
+        });
+    }
+    freshness.set_listening(true);
+    loop {
+        let ticket = drive!(freshness.wanted());
+        match drive!(tokio::time::timeout(
+            Freshness::BOUND,
+            client.simple_query("")
+        )) {
+            Ok(Ok(_)) => freshness.passed(ticket),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                tracing::warn!("PostgreSQL notifications: the connection stopped answering");
+                return Ok(());
+            }
         }
     }
 }

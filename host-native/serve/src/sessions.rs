@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use tessera::{Client, ClientOptions, SharedHttp, Token};
 use tessera_engine::{Error as EngineError, Secret, UnixMillis};
 
+use crate::backend::Freshness;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::profiles::{Profile, Profiles};
@@ -105,6 +106,8 @@ pub struct Sessions {
     http: SharedHttp,
     live: RwLock<HashMap<Key, Arc<Live>>>,
     activity: Mutex<HashMap<Key, Activity>>,
+    /// The read barrier of a database other replicas write (PostgreSQL).
+    freshness: Option<Arc<Freshness>>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -119,7 +122,9 @@ pub fn fingerprint(token: &str) -> [u8; 32] {
 
 impl Sessions {
     pub fn new(vault: Arc<Vault>, profiles: Arc<Profiles>, metrics: Arc<Metrics>) -> Self {
+        let freshness = vault.db.freshness();
         Self {
+            freshness,
             vault,
             profiles,
             metrics,
@@ -134,6 +139,15 @@ impl Sessions {
         self.profiles
             .get(name)
             .ok_or_else(|| ApiError::unknown_profile(name, &self.profiles.names()))
+    }
+
+    /// Returns once this process has dropped every cached session that another replica
+    /// replaced before the call ([`Freshness`]); at once on a database only this process
+    /// uses. Call it before reading a client's cached token.
+    pub async fn fresh(&self) {
+        if let Some(freshness) = &self.freshness {
+            freshness.wait().await;
+        }
     }
 
     /// The live client of (user, profile), started (loading its session) if needed.
@@ -318,6 +332,8 @@ impl Sessions {
         profile: &Profile,
         min_ttl_secs: u64,
     ) -> Result<Token, EngineError> {
+        // A token another replica replaced must not be served from our cache.
+        self.fresh().await;
         let client = self
             .client(user, profile)
             .await

@@ -82,6 +82,7 @@ pub async fn rejected(
         // Nothing of this user's to refresh: the chain decides (env tokens, API key).
         return Ok(answer(sessions.credential(&user, profile, 0).await?));
     }
+    sessions.fresh().await;
     let client = sessions.client(&user, profile).await?;
     let current = match named {
         Some(token) => token,
