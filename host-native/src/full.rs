@@ -1,5 +1,8 @@
-//! The `tessera` command.
+//! `tessera-full`: the whole `tessera` command line. The `tessera` binary (main.rs) answers
+//! a cached `tessera token` itself and runs this one for everything else, with the same
+//! arguments; run directly, it behaves as `tessera` does.
 
+#[path = "cli/mod.rs"]
 mod cli;
 
 use std::process::ExitCode;
@@ -13,7 +16,7 @@ fn main() -> ExitCode {
     let args = cli::args::Cli::parse_args();
     cli::init_logging(args.global.verbose);
     // A cached `tessera token` is answered before any runtime exists (see cli/fast.rs).
-    let preopened = match cli::fast::token(&args) {
+    let preopened = match cli::fast::token(&args, cli::fast::any_store) {
         cli::fast::Fast::Served(exit) => return exit.into(),
         cli::fast::Fast::Continue(preopened) => preopened,
     };

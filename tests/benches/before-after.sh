@@ -35,7 +35,7 @@ fi
 
 build() { # DIR TARGET
     (cd "$1" && CARGO_TARGET_DIR=$2 cargo bench -q -p tessera-tests --bench host --bench refresh_storm --no-run \
-        && CARGO_TARGET_DIR=$2 cargo build -q --release -p tessera --bin tessera \
+        && CARGO_TARGET_DIR=$2 cargo build -q --release -p tessera --bins \
         && CARGO_TARGET_DIR=$2 cargo build -q --release -p tessera-tests --example print_field)
 }
 echo "building $rev into $before_target"

@@ -38,7 +38,7 @@ for tool in hyperfine node; do
 done
 
 target=${CARGO_TARGET_DIR:-$root/target}
-cargo build --release -q -p tessera --bin tessera
+cargo build --release -q -p tessera --bin tessera --bin tessera-full
 cargo build --release -q -p tessera-tests --example print_field
 tessera_bin=$target/release/tessera
 print_field=$target/release/examples/print_field

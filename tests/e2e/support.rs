@@ -175,6 +175,9 @@ impl Drop for Provider {
 /// so a test never runs a stale binary.
 pub fn tessera_bin() -> PathBuf {
     static BUILD: Once = Once::new();
+    static BUILD_FULL: Once = Once::new();
+    // `tessera` hands every command but a cached token to `tessera-full` next to it.
+    workspace_bin(&BUILD_FULL, "tessera", "tessera-full", &[]);
     workspace_bin(&BUILD, "tessera", "tessera", &[])
 }
 

@@ -54,7 +54,28 @@ impl Cli {
     /// `Global` and `TokenArgs`, so whatever the small one accepts, the whole one reads
     /// the same way; anything else (other commands, `--help`, mistakes) goes to the whole.
     pub fn parse_args() -> Cli {
-        Self::parse_args_from(std::env::args_os()).unwrap_or_else(|error| error.exit())
+        // Usage lines say `tessera`, also when `tessera-full` runs (main.rs).
+        let args = std::iter::once("tessera".into()).chain(std::env::args_os().skip(1));
+        Self::parse_args_from(args).unwrap_or_else(|error| error.exit())
+    }
+
+    /// `tessera token` and the global options, or `None` for anything else: the front
+    /// binary's parser (main.rs), which hands everything else to `tessera-full` unparsed.
+    pub fn parse_token_only<I, T>(args: I) -> Option<Cli>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        match TokenOnlyCli::try_parse_from(args) {
+            Ok(TokenOnlyCli {
+                command: TokenOnly::Token(token),
+                global,
+            }) => Some(Cli {
+                command: Command::Token(token),
+                global,
+            }),
+            Err(_) => None,
+        }
     }
 
     /// [`Cli::parse_args`] on given arguments, returning clap's error instead of exiting.
@@ -64,15 +85,9 @@ impl Cli {
         T: Into<std::ffi::OsString>,
     {
         let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
-        match TokenOnlyCli::try_parse_from(&args) {
-            Ok(TokenOnlyCli {
-                command: TokenOnly::Token(token),
-                global,
-            }) => Ok(Cli {
-                command: Command::Token(token),
-                global,
-            }),
-            Err(_) => Cli::try_parse_from(&args),
+        match Self::parse_token_only(&args) {
+            Some(cli) => Ok(cli),
+            None => Cli::try_parse_from(&args),
         }
     }
 }

@@ -9,10 +9,13 @@
 //! path, which decides as before; the store opened here is handed over (with what it
 //! read), so a passphrase is never asked for twice and the keyring is not probed twice.
 
+use std::path::Path;
 use std::sync::Mutex;
 
 use tessera::engine::StoredSession;
-use tessera::store::{self, BlockingStore, PassphraseSource, StoreError, StoreInfo};
+use tessera::store::{
+    self, BlockingStore, Loaded, PassphraseSource, StoreChoice, StoreError, StoreInfo,
+};
 
 use super::Exit;
 use super::args::{Cli, Command, TokenArgs};
@@ -30,8 +33,36 @@ pub enum Fast {
     Continue(Option<Preopened>),
 }
 
+/// How the fast path opens and reads the store: [`any_store`] in the whole CLI,
+/// [`file_only`] in the front binary. `None`: this opener does not handle that store.
+/// A function, not a flag, so the front's copy of [`token`] does not reference the
+/// keyring and the linker leaves it out of that binary.
+pub type Opener = fn(StoreChoice, &Path, &str) -> Option<Opened>;
+
+/// The store and what it read at once, or why it could not be opened.
+pub type Opened = Result<(Box<dyn BlockingStore>, Loaded), StoreError>;
+
+/// Any store, keyring included, with a passphrase prompt if needed (`tessera-full`).
+pub fn any_store(choice: StoreChoice, dir: &Path, profile: &str) -> Option<Opened> {
+    Some(store::open_and_load(
+        choice,
+        dir,
+        profile,
+        PassphraseSource::EnvOrPrompt,
+    ))
+}
+
+/// The encrypted file only, and only with the passphrase from the environment or the
+/// kernel's key cache (`tessera`, the front binary): it links no keyring client, and it
+/// must not prompt for a passphrase that `tessera-full` might then ask for again.
+#[allow(dead_code)] // `tessera-full` compiles this module too and never calls it.
+pub fn file_only(choice: StoreChoice, dir: &Path, profile: &str) -> Option<Opened> {
+    (choice == StoreChoice::File)
+        .then(|| store::open_file_and_load(dir, profile, PassphraseSource::Env))
+}
+
 /// Serves `tessera token` from storage when the stored token will do (see the module docs).
-pub fn token(cli: &Cli) -> Fast {
+pub fn token(cli: &Cli, open: Opener) -> Fast {
     let Command::Token(TokenArgs {
         min_ttl,
         derived: None,
@@ -60,12 +91,9 @@ pub fn token(cli: &Cli) -> Fast {
     }
     let choice = session::store_choice(cli, &spec);
     let dir = session::config_dir(cli);
-    let opened = store::open_and_load(
-        choice,
-        &dir,
-        &cli.global.profile,
-        PassphraseSource::EnvOrPrompt,
-    );
+    let Some(opened) = open(choice, &dir, &cli.global.profile) else {
+        return Fast::Continue(None);
+    };
     let (store, loaded) = match opened {
         Ok(opened) => opened,
         Err(error) => return Fast::Continue(Some(Err(error))),

@@ -1,6 +1,9 @@
-//! `tessera serve`: the token service is its own binary, `tessera-serve`, so the CLI's
-//! start-up does not load its HTTP server and database (docs/adr/010-token-service.md).
-//! It is looked for next to this executable, then on `PATH`.
+//! Handing the command line to another binary of tessera's, found next to this executable,
+//! then on `PATH`:
+//! - `tessera serve` → `tessera-serve`: the token service is its own binary, so the CLI's
+//!   start-up does not load its HTTP server and database (docs/adr/010-token-service.md);
+//! - `tessera` → `tessera-full` for everything but a cached `tessera token` (main.rs,
+//!   docs/adr/014-front-binary.md).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -8,8 +11,8 @@ use std::process::Command;
 
 use super::{Exit, output};
 
-fn serve_binary() -> Option<PathBuf> {
-    let name = format!("tessera-serve{}", std::env::consts::EXE_SUFFIX);
+fn find(name: &str) -> Option<PathBuf> {
+    let name = format!("{name}{}", std::env::consts::EXE_SUFFIX);
     let beside = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join(&name)))
@@ -23,14 +26,23 @@ fn serve_binary() -> Option<PathBuf> {
     })
 }
 
-/// Runs `tessera-serve` with `args` in place of this process (Unix), or as a child whose
-/// exit status becomes ours.
+/// `tessera serve ARGS`: runs `tessera-serve ARGS` (see [`to`]).
 pub fn hand_over(args: &[OsString]) -> Exit {
-    let Some(binary) = serve_binary() else {
-        output::error(
-            "`tessera serve` needs the tessera-serve binary next to tessera or on PATH \
-             (cargo install --path host-native/serve, or build the workspace)",
-        );
+    to(
+        "tessera-serve",
+        args,
+        "(cargo install --path host-native/serve, or build the workspace)",
+    )
+}
+
+/// Runs the binary `name` with `args` in place of this process (Unix: same process id,
+/// so signals and the exit status are the command's own), or as a child whose exit code
+/// becomes ours. `install` says how to get the binary when it is missing.
+pub fn to(name: &str, args: &[OsString], install: &str) -> Exit {
+    let Some(binary) = find(name) else {
+        output::error(&format!(
+            "the {name} binary is missing: it belongs next to tessera or on PATH {install}"
+        ));
         return Exit::Other;
     };
     let mut command = Command::new(&binary);
@@ -44,8 +56,10 @@ pub fn hand_over(args: &[OsString]) -> Exit {
     }
     #[cfg(not(unix))]
     match command.status() {
-        Ok(status) if status.success() => Exit::Ok,
-        Ok(_) => Exit::Other,
+        Ok(status) => match status.code() {
+            Some(code) => std::process::exit(code),
+            None => Exit::Other,
+        },
         Err(error) => {
             output::error(&format!("cannot run {}: {error}", binary.display()));
             Exit::Other

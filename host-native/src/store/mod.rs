@@ -234,6 +234,38 @@ pub fn open_and_load(
     Ok((store, loaded))
 }
 
+/// [`open_and_load`] for the encrypted file only, without linking or touching the keyring:
+/// what `tessera`'s front binary uses for `tessera token --store file` (main.rs). The
+/// keyring module, its D-Bus client and the runtime behind it stay out of that binary.
+pub fn open_file_and_load(
+    config_dir: &Path,
+    profile: &str,
+    passphrase: PassphraseSource,
+) -> Result<(Box<dyn BlockingStore>, Loaded), StoreError> {
+    validate_profile(profile)?;
+    let store = file_store(config_dir, profile, passphrase, None);
+    let loaded = store.load();
+    Ok((store, loaded))
+}
+
+fn file_store(
+    config_dir: &Path,
+    profile: &str,
+    passphrase: PassphraseSource,
+    fallback_reason: Option<String>,
+) -> Box<dyn BlockingStore> {
+    Box::new(
+        file::FileStore::new(
+            config_dir,
+            profile,
+            passphrase::Asker::new(passphrase),
+            crypto::KdfCost::DEFAULT,
+            fallback_reason,
+        )
+        .with_kernel_cache(),
+    )
+}
+
 /// The store, and what the keyring probe read (when it chose the keyring and could tell).
 fn open(
     choice: StoreChoice,
@@ -242,17 +274,8 @@ fn open(
     passphrase: PassphraseSource,
 ) -> Result<(Box<dyn BlockingStore>, Option<Loaded>), StoreError> {
     validate_profile(profile)?;
-    let file = |fallback_reason: Option<String>| -> Box<dyn BlockingStore> {
-        Box::new(
-            file::FileStore::new(
-                config_dir,
-                profile,
-                passphrase::Asker::new(passphrase.clone()),
-                crypto::KdfCost::DEFAULT,
-                fallback_reason,
-            )
-            .with_kernel_cache(),
-        )
+    let file = |fallback_reason: Option<String>| {
+        file_store(config_dir, profile, passphrase.clone(), fallback_reason)
     };
     let chosen = |mut probed: keyring::Probed| -> (Box<dyn BlockingStore>, Option<Loaded>) {
         probed.store.set_lock_dir(config_dir);
