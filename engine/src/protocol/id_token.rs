@@ -83,7 +83,9 @@ fn decode_payload(token: &str) -> Option<serde_json::Map<String, Value>> {
         return None;
     }
     let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
+    // `from_str` after a UTF-8 check rejects exactly what `from_slice` rejects, and the
+    // browser build then carries one JSON reader instead of two.
+    match serde_json::from_str(std::str::from_utf8(&bytes).ok()?).ok()? {
         Value::Object(claims) => Some(claims),
         _ => None,
     }

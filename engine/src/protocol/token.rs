@@ -94,7 +94,9 @@ pub(crate) fn exchange_code(
                     ("accept".to_owned(), "application/json".to_owned()),
                     ("content-type".to_owned(), "application/json".to_owned()),
                 ]),
-                body: body.to_string(),
+                // Not `body.to_string()`: the same compact JSON without `Display`, whose
+                // pretty-printing variant would ship in the browser build for nothing.
+                body: serde_json::to_string(&body).unwrap_or_default(),
             }
         }
     }
