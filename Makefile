@@ -114,6 +114,14 @@ bench-serve:
 	[ -d tests/provider/node_modules ] || (cd tests/provider && npm ci --no-audit --no-fund --loglevel=error)
 	$(CARGO) bench -p tessera-serve --bench serve_load
 
+## tessera serve on PostgreSQL and on SQLite side by side, in one run (BENCHMARKS.md):
+## cached /token next to the floor, and the 1000-caller storm, on both databases in turns
+## (a real PostgreSQL started in a temp dir; needs node). About 4 minutes.
+.PHONY: bench-serve-pg
+bench-serve-pg:
+	[ -d tests/provider/node_modules ] || (cd tests/provider && npm ci --no-audit --no-fund --loglevel=error)
+	SERVE_BENCH_PARTS=cached,storm SERVE_BENCH_DATABASES=sqlite,postgres SERVE_BENCH_ROUNDS=$${SERVE_BENCH_ROUNDS:-3} $(CARGO) bench -p tessera-serve --bench serve_load
+
 ## tessera serve on PostgreSQL: batch refresh of 10 000 users on 1 replica, then 3 (a real
 ## PostgreSQL started in a temp dir, a counting stub token endpoint; BENCHMARKS.md).
 .PHONY: bench-replicas

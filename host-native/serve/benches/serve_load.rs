@@ -29,7 +29,10 @@
 //! `SERVE_BENCH_STORM` (1000) and `SERVE_BENCH_STORM_ROUNDS` (3), `SERVE_BENCH_BATCH`
 //! (10 000), `SERVE_BENCH_IDLE` (100 000), `SERVE_BENCH_IMPORT_CONCURRENCY` (32),
 //! `SERVE_BENCH_PARTS` (`cached,storm,batch,memory`), `SERVE_BENCH_SERVE_BIN` (another
-//! `tessera-serve` binary to measure, e.g. an earlier build).
+//! `tessera-serve` binary to measure, e.g. an earlier build), `SERVE_BENCH_DATABASES`
+//! (`sqlite`; `sqlite,postgres` runs parts 1 and 2 on both, side by side in one run: a
+//! PostgreSQL started in a temporary directory as the e2e tests do, one service per
+//! database running throughout, measured in turns round by round — `make bench-serve-pg`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -58,6 +61,9 @@ const BEARER: &str = "serve-bench-bearer-token-0123456789";
 /// shape and size as the service's.
 const CACHED_TOKEN: &str = "cached-access-token-for-the-serve-load-benchmark-0123456789abcdef";
 const FLOOR_BODY: &str = r#"{"access_token":"cached-access-token-for-the-serve-load-benchmark-0123456789abcdef","expires_at":1900000000,"expires_in":7199,"source":"oauth","token_type":"Bearer"}"#;
+
+/// The sealing key of the services on PostgreSQL (base64 of 32 bytes).
+const SEALING_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -138,8 +144,14 @@ impl Drop for Proc {
     }
 }
 
-/// Starts `tessera-serve` on a fresh config directory holding `config_toml`.
+/// Starts `tessera-serve` on a fresh config directory holding `config_toml` (SQLite).
 fn start_service(dir: &Path, config_toml: &str) -> Proc {
+    start_service_on(dir, config_toml, None)
+}
+
+/// Starts `tessera-serve` on a fresh config directory holding `config_toml`, on
+/// PostgreSQL when `database_url` is given (else SQLite in the directory).
+fn start_service_on(dir: &Path, config_toml: &str, database_url: Option<&str>) -> Proc {
     std::fs::create_dir_all(dir).expect("config dir");
     std::fs::write(dir.join("config.toml"), config_toml).expect("config.toml");
     let log = std::fs::File::create(dir.join("serve.log")).expect("log file");
@@ -156,6 +168,11 @@ fn start_service(dir: &Path, config_toml: &str) -> Proc {
         .env_remove("TESSERA_CONFIG_DIR")
         .env_remove("RUST_LOG")
         .stderr(Stdio::from(log));
+    if let Some(url) = database_url {
+        command
+            .args(["--database-url", url])
+            .env("TESSERA_SERVE_KEY", SEALING_KEY);
+    }
     Proc::start("tessera-serve", command)
 }
 
@@ -187,6 +204,147 @@ fn cpu_time(pid: u32) -> (Duration, Duration) {
         Duration::from_millis(n * 10)
     };
     (ticks(11), ticks(12))
+}
+
+// ---- PostgreSQL (SERVE_BENCH_DATABASES=sqlite,postgres) ----
+
+/// A PostgreSQL server from Debian's packages in a temporary directory (`initdb`,
+/// `pg_ctl` on a free loopback port; as root, run as the `postgres` user), stopped when
+/// dropped. The same set-up as the e2e tests' (tests/e2e/pg.rs).
+struct Postgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    as_postgres: bool,
+}
+
+impl Postgres {
+    fn start() -> Postgres {
+        let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is installed (apt-get install postgresql)")
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .filter(|p| p.join("pg_ctl").exists())
+            .collect();
+        versions.sort();
+        let bin = versions.pop().expect("pg_ctl under /usr/lib/postgresql");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let as_postgres = std::fs::metadata("/proc/self")
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+            .unwrap_or(false);
+        if as_postgres {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .expect("chown");
+            assert!(status.success());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let pg = Postgres {
+            dir,
+            bin,
+            port,
+            as_postgres,
+        };
+        let data = pg.data();
+        pg.run(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        // Durable commits (fsync on), unlike the tests: a refresh's save costs what it
+        // would in production on this disk.
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
+            pg.dir.path().display()
+        );
+        let log = pg.dir.path().join("server.log").display().to_string();
+        pg.run(
+            "pg_ctl",
+            &["-D", &data, "-o", &options, "-l", &log, "-w", "start"],
+        );
+        pg
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn command(&self, tool: &str) -> Command {
+        let program = self.bin.join(tool);
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        }
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let output = self
+            .command(tool)
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("{tool}: {e}"));
+        assert!(
+            output.status.success(),
+            "{tool} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// A fresh database; its URL.
+    fn database(&self, name: &str) -> String {
+        let port = self.port.to_string();
+        self.run(
+            "psql",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-qAt",
+                "-c",
+                &format!("CREATE DATABASE {name}"),
+            ],
+        );
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    fn version(&self) -> String {
+        self.command("postgres")
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.data();
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", &data, "-m", "immediate", "-w", "stop"])
+            .output();
+    }
 }
 
 // ---- HTTP client (hyper, one connection per task) ----
@@ -455,38 +613,66 @@ fn print_load(label: &str, load: &Load) {
     );
 }
 
-async fn part_cached(service: &Proc, floor: &Proc) {
+/// One service under test: its database's name and its process.
+struct Backend<'a> {
+    label: &'static str,
+    service: &'a Proc,
+}
+
+/// What the side-by-side summary prints per database.
+#[derive(Default)]
+struct Summary {
+    cached_rps: Vec<f64>,
+    cached_p99_ms: Vec<f64>,
+    cached_ratio: Vec<f64>,
+    storm_p50_ms: Vec<f64>,
+    storm_p99_ms: Vec<f64>,
+    storm_refreshes: Vec<u64>,
+}
+
+fn range(values: &[f64], decimals: usize) -> String {
+    if values.is_empty() {
+        return "–".into();
+    }
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{lo:.decimals$}–{hi:.decimals$}")
+}
+
+async fn part_cached(backends: &[Backend<'_>], floor: &Proc, summary: &mut [Summary]) {
     let connections = env_or("SERVE_BENCH_CONNECTIONS", 64usize);
     let secs = env_or("SERVE_BENCH_SECS", 10u64);
     let warmup = Duration::from_secs(env_or("SERVE_BENCH_WARMUP_SECS", 2u64));
     let rounds = env_or("SERVE_BENCH_ROUNDS", 5usize);
-    let addr = service.addr("url");
-    call(
-        addr,
-        Method::PUT,
-        "/users/u/credentials/test",
-        Some(json!({
-            "access_token": CACHED_TOKEN,
-            "refresh_token": "not-used-by-this-part",
-            "expires_at": now_secs() + 7200,
-        })),
-    )
-    .await;
-    let first = call(addr, Method::GET, "/token/test?user=u", None).await;
-    assert_eq!(first["access_token"], CACHED_TOKEN, "{first}");
-    assert_eq!(first["source"], "oauth", "{first}");
-    let floor_first = serde_json::from_str::<Value>(FLOOR_BODY).expect("floor body");
-    assert_eq!(
-        floor_first.as_object().map(|o| o.len()),
-        first.as_object().map(|o| o.len()),
-        "the floor answers the same fields"
-    );
-
+    for backend in backends {
+        let addr = backend.service.addr("url");
+        call(
+            addr,
+            Method::PUT,
+            "/users/u/credentials/test",
+            Some(json!({
+                "access_token": CACHED_TOKEN,
+                "refresh_token": "not-used-by-this-part",
+                "expires_at": now_secs() + 7200,
+            })),
+        )
+        .await;
+        let first = call(addr, Method::GET, "/token/test?user=u", None).await;
+        assert_eq!(first["access_token"], CACHED_TOKEN, "{first}");
+        assert_eq!(first["source"], "oauth", "{first}");
+        let floor_first = serde_json::from_str::<Value>(FLOOR_BODY).expect("floor body");
+        assert_eq!(
+            floor_first.as_object().map(|o| o.len()),
+            first.as_object().map(|o| o.len()),
+            "the floor answers the same fields"
+        );
+    }
+    let labels: Vec<&str> = backends.iter().map(|b| b.label).collect();
     println!(
-        "\n## 1. Cached GET /token/test?user=u: {connections} keep-alive connections, {}s warm-up + {secs}s per run, {rounds} rounds (floor, service interleaved)",
-        warmup.as_secs()
+        "\n## 1. Cached GET /token/test?user=u: {connections} keep-alive connections, {}s warm-up + {secs}s per run, {rounds} rounds (floor, then the service on {}, interleaved)",
+        warmup.as_secs(),
+        labels.join(", then ")
     );
-    let mut ratios = Vec::new();
     for round in 1..=rounds {
         println!("round {round}");
         let floor_load = load(
@@ -499,30 +685,41 @@ async fn part_cached(service: &Proc, floor: &Proc) {
         )
         .await;
         print_load("floor", &floor_load);
-        let service_load = load(
-            addr,
-            service.pid(),
-            "/token/test?user=u",
-            connections,
-            warmup,
-            Duration::from_secs(secs),
-        )
-        .await;
-        print_load("service", &service_load);
-        let ratio = service_load.rps() / floor_load.rps();
-        println!(
-            "  service/floor: {ratio:.2}× req/s (target ≥ 0.70×: {})",
-            if ratio >= 0.7 { "met" } else { "MISSED" }
-        );
-        ratios.push(ratio);
+        for (backend, summary) in backends.iter().zip(summary.iter_mut()) {
+            let service_load = load(
+                backend.service.addr("url"),
+                backend.service.pid(),
+                "/token/test?user=u",
+                connections,
+                warmup,
+                Duration::from_secs(secs),
+            )
+            .await;
+            print_load(backend.label, &service_load);
+            let ratio = service_load.rps() / floor_load.rps();
+            println!(
+                "  {}/floor: {ratio:.2}× req/s (target ≥ 0.70×: {})",
+                backend.label,
+                if ratio >= 0.7 { "met" } else { "MISSED" }
+            );
+            summary.cached_rps.push(service_load.rps());
+            summary
+                .cached_p99_ms
+                .push(percentile(&service_load.latencies_us, 0.99));
+            summary.cached_ratio.push(ratio);
+        }
     }
-    ratios.sort_by(f64::total_cmp);
-    println!(
-        "ratio range {:.2}–{:.2}×, median {:.2}×",
-        ratios[0],
-        ratios[ratios.len() - 1],
-        ratios[ratios.len() / 2]
-    );
+    for (backend, summary) in backends.iter().zip(summary.iter()) {
+        let mut ratios = summary.cached_ratio.clone();
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "{}: ratio range {:.2}–{:.2}×, median {:.2}×",
+            backend.label,
+            ratios[0],
+            ratios[ratios.len() - 1],
+            ratios[ratios.len() / 2]
+        );
+    }
 }
 
 // ---- part 2: 1000 requests on an expired token ----
@@ -558,153 +755,179 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-async fn part_storm(service: &Proc, provider: &str) {
+async fn part_storm(backends: &[Backend<'_>], provider: &str, summary: &mut [Summary]) {
     let callers = env_or("SERVE_BENCH_STORM", 1000usize);
     let rounds = env_or("SERVE_BENCH_STORM_ROUNDS", 3usize);
-    let addr = service.addr("url");
-    let base = format!("http://{addr}");
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::limited(20))
         .build()
         .expect("reqwest");
-    // Sign in through the service: its start URL, then the provider's redirects (the
-    // provider approves by itself) back to the service's callback.
-    let start: Value = http
-        .get(format!("{base}/auth/test/start?user=storm"))
+    for backend in backends {
+        let base = format!("http://{}", backend.service.addr("url"));
+        // Sign in through the service: its start URL, then the provider's redirects (the
+        // provider approves by itself) back to the service's callback.
+        let start: Value = http
+            .get(format!("{base}/auth/test/start?user=storm"))
+            .bearer_auth(BEARER)
+            .send()
+            .await
+            .expect("start")
+            .json()
+            .await
+            .expect("start json");
+        let url = start["authorization_url"]
+            .as_str()
+            .expect("authorization_url");
+        let landed = http.get(url).send().await.expect("sign-in redirects");
+        assert!(
+            landed.status().is_success() && landed.url().path() == "/auth/test/callback",
+            "sign-in ended at {} with {}",
+            landed.url(),
+            landed.status()
+        );
+    }
+    let labels: Vec<&str> = backends.iter().map(|b| b.label).collect();
+    println!(
+        "\n## 2. {callers} concurrent GET /token/test?user=storm on an expired token ({rounds} rounds on {}, interleaved; local oidc-provider)",
+        labels.join(", ")
+    );
+    for round in 1..=rounds {
+        for (backend, summary) in backends.iter().zip(summary.iter_mut()) {
+            storm_round(backend, provider, &http, callers, round, summary).await;
+        }
+    }
+}
+
+/// One storm: the user's tokens re-imported as expired, then `callers` requests at once.
+async fn storm_round(
+    backend: &Backend<'_>,
+    provider: &str,
+    http: &reqwest::Client,
+    callers: usize,
+    round: usize,
+    summary: &mut Summary,
+) {
+    let service = backend.service;
+    let addr = service.addr("url");
+    let base = format!("http://{addr}");
+    // The session as stored now (valid: the export does not refresh it).
+    let exported: Value = http
+        .get(format!("{base}/users/storm/credentials/test"))
         .bearer_auth(BEARER)
         .send()
         .await
-        .expect("start")
+        .expect("export")
         .json()
         .await
-        .expect("start json");
-    let url = start["authorization_url"]
+        .expect("export json");
+    let old_access = exported["access_token"]
         .as_str()
-        .expect("authorization_url");
-    let landed = http.get(url).send().await.expect("sign-in redirects");
-    assert!(
-        landed.status().is_success() && landed.url().path() == "/auth/test/callback",
-        "sign-in ended at {} with {}",
-        landed.url(),
-        landed.status()
-    );
-    println!(
-        "\n## 2. {callers} concurrent GET /token/test?user=storm on an expired token ({rounds} rounds; local oidc-provider)"
-    );
-    for round in 1..=rounds {
-        // The session as stored now (valid: the export does not refresh it).
-        let exported: Value = http
-            .get(format!("{base}/users/storm/credentials/test"))
-            .bearer_auth(BEARER)
-            .send()
-            .await
-            .expect("export")
-            .json()
-            .await
-            .expect("export json");
-        let old_access = exported["access_token"]
-            .as_str()
-            .expect("access")
-            .to_owned();
-        let refresh = exported["refresh_token"].as_str().expect("refresh token");
+        .expect("access")
+        .to_owned();
+    let refresh = exported["refresh_token"].as_str().expect("refresh token");
 
-        let counted_before = refreshes_metric(&http, &base).await;
-        let host = HeaderValue::from_str(&addr.to_string()).expect("host");
-        // Every caller first opens its connection and has one request answered on it
-        // (`/healthz`), 50 at a time: a burst of 1000 connects overflows the listen queue
-        // (tokio's backlog is 1024) and the retransmissions, 200 ms and more, would be
-        // measured instead of the service. Then all are released at once after the import.
-        let connected = Arc::new(Barrier::new(callers + 1));
-        let barrier = Arc::new(Barrier::new(callers + 1));
-        let connecting = Arc::new(tokio::sync::Semaphore::new(50));
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..callers {
-            let (connected, barrier) = (connected.clone(), barrier.clone());
-            let (host, connecting) = (host.clone(), connecting.clone());
-            tasks.spawn(async move {
-                let permit = connecting.acquire_owned().await.expect("semaphore");
-                let mut sender = connect(addr).await;
-                let (status, _) =
-                    send(&mut sender, request(Method::GET, &host, "/healthz", None)).await;
-                assert_eq!(status, StatusCode::OK, "healthz");
-                drop(permit);
-                sender.ready().await.expect("ready");
-                connected.wait().await;
-                barrier.wait().await;
-                let sent = Instant::now();
-                let (status, body) = send(
-                    &mut sender,
-                    request(Method::GET, &host, "/token/test?user=storm", None),
-                )
-                .await;
-                (sent, Instant::now(), status, body)
-            });
-        }
-        connected.wait().await;
-        http.post(format!("{provider}/test/counters/reset"))
-            .send()
-            .await
-            .expect("reset counters");
-        // Expired ten seconds ago. (The service's background scheduler sees the expired
-        // import too and joins the same single flight.)
-        http.put(format!("{base}/users/storm/credentials/test"))
-            .bearer_auth(BEARER)
-            .json(&json!({
-                "access_token": old_access,
-                "refresh_token": refresh,
-                "expires_at": now_secs() - 10,
-            }))
-            .send()
-            .await
-            .expect("import")
-            .error_for_status()
-            .expect("import accepted");
-        let released = Instant::now();
-        barrier.wait().await;
-        let mut latencies = Vec::with_capacity(callers);
-        let mut last = released;
-        let mut first = None::<Instant>;
-        let mut last_sent = released;
-        let mut tokens = std::collections::BTreeSet::new();
-        let mut failures = 0;
-        while let Some(done) = tasks.join_next().await {
-            let (sent, answered, status, body) = done.expect("caller");
-            last = last.max(answered);
-            last_sent = last_sent.max(sent);
-            first = Some(first.map_or(answered, |f| f.min(answered)));
-            let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            if status == StatusCode::OK && answer["source"] == "oauth" {
-                tokens.insert(answer["access_token"].as_str().unwrap_or("").to_owned());
-                latencies.push((answered - sent).as_micros() as u32);
-            } else {
-                failures += 1;
-                if failures < 4 {
-                    println!("  failed: {status} {answer}");
-                }
+    let counted_before = refreshes_metric(http, &base).await;
+    let host = HeaderValue::from_str(&addr.to_string()).expect("host");
+    // Every caller first opens its connection and has one request answered on it
+    // (`/healthz`), 50 at a time: a burst of 1000 connects overflows the listen queue
+    // (tokio's backlog is 1024) and the retransmissions, 200 ms and more, would be
+    // measured instead of the service. Then all are released at once after the import.
+    let connected = Arc::new(Barrier::new(callers + 1));
+    let barrier = Arc::new(Barrier::new(callers + 1));
+    let connecting = Arc::new(tokio::sync::Semaphore::new(50));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..callers {
+        let (connected, barrier) = (connected.clone(), barrier.clone());
+        let (host, connecting) = (host.clone(), connecting.clone());
+        tasks.spawn(async move {
+            let permit = connecting.acquire_owned().await.expect("semaphore");
+            let mut sender = connect(addr).await;
+            let (status, _) =
+                send(&mut sender, request(Method::GET, &host, "/healthz", None)).await;
+            assert_eq!(status, StatusCode::OK, "healthz");
+            drop(permit);
+            sender.ready().await.expect("ready");
+            connected.wait().await;
+            barrier.wait().await;
+            let sent = Instant::now();
+            let (status, body) = send(
+                &mut sender,
+                request(Method::GET, &host, "/token/test?user=storm", None),
+            )
+            .await;
+            (sent, Instant::now(), status, body)
+        });
+    }
+    connected.wait().await;
+    http.post(format!("{provider}/test/counters/reset"))
+        .send()
+        .await
+        .expect("reset counters");
+    // Expired ten seconds ago. (The service's background scheduler sees the expired
+    // import too and joins the same single flight.)
+    http.put(format!("{base}/users/storm/credentials/test"))
+        .bearer_auth(BEARER)
+        .json(&json!({
+            "access_token": old_access,
+            "refresh_token": refresh,
+            "expires_at": now_secs() - 10,
+        }))
+        .send()
+        .await
+        .expect("import")
+        .error_for_status()
+        .expect("import accepted");
+    let released = Instant::now();
+    barrier.wait().await;
+    let mut latencies = Vec::with_capacity(callers);
+    let mut last = released;
+    let mut first = None::<Instant>;
+    let mut last_sent = released;
+    let mut tokens = std::collections::BTreeSet::new();
+    let mut failures = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (sent, answered, status, body) = done.expect("caller");
+        last = last.max(answered);
+        last_sent = last_sent.max(sent);
+        first = Some(first.map_or(answered, |f| f.min(answered)));
+        let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if status == StatusCode::OK && answer["source"] == "oauth" {
+            tokens.insert(answer["access_token"].as_str().unwrap_or("").to_owned());
+            latencies.push((answered - sent).as_micros() as u32);
+        } else {
+            failures += 1;
+            if failures < 4 {
+                println!("  failed: {status} {answer}");
             }
         }
-        latencies.sort_unstable();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let counted = refreshes_metric(&http, &base).await - counted_before;
-        let counters = provider_counters(provider, &http).await;
-        let refreshes = &counters["token_requests"]["refresh_token"];
-        let got_new = tokens.len() == 1 && !tokens.contains(&old_access);
-        println!(
-            "  round {round}: provider refresh requests {refreshes} (invalid_grant {}), {} of {callers} got a token ({} distinct, new: {got_new}), failures {failures}; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; after the release: last request sent {:.1} ms, first answer {:.1} ms, last answer {:.1} ms; the service's tessera_refreshes_total rose by {counted}",
-            counters["refresh_invalid_grant"],
-            latencies.len(),
-            tokens.len(),
-            percentile(&latencies, 0.5),
-            percentile(&latencies, 0.99),
-            percentile(&latencies, 1.0),
-            ms(last_sent - released),
-            ms(first.unwrap_or(released) - released),
-            ms(last - released),
-        );
-        assert_eq!(refreshes, 1, "exactly one refresh");
-        assert_eq!(failures, 0, "every caller got a token");
-        assert!(got_new, "every caller got the same, new token");
     }
+    latencies.sort_unstable();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let counted = refreshes_metric(http, &base).await - counted_before;
+    let counters = provider_counters(provider, http).await;
+    let refreshes = &counters["token_requests"]["refresh_token"];
+    let got_new = tokens.len() == 1 && !tokens.contains(&old_access);
+    println!(
+        "  {} round {round}: provider refresh requests {refreshes} (invalid_grant {}), {} of {callers} got a token ({} distinct, new: {got_new}), failures {failures}; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; after the release: last request sent {:.1} ms, first answer {:.1} ms, last answer {:.1} ms; the service's tessera_refreshes_total rose by {counted}",
+        backend.label,
+        counters["refresh_invalid_grant"],
+        latencies.len(),
+        tokens.len(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0),
+        ms(last_sent - released),
+        ms(first.unwrap_or(released) - released),
+        ms(last - released),
+    );
+    summary.storm_p50_ms.push(percentile(&latencies, 0.5));
+    summary.storm_p99_ms.push(percentile(&latencies, 0.99));
+    summary
+        .storm_refreshes
+        .push(refreshes.as_u64().unwrap_or(0));
+    assert_eq!(refreshes, 1, "exactly one refresh");
+    assert_eq!(failures, 0, "every caller got a token");
+    assert!(got_new, "every caller got the same, new token");
 }
 
 // ---- part 3: batch refresh, memory ----
@@ -864,6 +1087,14 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
 
     if wants("cached") || wants("storm") {
+        let databases = std::env::var("SERVE_BENCH_DATABASES").unwrap_or_else(|_| "sqlite".into());
+        let postgres = databases
+            .split(',')
+            .any(|d| d.trim() == "postgres")
+            .then(Postgres::start);
+        if let Some(pg) = &postgres {
+            println!("PostgreSQL: {}", pg.version());
+        }
         let root = workspace_root();
         let mut provider_command = Command::new("node");
         provider_command
@@ -875,20 +1106,56 @@ fn main() {
             .as_str()
             .expect("issuer")
             .to_owned();
-        let service = start_service(
-            &scratch.path().join("a"),
-            &format!(
-                "[profiles.test]\nissuer = \"{issuer}\"\nclient_id = \"tessera-cli\"\nscopes = [\"openid\", \"offline_access\"]\n"
-            ),
+        let config = format!(
+            "[profiles.test]\nissuer = \"{issuer}\"\nclient_id = \"tessera-cli\"\nscopes = [\"openid\", \"offline_access\"]\n"
         );
+        // One service per database, all running throughout; measured in turns.
+        let mut services: Vec<(&'static str, Proc)> = Vec::new();
+        for database in databases.split(',').map(str::trim) {
+            match database {
+                "sqlite" => {
+                    services.push(("sqlite", start_service(&scratch.path().join("a"), &config)))
+                }
+                "postgres" => {
+                    let url = postgres.as_ref().expect("started above").database("bench");
+                    services.push((
+                        "postgres",
+                        start_service_on(&scratch.path().join("a-pg"), &config, Some(&url)),
+                    ));
+                }
+                other => panic!("SERVE_BENCH_DATABASES: unknown database {other:?}"),
+            }
+        }
+        let backends: Vec<Backend> = services
+            .iter()
+            .map(|(label, service)| Backend { label, service })
+            .collect();
+        let mut summary: Vec<Summary> = backends.iter().map(|_| Summary::default()).collect();
         if wants("cached") {
             let mut floor_command = Command::new(std::env::current_exe().expect("current exe"));
             floor_command.env("SERVE_BENCH_ROLE", "floor");
             let floor = Proc::start("floor", floor_command);
-            runtime.block_on(part_cached(&service, &floor));
+            runtime.block_on(part_cached(&backends, &floor, &mut summary));
         }
         if wants("storm") {
-            runtime.block_on(part_storm(&service, &issuer));
+            runtime.block_on(part_storm(&backends, &issuer, &mut summary));
+        }
+        println!("\n## Side by side (ranges over the rounds above)");
+        println!(
+            "| database | cached req/s | cached / floor | cached p99 ms | storm refreshes | storm p50 ms | storm p99 ms |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        for (backend, summary) in backends.iter().zip(&summary) {
+            println!(
+                "| {} | {} | {} | {} | {:?} | {} | {} |",
+                backend.label,
+                range(&summary.cached_rps, 0),
+                range(&summary.cached_ratio, 2),
+                range(&summary.cached_p99_ms, 2),
+                summary.storm_refreshes,
+                range(&summary.storm_p50_ms, 1),
+                range(&summary.storm_p99_ms, 1),
+            );
         }
     }
     if wants("batch") || wants("memory") {
