@@ -138,7 +138,7 @@ fmt:
 ## The example MV3 extension (host-wasm/examples/extension) loaded unpacked into headless
 ## Chromium and driven against the local provider (host-wasm/e2e, about 30 s). Needs
 ## Debian's chromium: playwright-core drives /usr/bin/chromium and downloads no browser.
-.PHONY: extension-package extension-test
+.PHONY: extension-package extension-test wasm-coldstart
 ## The example MV3 extension (host-wasm/examples/extension) with the package copied in.
 extension-package: wasm-package
 	rm -rf host-wasm/examples/extension/pkg
@@ -147,9 +147,20 @@ extension-package: wasm-package
 ## The extension in headless Chromium (playwright-core on /usr/bin/chromium, nothing
 ## downloaded) against the local provider: sign-in with launchWebAuthFlow, API call with
 ## 401 retry, worker restart, one refresh for racing callers after expiry, sign-out.
+## test/coldstart.test.mjs also times the first getAccessToken() after a service-worker cold
+## start against oauth4webapi (bundled with host-wasm/size's esbuild; BENCHMARKS.md).
 extension-test: extension-package
 	@[ -x /usr/bin/chromium ] || { echo "extension-test needs chromium (apt-get install -y chromium)"; exit 1; }
 	[ -d tests/provider/node_modules ] || (cd tests/provider && npm ci --no-audit --no-fund --loglevel=error)
+	[ -x host-wasm/size/node_modules/.bin/esbuild ] || (cd host-wasm/size && npm ci --no-audit --no-fund --loglevel=error)
 	cd host-wasm/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	rm -rf $(BROWSER_TMP) && mkdir -p $(BROWSER_TMP)
 	cd host-wasm/e2e && TMPDIR=$(BROWSER_TMP) node --test --test-concurrency=1 --test-timeout=120000
+
+## Only the service-worker cold-start comparison (tessera-wasm against oauth4webapi, headless
+## Chromium, no network; COLDSTART_ROUNDS cold starts each, default 15).
+wasm-coldstart: wasm-package
+	[ -x host-wasm/size/node_modules/.bin/esbuild ] || (cd host-wasm/size && npm ci --no-audit --no-fund --loglevel=error)
+	cd host-wasm/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	rm -rf $(BROWSER_TMP) && mkdir -p $(BROWSER_TMP)
+	cd host-wasm/e2e && TMPDIR=$(BROWSER_TMP) node --test --test-timeout=300000 test/coldstart.test.mjs
