@@ -549,6 +549,10 @@ async fn kill_9_of_the_lease_holder_mid_refresh_another_replica_takes_over() {
         let (status, token) = survivor.get(&format!("/token/test?user={user}")).await;
         assert_eq!(status, 200, "{token}");
         let signed_in = token["source"] == "oauth";
+        // The killed holder's request may have been on its way when the count above was
+        // read (sent, not yet counted): the survivor refreshes once, so a second request
+        // at the provider is the holder's, which reached it after all.
+        let reached = reached || provider.refresh_requests().await >= before + 2;
         if reached {
             window += 1;
             eprintln!(
