@@ -6,7 +6,11 @@
 #   -Zbuild-std                        std compiled with the profile below (opt-level z, LTO)
 #   -Cpanic=immediate-abort            a panic is a trap: no panic messages, no formatting
 #   -Zlocation-detail=none             no file/line/column of panics in the data section
-# Neither changes what the module does (no input may panic; a panic was already a trap).
+#   -Zbuild-std-features=optimize_for_size   std's smaller variants (sorting, integer
+#                                      formatting...): the same results; the engine sorts
+#                                      only with stable sorts, whose result is unique
+#   --cfg sha2_backend_soft="compact"  sha2's rolled-up SHA-256 rounds (same digests)
+# None of these changes what the module does (no input may panic; a panic was already a trap).
 # Not -Zfmt-debug=none (3.8 KB smaller): it empties every `{:?}`, and some reach users —
 # serde's "invalid type: string \"x\"" in config errors, the storage key in storage errors,
 # the ID token problem in its error text. (-Zfmt-debug=shallow keeps those but saves nothing.)
@@ -22,8 +26,8 @@ wasm_release_build() {
     ${CARGO:-cargo} build -q -p tessera-wasm --target wasm32-unknown-unknown --profile wasm-release "$@"
   else
     # RUSTFLAGS with --target apply to the wasm crates only, not to build scripts.
-    RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none" \
+    RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none --cfg sha2_backend_soft=\"compact\"" \
       rustup run "$WASM_NIGHTLY" cargo build -q -p tessera-wasm --target wasm32-unknown-unknown \
-      --profile wasm-release -Zbuild-std=std,panic_abort "$@"
+      --profile wasm-release -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size "$@"
   fi
 }
