@@ -53,8 +53,12 @@ wasm-tools:
 ## The pinned nightly with rust-src and the wasm target: the shipped module is built with
 ## -Zbuild-std and panic=immediate-abort (host-wasm/size/release-build.sh). Tests use stable.
 wasm-nightly:
-	rustup toolchain install $(WASM_NIGHTLY) --profile minimal --component rust-src \
-	  --target wasm32-unknown-unknown
+	@sysroot=$$(rustup run $(WASM_NIGHTLY) rustc --print sysroot 2>/dev/null); \
+	if [ -z "$$sysroot" ] || [ ! -d "$$sysroot/lib/rustlib/src/rust/library" ] \
+	    || [ ! -d "$$sysroot/lib/rustlib/wasm32-unknown-unknown" ]; then \
+	  rustup toolchain install $(WASM_NIGHTLY) --profile minimal --component rust-src \
+	    --target wasm32-unknown-unknown; \
+	fi
 
 ## The specs/ corpus under WebAssembly — node, a headless Chromium page and a Chromium
 ## service worker — each transcript's effects compared byte for byte with the native
