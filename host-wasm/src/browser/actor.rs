@@ -12,7 +12,7 @@
 //! an event only queues its call behind the current one.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use js_sys::Function;
@@ -58,7 +58,9 @@ pub(crate) struct Adapters {
 pub(crate) struct SessionState {
     driver: Driver,
     adapters: Adapters,
-    waiting: HashMap<CallId, Waiting>,
+    /// The promises of calls not answered yet: a few at a time, so a list (a `HashMap`
+    /// brought hashbrown and SipHash into the module for nothing).
+    waiting: Vec<(CallId, Waiting)>,
     /// Releases the Web Lock, once it is held.
     lock: Rc<RefCell<Option<Function>>>,
     /// Numbers launcher calls, so the answer of a replaced login is ignored.
@@ -91,7 +93,7 @@ impl Mailbox {
         let state = SessionState {
             driver,
             adapters,
-            waiting: HashMap::new(),
+            waiting: Vec::new(),
             lock: Rc::default(),
             launch: 0,
             timer: None,
@@ -166,7 +168,12 @@ impl SessionState {
                     self.launch += 1;
                 }
                 let call = self.driver.call(now, command);
-                self.waiting.insert(call, waiting);
+                // Call ids are unique; were one reused, the newer promise replaces the
+                // older as a map would.
+                match self.waiting.iter_mut().find(|(id, _)| *id == call) {
+                    Some(slot) => slot.1 = waiting,
+                    None => self.waiting.push((call, waiting)),
+                }
             }
             SessionMsg::Io(input) => drop(self.driver.handle(now, input)),
             // One launcher call brings exactly one redirect: a refused one ends the login.

@@ -54,8 +54,8 @@ impl SessionState {
             Action::ArmTimer { at } => self.arm_timer(mailbox, at),
             Action::CancelTimer => self.disarm_timer(),
             Action::Reply { call, reply } => {
-                if let Some(waiting) = self.waiting.remove(&call) {
-                    settle(waiting, reply);
+                if let Some(at) = self.waiting.iter().position(|(id, _)| *id == call) {
+                    settle(self.waiting.swap_remove(at).1, reply);
                 }
             }
             Action::Notify(notice) => {
