@@ -21,6 +21,11 @@ pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
 pub struct Config {
     /// The provider's issuer identifier. Enables discovery and `iss` checks.
     pub issuer: Option<String>,
+    /// The `iss` ID tokens must carry, when it is not `issuer` (or there is none): a
+    /// `{tenantid}` placeholder stands for the token's own `tid` claim, as in Microsoft's
+    /// multi-tenant metadata (`https://login.microsoftonline.com/{tenantid}/v2.0`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token_issuer: Option<String>,
     /// The client identifier registered with the provider.
     pub client_id: String,
     /// Only for providers that insist on a secret even for installed apps (sent in the body).
@@ -132,6 +137,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             issuer: None,
+            id_token_issuer: None,
             client_id: String::new(),
             client_secret: None,
             scopes: Vec::new(),
@@ -155,6 +161,11 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The `iss` an ID token must carry: [`Config::id_token_issuer`], else the issuer.
+    pub(crate) fn expected_id_token_issuer(&self) -> Option<&str> {
+        self.id_token_issuer.as_deref().or(self.issuer.as_deref())
+    }
+
     /// A configuration for `client_id` at `issuer`, everything else default.
     pub fn new(issuer: impl Into<String>, client_id: impl Into<String>) -> Self {
         Self {

@@ -302,6 +302,9 @@ pub enum IdTokenProblem {
     Malformed,
     IssuerMismatch,
     AudienceMismatch,
+    /// Several audiences and no `azp`, or an `azp` other than this client (OIDC Core
+    /// §3.1.3.7 steps 4–5): the token was issued to another party.
+    AuthorizedPartyMismatch,
     NonceMismatch,
     Expired,
     /// A refreshed ID token names another user than the session's (OIDC Core §12.2).

@@ -37,6 +37,9 @@ pub struct ProfileSpec {
     pub preset: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// The `iss` of ID tokens when it is not `issuer`; `{tenantid}` is the token's `tid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token_issuer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -137,6 +140,7 @@ impl ProfileSpec {
         ProfileSpec {
             preset: pick!(preset),
             issuer: pick!(issuer),
+            id_token_issuer: pick!(id_token_issuer),
             client_id: pick!(client_id),
             client_secret: pick!(client_secret),
             scopes: pick!(scopes),
@@ -184,6 +188,7 @@ impl ProfileSpec {
             .ok_or(ProfileError::MissingClientId)?;
         let mut config = Config {
             issuer: self.issuer.clone(),
+            id_token_issuer: self.id_token_issuer.clone(),
             client_id,
             client_secret: self.client_secret.clone().map(Secret::new),
             scopes: self.scopes.clone().unwrap_or_default(),

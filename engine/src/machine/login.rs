@@ -320,7 +320,7 @@ impl Ctx<'_> {
         let response = self.response(Endpoint::Token, status, headers, body);
         let config = &self.core.config;
         let expected = Expected {
-            issuer: config.issuer.as_deref(),
+            issuer: config.expected_id_token_issuer(),
             client_id: &config.client_id,
             nonce,
             subject: None,
@@ -446,7 +446,7 @@ impl Ctx<'_> {
         let response = self.response(Endpoint::Token, status, headers, body);
         let config = &self.core.config;
         let expected = Expected {
-            issuer: config.issuer.as_deref(),
+            issuer: config.expected_id_token_issuer(),
             client_id: &config.client_id,
             nonce: None,
             subject: None,

@@ -244,7 +244,7 @@ impl Ctx<'_> {
             .and_then(|s| s.identity.as_ref())
             .and_then(|i| i.subject.as_deref());
         let expected = Expected {
-            issuer: config.issuer.as_deref(),
+            issuer: config.expected_id_token_issuer(),
             client_id: &config.client_id,
             nonce: None,
             subject,

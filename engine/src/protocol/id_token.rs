@@ -1,4 +1,4 @@
-//! Reading an ID token's claims (OpenID Connect Core §3.1.3.7, steps 2–3, 9 and 11).
+//! Reading an ID token's claims (OpenID Connect Core §3.1.3.7, steps 2–5, 9 and 11).
 //!
 //! The signature is not verified yet: the token arrives directly from the token endpoint
 //! over TLS, which OIDC Core §3.1.3.7 step 6 accepts as proof of origin for this flow.
@@ -35,17 +35,28 @@ pub(crate) fn check_claims(token: &str, expected: &Expected<'_>) -> Result<Ident
     })?;
     let fail = |problem| Err(Error::IdToken { problem });
     if let Some(issuer) = expected.issuer
-        && claims.get("iss").and_then(Value::as_str) != Some(issuer)
+        && !issuer_matches(issuer, &claims)
     {
         return fail(IdTokenProblem::IssuerMismatch);
     }
-    let audience_ok = match claims.get("aud") {
-        Some(Value::String(aud)) => aud == expected.client_id,
-        Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(expected.client_id)),
-        _ => false,
+    let (audience_ok, several_audiences) = match claims.get("aud") {
+        Some(Value::String(aud)) => (aud == expected.client_id, false),
+        Some(Value::Array(auds)) => (
+            auds.iter().any(|a| a.as_str() == Some(expected.client_id)),
+            auds.len() > 1,
+        ),
+        _ => (false, false),
     };
     if !audience_ok {
         return fail(IdTokenProblem::AudienceMismatch);
+    }
+    let azp = claims.get("azp");
+    let azp_ok = match azp {
+        Some(azp) => azp.as_str() == Some(expected.client_id),
+        None => !several_audiences,
+    };
+    if !azp_ok {
+        return fail(IdTokenProblem::AuthorizedPartyMismatch);
     }
     if let Some(nonce) = expected.nonce
         && claims.get("nonce").and_then(Value::as_str) != Some(nonce)
@@ -74,6 +85,25 @@ pub(crate) fn check_claims(token: &str, expected: &Expected<'_>) -> Result<Ident
         preferred_username: text("preferred_username"),
         groups: crate::protocol::groups::read(&claims),
     })
+}
+
+/// The issuer's placeholder for the token's tenant (Microsoft's multi-tenant metadata).
+const TENANT_PLACEHOLDER: &str = "{tenantid}";
+
+/// Whether the token's `iss` is `expected`, with `{tenantid}` standing for the token's
+/// `tid`. A tenant is one path segment of letters, digits and `-` (a GUID), so it cannot
+/// change what the rest of the issuer says.
+fn issuer_matches(expected: &str, claims: &serde_json::Map<String, Value>) -> bool {
+    let Some(iss) = claims.get("iss").and_then(Value::as_str) else {
+        return false;
+    };
+    if !expected.contains(TENANT_PLACEHOLDER) {
+        return iss == expected;
+    }
+    let tenant = claims.get("tid").and_then(Value::as_str).filter(|tid| {
+        !tid.is_empty() && tid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    tenant.is_some_and(|tid| iss == expected.replace(TENANT_PLACEHOLDER, tid))
 }
 
 fn decode_payload(token: &str) -> Option<serde_json::Map<String, Value>> {
@@ -117,8 +147,8 @@ mod tests {
     #[test]
     fn valid_claims_give_identity() {
         let token = unsigned_id_token(&json!({
-            "iss": "https://op", "aud": ["cli", "other"], "nonce": "n1", "exp": 2_000_000_000,
-            "sub": "alice", "email": "alice@example.test", "groups": ["eng", 1, "ops"]
+            "iss": "https://op", "aud": ["cli", "other"], "azp": "cli", "nonce": "n1",
+            "exp": 2_000_000_000, "sub": "alice", "email": "alice@example.test", "groups": ["eng", 1, "ops"]
         }));
         let identity = check_claims(&token, &expected(1_700_000_000_000)).unwrap();
         assert_eq!(identity.subject.as_deref(), Some("alice"));
@@ -159,5 +189,62 @@ mod tests {
             problem(check_claims("not-a-jwt", &expected(0)).unwrap_err()),
             IdTokenProblem::Malformed
         );
+        assert_eq!(
+            problem(with("azp", json!("another-client"))),
+            IdTokenProblem::AuthorizedPartyMismatch
+        );
+        // Several audiences: the token must say it was issued to this client.
+        assert_eq!(
+            problem(with("aud", json!(["cli", "other"]))),
+            IdTokenProblem::AuthorizedPartyMismatch
+        );
+    }
+
+    #[test]
+    fn one_audience_in_a_list_needs_no_azp() {
+        let token = unsigned_id_token(&json!({
+            "iss": "https://op", "aud": ["cli"], "nonce": "n1", "exp": 2_000_000_000
+        }));
+        assert!(check_claims(&token, &expected(1_700_000_000_000)).is_ok());
+    }
+
+    #[test]
+    fn a_tenant_placeholder_in_the_issuer_is_the_tokens_tid() {
+        let template = "https://login.example/{tenantid}/v2.0";
+        let expected = Expected {
+            issuer: Some(template),
+            ..expected(1_700_000_000_000)
+        };
+        let check = |claims: Value| {
+            let mut claims = claims;
+            claims["aud"] = json!("cli");
+            claims["nonce"] = json!("n1");
+            claims["exp"] = json!(2_000_000_000);
+            check_claims(&unsigned_id_token(&claims), &expected)
+        };
+        let tid = "9188040d-6c67-4c5b-b112-36a304b66dad";
+        assert!(
+            check(json!({"iss": format!("https://login.example/{tid}/v2.0"), "tid": tid})).is_ok()
+        );
+        for claims in [
+            // Another tenant's issuer.
+            json!({"iss": "https://login.example/other/v2.0", "tid": tid}),
+            // No tenant to fill in, or the placeholder itself.
+            json!({"iss": "https://login.example/x/v2.0"}),
+            json!({"iss": template, "tid": "{tenantid}"}),
+            // A tenant that would rewrite the issuer's path.
+            json!({"iss": "https://login.example/a/b/v2.0", "tid": "a/b"}),
+            json!({"iss": "https://login.example//v2.0", "tid": ""}),
+        ] {
+            assert!(
+                matches!(
+                    check(claims.clone()),
+                    Err(Error::IdToken {
+                        problem: IdTokenProblem::IssuerMismatch
+                    })
+                ),
+                "{claims}"
+            );
+        }
     }
 }

@@ -10,6 +10,8 @@ export interface SessionConfig {
   client_id: string;
   /** Enables discovery and the RFC 9207 `iss` check. */
   issuer?: string;
+  /** The `iss` of ID tokens when it is not `issuer`; `{tenantid}` stands for the token's `tid`. */
+  id_token_issuer?: string;
   scopes?: string[];
   /** Default in an extension: chrome.identity.getRedirectURL(). */
   redirect_uri?: string;
