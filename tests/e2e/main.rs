@@ -7,6 +7,7 @@ mod library;
 mod pg;
 mod replicas;
 mod serve;
+mod servers;
 mod support;
 
 use std::io::{BufRead, BufReader};

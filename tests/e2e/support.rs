@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -64,27 +64,12 @@ impl Provider {
         for (name, value) in env {
             command.env(name, value);
         }
-        let mut child = command.spawn().expect("node starts");
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("provider prints READY");
-        let ready: Value = serde_json::from_str(line.trim_start_matches("READY ").trim())
-            .unwrap_or_else(|e| panic!("bad READY line {line:?}: {e}"));
-        let issuer = ready["issuer"].as_str().expect("issuer").to_owned();
-        assert!(issuer.starts_with("http://127.0.0.1:"), "{issuer}");
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("client");
+        let (child, stdin, issuer) = start_ready(command);
         Provider {
             child,
             _stdin: stdin,
             issuer,
-            http,
+            http: http_client(),
         }
     }
 
@@ -159,6 +144,36 @@ impl Provider {
             .as_bool()
             == Some(true)
     }
+}
+
+/// Starts a test server that prints `READY {"issuer": …}` on its first line of stdout
+/// and exits when its stdin closes (tests/provider, tests/interop/*): the child, its stdin
+/// (keep it open) and the issuer, always a 127.0.0.1 URL.
+pub fn start_ready(mut command: Command) -> (Child, ChildStdin, String) {
+    command.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("{command:?} does not start: {e}"));
+    let stdin = child.stdin.take().expect("piped stdin");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the server prints READY");
+    let ready: Value = serde_json::from_str(line.trim_start_matches("READY ").trim())
+        .unwrap_or_else(|e| panic!("bad READY line {line:?} from {command:?}: {e}"));
+    let issuer = ready["issuer"].as_str().expect("issuer").to_owned();
+    assert!(issuer.starts_with("http://127.0.0.1:"), "{issuer}");
+    (child, stdin, issuer)
+}
+
+/// The HTTP client tests use to talk to a test server (10 s timeout).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
 }
 
 impl Drop for Provider {
