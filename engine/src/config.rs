@@ -28,8 +28,13 @@ pub struct Config {
     pub id_token_issuer: Option<String>,
     /// The client identifier registered with the provider.
     pub client_id: String,
-    /// Only for providers that insist on a secret even for installed apps (sent in the body).
+    /// Only for providers that insist on a secret even for installed apps.
     pub client_secret: Option<Secret>,
+    /// How the secret is presented to the token, device authorization and revocation
+    /// endpoints. Unset: chosen per endpoint from the provider's metadata
+    /// ([`Config::client_auth`]). Ignored without a `client_secret`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_auth_method: Option<ClientAuthMethod>,
     /// Scopes to request.
     pub scopes: Vec<String>,
     /// Redirect URI for flows whose host does not choose one (paste flow, fixed ports).
@@ -138,6 +143,7 @@ impl Default for Config {
         Self {
             issuer: None,
             id_token_issuer: None,
+            client_auth_method: None,
             client_id: String::new(),
             client_secret: None,
             scopes: Vec::new(),
@@ -161,6 +167,36 @@ impl Default for Config {
 }
 
 impl Config {
+    /// How to authenticate to an endpoint whose metadata lists `accepted` methods (RFC 8414
+    /// `*_endpoint_auth_methods_supported`; `None`: the provider did not say). The configured
+    /// method wins; without a secret the client is public (`none`); with one the secret goes
+    /// in the body, as it always has, unless the provider lists `client_secret_basic` and
+    /// not `client_secret_post`.
+    pub(crate) fn client_auth(&self, accepted: Option<&[String]>) -> ClientAuthMethod {
+        if self.client_secret.is_none() {
+            return ClientAuthMethod::None;
+        }
+        if let Some(method) = self.client_auth_method {
+            return method;
+        }
+        let lists = |name: &str| accepted.is_some_and(|list| list.iter().any(|m| m == name));
+        if lists("client_secret_basic") && !lists("client_secret_post") {
+            ClientAuthMethod::ClientSecretBasic
+        } else {
+            ClientAuthMethod::ClientSecretPost
+        }
+    }
+
+    /// How to authenticate to the revocation endpoint of `endpoints`: by its own list of
+    /// methods, else by the token endpoint's.
+    pub(crate) fn revocation_auth(&self, endpoints: &Endpoints) -> ClientAuthMethod {
+        let accepted = endpoints
+            .revocation_auth_methods
+            .as_deref()
+            .or(endpoints.token_auth_methods.as_deref());
+        self.client_auth(accepted)
+    }
+
     /// The `iss` an ID token must carry: [`Config::id_token_issuer`], else the issuer.
     pub(crate) fn expected_id_token_issuer(&self) -> Option<&str> {
         self.id_token_issuer.as_deref().or(self.issuer.as_deref())
@@ -181,6 +217,19 @@ impl Config {
     }
 }
 
+/// How a client authenticates to the provider's endpoints (RFC 6749 §2.3.1; the names are
+/// RFC 8414's `token_endpoint_auth_methods_supported` values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    /// A public client: `client_id` in the body, no secret.
+    None,
+    /// `Authorization: Basic` with the form-encoded client id and secret.
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the body.
+    ClientSecretPost,
+}
+
 /// Provider endpoints. Any of them may come from configuration or from discovery.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -193,6 +242,14 @@ pub struct Endpoints {
     pub end_session: Option<String>,
     /// A provider-specific logout call (POST with the access token as bearer).
     pub server_logout: Option<String>,
+    /// The client authentication methods the token endpoint accepts (RFC 8414
+    /// `token_endpoint_auth_methods_supported`), as discovered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_auth_methods: Option<Vec<String>>,
+    /// The same for the revocation endpoint (`revocation_endpoint_auth_methods_supported`);
+    /// when unsaid, the token endpoint's list is used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_auth_methods: Option<Vec<String>>,
 }
 
 impl Endpoints {
@@ -207,6 +264,14 @@ impl Endpoints {
             userinfo: pick(&self.userinfo, &fallback.userinfo),
             end_session: pick(&self.end_session, &fallback.end_session),
             server_logout: pick(&self.server_logout, &fallback.server_logout),
+            token_auth_methods: self
+                .token_auth_methods
+                .clone()
+                .or_else(|| fallback.token_auth_methods.clone()),
+            revocation_auth_methods: self
+                .revocation_auth_methods
+                .clone()
+                .or_else(|| fallback.revocation_auth_methods.clone()),
         }
     }
 }

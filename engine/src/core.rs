@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use crate::config::{Config, Endpoints};
+use crate::config::{ClientAuthMethod, Config, Endpoints};
 use crate::effect::{Effect, Event, HttpRequest, Method};
 use crate::entropy::Entropy;
 use crate::error::{Endpoint, Error};
@@ -102,6 +102,12 @@ impl Core {
             .map(|s| s.endpoints.clone())
             .unwrap_or_default();
         self.config.endpoints.or(&discovered.or(&remembered))
+    }
+
+    /// How to authenticate to the token (and device authorization) endpoint.
+    pub(crate) fn token_auth(&self) -> ClientAuthMethod {
+        self.config
+            .client_auth(self.endpoints().token_auth_methods.as_deref())
     }
 
     /// Endpoints worth remembering in a new session (what discovery found).

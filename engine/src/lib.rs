@@ -95,7 +95,7 @@ pub mod transcript;
 
 use statig::blocking::{IntoStateMachineExt as _, StateMachine};
 
-pub use config::{Config, DerivedEndpoint, Endpoints, TokenRequestFormat};
+pub use config::{ClientAuthMethod, Config, DerivedEndpoint, Endpoints, TokenRequestFormat};
 pub use effect::{
     Effect, Event, HttpRequest, LogoutReason, Method, ServerCall, ServerCallKind, UserCode,
 };

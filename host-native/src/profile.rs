@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tessera_engine::{Config, DerivedEndpoint, Endpoints, LoginMethod, Secret, TokenRequestFormat};
+use tessera_engine::{
+    ClientAuthMethod, Config, DerivedEndpoint, Endpoints, LoginMethod, Secret, TokenRequestFormat,
+};
 
 use crate::store::StoreChoice;
 
@@ -44,6 +46,9 @@ pub struct ProfileSpec {
     pub client_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    /// `client_secret_basic`, `client_secret_post` or `none`; unset: from the metadata.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_auth_method: Option<ClientAuthMethod>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -143,6 +148,7 @@ impl ProfileSpec {
             id_token_issuer: pick!(id_token_issuer),
             client_id: pick!(client_id),
             client_secret: pick!(client_secret),
+            client_auth_method: pick!(client_auth_method),
             scopes: pick!(scopes),
             redirect_uri: pick!(redirect_uri),
             endpoints: over.endpoints.or(&self.endpoints),
@@ -191,6 +197,7 @@ impl ProfileSpec {
             id_token_issuer: self.id_token_issuer.clone(),
             client_id,
             client_secret: self.client_secret.clone().map(Secret::new),
+            client_auth_method: self.client_auth_method,
             scopes: self.scopes.clone().unwrap_or_default(),
             redirect_uri: self.redirect_uri.clone(),
             endpoints: self.endpoints.clone(),

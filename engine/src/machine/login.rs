@@ -117,7 +117,8 @@ impl Ctx<'_> {
         match method {
             LoginMethod::Device => {
                 let url = endpoints.device_authorization.unwrap_or_default();
-                let encoded = device::device_authorization(&self.core.config);
+                let encoded =
+                    device::device_authorization(&self.core.config, self.core.token_auth());
                 let request = self.core.request(
                     Endpoint::DeviceAuthorization,
                     Method::Post,
@@ -299,6 +300,7 @@ impl Ctx<'_> {
         };
         let encoded = token::exchange_code(
             &self.core.config,
+            self.core.token_auth(),
             code,
             &auth.pkce.verifier,
             &auth.redirect_uri,
@@ -429,7 +431,11 @@ impl Ctx<'_> {
         let Some(url) = self.core.endpoints().token else {
             return self.login_failed(Error::config("no token endpoint"));
         };
-        let encoded = token::poll_device(&self.core.config, &grant.device_code);
+        let encoded = token::poll_device(
+            &self.core.config,
+            self.core.token_auth(),
+            &grant.device_code,
+        );
         let request = self
             .core
             .request(Endpoint::Token, Method::Post, &url, Some(encoded));

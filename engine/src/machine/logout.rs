@@ -7,6 +7,7 @@ use statig::prelude::*;
 use super::State;
 use super::actions::Ctx;
 use super::actions::logout_call_endpoint;
+use crate::config::ClientAuthMethod;
 use crate::effect::ServerCallKind;
 use crate::effect::{Effect, Event, LogoutReason, Method};
 use crate::error::{Endpoint, Error};
@@ -79,20 +80,23 @@ impl Ctx<'_> {
         let mut pending = Vec::new();
         if let Some(url) = &endpoints.revocation {
             let config = &self.core.config;
+            // From `endpoints`: the session, which may hold the discovered methods, is
+            // already deleted.
+            let auth = config.revocation_auth(&endpoints);
             let mut revocations = Vec::new();
             if let Some(refresh_token) = &session.refresh_token {
                 revocations.push((
                     ServerCallKind::RevokeRefreshToken,
-                    logout::revoke(config, refresh_token, "refresh_token"),
+                    logout::revoke(config, auth, refresh_token, "refresh_token"),
                 ));
             }
             revocations.push((
                 ServerCallKind::RevokeAccessToken,
-                logout::revoke(config, &session.access_token, "access_token"),
+                logout::revoke(config, auth, &session.access_token, "access_token"),
             ));
             // A public client cannot authenticate; some servers then accept the access
             // token as a Bearer credential instead (RFC 7009 §2.1 leaves it open).
-            let public = config.client_secret.is_none();
+            let public = auth == ClientAuthMethod::None;
             for (call, encoded) in revocations {
                 let bearer_retry = public.then(|| BearerRetry {
                     url: url.clone(),
@@ -114,7 +118,12 @@ impl Ctx<'_> {
             }
         }
         if let Some(url) = &endpoints.server_logout {
-            let mut encoded = token::client_form(&self.core.config, Vec::new());
+            // Its credential is the Bearer token; the client's id (and secret) ride in the body.
+            let auth = match self.core.config.client_secret {
+                Some(_) => ClientAuthMethod::ClientSecretPost,
+                None => ClientAuthMethod::None,
+            };
+            let mut encoded = token::client_form(&self.core.config, auth, Vec::new());
             encoded.headers.insert(
                 "authorization".to_owned(),
                 format!("Bearer {}", session.access_token.expose()),
@@ -157,7 +166,12 @@ impl Ctx<'_> {
             ServerCallKind::RevokeRefreshToken => "refresh_token",
             _ => "access_token",
         };
-        let mut encoded = logout::revoke(&self.core.config, &retry.token, hint);
+        let mut encoded = logout::revoke(
+            &self.core.config,
+            ClientAuthMethod::None,
+            &retry.token,
+            hint,
+        );
         encoded.headers.insert(
             "authorization".to_owned(),
             format!("Bearer {}", retry.access_token.expose()),

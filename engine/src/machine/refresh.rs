@@ -208,7 +208,7 @@ impl Ctx<'_> {
             let reason = "there is no refresh token".to_owned();
             return self.refresh_failed(Error::LoginRequired { reason });
         };
-        let encoded = token::refresh(&self.core.config, &refresh_token);
+        let encoded = token::refresh(&self.core.config, self.core.token_auth(), &refresh_token);
         let request = self
             .core
             .request(Endpoint::Token, Method::Post, &url, Some(encoded));

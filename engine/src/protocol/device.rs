@@ -1,6 +1,6 @@
 //! Device authorization (RFC 8628 §3.1–3.3).
 
-use crate::config::Config;
+use crate::config::{ClientAuthMethod, Config};
 use crate::effect::UserCode;
 use crate::error::Error;
 use crate::protocol::response::Response;
@@ -16,7 +16,7 @@ const MAX_DEVICE_LIFETIME_SECS: u64 = 24 * 3600;
 pub(crate) const SLOW_DOWN_STEP_SECS: u64 = 5;
 
 /// The device authorization request.
-pub(crate) fn device_authorization(config: &Config) -> Encoded {
+pub(crate) fn device_authorization(config: &Config, auth: ClientAuthMethod) -> Encoded {
     let scope = config.scopes.join(" ");
     let mut params = Vec::new();
     if !scope.is_empty() {
@@ -29,7 +29,7 @@ pub(crate) fn device_authorization(config: &Config) -> Encoded {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     params.extend(extra);
-    client_form(config, params)
+    client_form(config, auth, params)
 }
 
 /// A granted device code and its polling schedule.

@@ -80,12 +80,22 @@ pub(crate) fn read_metadata(
             userinfo: get("userinfo_endpoint")?,
             end_session: get("end_session_endpoint")?,
             server_logout: None,
+            token_auth_methods: methods(&fields, "token_endpoint_auth_methods_supported"),
+            revocation_auth_methods: methods(&fields, "revocation_endpoint_auth_methods_supported"),
         },
         iss_parameter_supported: fields
             .get("authorization_response_iss_parameter_supported")
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(false),
     })
+}
+
+/// A list of method names; anything but an array of strings counts as not said.
+fn methods(fields: &serde_json::Map<String, serde_json::Value>, name: &str) -> Option<Vec<String>> {
+    let list = fields.get(name)?.as_array()?;
+    list.iter()
+        .map(|m| m.as_str().map(str::to_owned))
+        .collect::<Option<Vec<_>>>()
 }
 
 #[cfg(test)]

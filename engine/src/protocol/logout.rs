@@ -3,7 +3,7 @@
 
 use url::Url;
 
-use crate::config::Config;
+use crate::config::{ClientAuthMethod, Config};
 use crate::error::Error;
 use crate::protocol::response::Response;
 use crate::protocol::token::{Encoded, client_form};
@@ -11,9 +11,15 @@ use crate::secret::Secret;
 use crate::session::StoredSession;
 
 /// The revocation request for one token, with its type hint (RFC 7009 §2.1).
-pub(crate) fn revoke(config: &Config, token: &Secret, hint: &str) -> Encoded {
+pub(crate) fn revoke(
+    config: &Config,
+    auth: ClientAuthMethod,
+    token: &Secret,
+    hint: &str,
+) -> Encoded {
     client_form(
         config,
+        auth,
         vec![("token", token.expose()), ("token_type_hint", hint)],
     )
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::config::{Config, TokenRequestFormat};
+use crate::config::{ClientAuthMethod, Config, TokenRequestFormat};
 use crate::error::Error;
 use crate::protocol::id_token::{self, Expected};
 use crate::protocol::response::Response;
@@ -43,25 +43,51 @@ fn form(params: &[(&str, &str)]) -> Encoded {
     }
 }
 
-fn with_client<'a>(
+/// A form-encoded request authenticated as `auth` says: the client's id (and secret) in
+/// the body, or its id and secret as HTTP Basic credentials.
+pub(crate) fn client_form<'a>(
     config: &'a Config,
+    auth: ClientAuthMethod,
     mut params: Vec<(&'a str, &'a str)>,
-) -> Vec<(&'a str, &'a str)> {
-    params.push(("client_id", &config.client_id));
-    if let Some(secret) = &config.client_secret {
-        params.push(("client_secret", secret.expose()));
+) -> Encoded {
+    let basic = match (auth, &config.client_secret) {
+        (ClientAuthMethod::ClientSecretBasic, Some(secret)) => {
+            Some(basic_credentials(&config.client_id, secret))
+        }
+        (ClientAuthMethod::ClientSecretPost, Some(secret)) => {
+            params.push(("client_id", &config.client_id));
+            params.push(("client_secret", secret.expose()));
+            None
+        }
+        _ => {
+            params.push(("client_id", &config.client_id));
+            None
+        }
+    };
+    let mut encoded = form(&params);
+    if let Some(credentials) = basic {
+        encoded
+            .headers
+            .insert("authorization".to_owned(), credentials);
     }
-    params
+    encoded
 }
 
-/// A form-encoded request with the client's credentials appended.
-pub(crate) fn client_form(config: &Config, params: Vec<(&str, &str)>) -> Encoded {
-    form(&with_client(config, params))
+/// `Basic base64(id:secret)`, each form-encoded first (RFC 6749 §2.3.1).
+fn basic_credentials(client_id: &str, secret: &Secret) -> String {
+    use base64::Engine as _;
+    let encode = |text: &str| form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+    let pair = format!("{}:{}", encode(client_id), encode(secret.expose()));
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
 }
 
 /// The authorization code exchange; JSON (with `state`) when the provider wants it.
 pub(crate) fn exchange_code(
     config: &Config,
+    auth: ClientAuthMethod,
     code: &Secret,
     verifier: &Secret,
     redirect_uri: &str,
@@ -70,6 +96,7 @@ pub(crate) fn exchange_code(
     match config.token_request {
         TokenRequestFormat::Form => client_form(
             config,
+            auth,
             vec![
                 ("grant_type", "authorization_code"),
                 ("code", code.expose()),
@@ -86,14 +113,20 @@ pub(crate) fn exchange_code(
                 "redirect_uri": redirect_uri,
                 "code_verifier": verifier.expose(),
             });
+            let mut headers = BTreeMap::from([
+                ("accept".to_owned(), "application/json".to_owned()),
+                ("content-type".to_owned(), "application/json".to_owned()),
+            ]);
             if let Some(secret) = &config.client_secret {
-                body["client_secret"] = Value::String(secret.expose().to_owned());
+                if auth == ClientAuthMethod::ClientSecretBasic {
+                    let credentials = basic_credentials(&config.client_id, secret);
+                    headers.insert("authorization".to_owned(), credentials);
+                } else {
+                    body["client_secret"] = Value::String(secret.expose().to_owned());
+                }
             }
             Encoded {
-                headers: BTreeMap::from([
-                    ("accept".to_owned(), "application/json".to_owned()),
-                    ("content-type".to_owned(), "application/json".to_owned()),
-                ]),
+                headers,
                 // Not `body.to_string()`: the same compact JSON without `Display`, whose
                 // pretty-printing variant would ship in the browser build for nothing.
                 body: serde_json::to_string(&body).unwrap_or_default(),
@@ -103,9 +136,10 @@ pub(crate) fn exchange_code(
 }
 
 /// A refresh request. Scope is omitted so the grant keeps its original scope (§6).
-pub(crate) fn refresh(config: &Config, refresh_token: &Secret) -> Encoded {
+pub(crate) fn refresh(config: &Config, auth: ClientAuthMethod, refresh_token: &Secret) -> Encoded {
     client_form(
         config,
+        auth,
         vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose()),
@@ -114,9 +148,14 @@ pub(crate) fn refresh(config: &Config, refresh_token: &Secret) -> Encoded {
 }
 
 /// One device flow poll.
-pub(crate) fn poll_device(config: &Config, device_code: &Secret) -> Encoded {
+pub(crate) fn poll_device(
+    config: &Config,
+    auth: ClientAuthMethod,
+    device_code: &Secret,
+) -> Encoded {
     client_form(
         config,
+        auth,
         vec![
             ("grant_type", DEVICE_CODE_GRANT),
             ("device_code", device_code.expose()),

@@ -37,6 +37,10 @@ export interface Endpoints {
   userinfo?: string;
   end_session?: string;
   server_logout?: string;
+  /** The client authentication methods the token endpoint accepts (RFC 8414). */
+  token_auth_methods?: string[];
+  /** The same for the revocation endpoint; unset: the token endpoint's. */
+  revocation_auth_methods?: string[];
 }
 
 export interface SessionOptions {
