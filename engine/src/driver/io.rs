@@ -251,13 +251,34 @@ pub struct LoginOutcome {
 }
 
 /// A finished logout: what each server-side call did, and the URL that ends the
-/// provider's browser session (if it has one).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// provider's browser session (if it has one). `Debug` shows the URL without the value of
+/// its `id_token_hint` (the ID token).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogoutOutcome {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_session_url: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub server_calls: Vec<ServerCall>,
+}
+
+impl std::fmt::Debug for LogoutOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.end_session_url.as_deref().map(|url| {
+            url.split('&')
+                .map(|part| match part.split_once("id_token_hint=") {
+                    Some((before, _)) if before.is_empty() || before.ends_with('?') => {
+                        format!("{before}id_token_hint=<redacted>")
+                    }
+                    _ => part.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("&")
+        });
+        f.debug_struct("LogoutOutcome")
+            .field("end_session_url", &url)
+            .field("server_calls", &self.server_calls)
+            .finish()
+    }
 }
 
 impl LogoutOutcome {
@@ -377,5 +398,35 @@ impl DriverInput {
             DriverInput::LaunchFailed { .. } => "launch_failed",
             DriverInput::Stop => "stop",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the driver fuzz harness: `Debug` of a logout's reply printed the ID token
+    /// carried by the end-session URL.
+    #[test]
+    fn a_logout_outcome_debug_hides_the_id_token_hint() {
+        let outcome = LogoutOutcome {
+            end_session_url: Some(
+                "https://op.example/logout?id_token_hint=eyJ.secret.sig&client_id=cli".into(),
+            ),
+            server_calls: Vec::new(),
+        };
+        let shown = format!("{outcome:?}");
+        assert!(!shown.contains("eyJ.secret.sig"), "{shown}");
+        assert!(
+            shown.contains("id_token_hint=<redacted>&client_id=cli"),
+            "{shown}"
+        );
+        let last = LogoutOutcome {
+            end_session_url: Some(
+                "https://op.example/logout?client_id=cli&id_token_hint=eyJ.x.y".into(),
+            ),
+            server_calls: Vec::new(),
+        };
+        assert!(!format!("{last:?}").contains("eyJ.x.y"));
     }
 }

@@ -424,7 +424,12 @@ impl Driver {
                 },
             );
         }
-        if self.lock != Lock::Released {
+        // A refresh in flight keeps the lock until its answer is stored (or its lease
+        // ends, if this host never delivers the answer): released now, another process
+        // could refresh with the refresh token the provider is rotating, and this one's
+        // answer would then be saved over the newer session.
+        let refreshing = matches!(self.lock, Lock::Held { .. }) && self.in_critical_section();
+        if self.lock != Lock::Released && !refreshing {
             self.lock = Lock::Released;
             self.actions.push_back(Action::ReleaseLock);
         }
