@@ -78,3 +78,8 @@ fn pseudo_random_inputs_keep_every_invariant() {
         check(&input, &format!("case {case}"));
     }
 }
+
+#[test]
+fn the_secret_check_catches_a_planted_token_and_passes_clean_text() {
+    harness::secret_check_self_test();
+}

@@ -114,7 +114,10 @@ struct World {
     timer: Option<u64>,
     next_call: u64,
     answered: BTreeMap<u64, usize>,
-    /// Everything that must never be shown.
+    /// Everything that must never be shown: the made-up tokens and codes
+    /// (`s<kind><8 digits>e`, found by a scan of each text) ...
+    issued: std::collections::HashSet<String>,
+    /// ... and the rest (ID tokens, PKCE verifiers), searched for one by one.
     secrets: Vec<String>,
     /// Refresh token → (grant, generation).
     refresh_tokens: HashMap<String, (u32, u32)>,
@@ -207,6 +210,7 @@ impl World {
             timer: None,
             next_call: 1,
             answered: BTreeMap::new(),
+            issued: std::collections::HashSet::new(),
             secrets: Vec::new(),
             refresh_tokens: HashMap::new(),
             next_grant: 0,
@@ -230,7 +234,7 @@ impl World {
     fn secret(&mut self, kind: &str) -> String {
         self.counter += 1;
         let s = format!("s{kind}{:08}e", self.counter);
-        self.secrets.push(s.clone());
+        self.issued.insert(s.clone());
         s
     }
 
@@ -318,6 +322,20 @@ impl World {
     }
 
     fn check_text(&self, text: &str, what: &str) {
+        let b = text.as_bytes();
+        for i in 0..b.len().saturating_sub(11) {
+            if b[i] == b's'
+                && b[i + 11] == b'e'
+                && b[i + 1..i + 3].iter().all(u8::is_ascii_uppercase)
+                && b[i + 3..i + 11].iter().all(u8::is_ascii_digit)
+            {
+                let candidate = &text[i..i + 12];
+                assert!(
+                    !self.issued.contains(candidate),
+                    "secret {candidate} shown in {what}: {text}"
+                );
+            }
+        }
         for secret in &self.secrets {
             assert!(
                 !text.contains(secret.as_str()),
@@ -998,4 +1016,27 @@ pub fn run(data: &[u8]) {
         world.answered.contains_key(&call),
         "no answer to status at the end"
     );
+}
+
+/// The secret check itself: a made-up token, a PKCE verifier or an ID token in a text
+/// is caught (in any position), a text without one passes.
+#[allow(dead_code)] // used by the stable pass, not by the fuzz target
+pub fn secret_check_self_test() {
+    let mut world = World::new(&mut Bytes { data: &[], pos: 0 });
+    let token = world.secret("RT");
+    world.secrets.push("verifier-0123456789".into());
+    world.check_text(
+        "nothing secret here: sRT00000000e sXX12345678e",
+        "clean text",
+    );
+    for text in [
+        token.clone(),
+        format!("body: refresh_token={token}&x"),
+        "…verifier-0123456789".to_owned(),
+    ] {
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            world.check_text(&text, "a planted secret")
+        }));
+        assert!(caught.is_err(), "not caught: {text}");
+    }
 }
