@@ -64,7 +64,7 @@ impl Provider {
         for (name, value) in env {
             command.env(name, value);
         }
-        let (child, stdin, issuer) = start_ready(command);
+        let (child, stdin, issuer, _) = start_ready(command);
         Provider {
             child,
             _stdin: stdin,
@@ -148,8 +148,8 @@ impl Provider {
 
 /// Starts a test server that prints `READY {"issuer": …}` on its first line of stdout
 /// and exits when its stdin closes (tests/provider, tests/interop/*): the child, its stdin
-/// (keep it open) and the issuer, always a 127.0.0.1 URL.
-pub fn start_ready(mut command: Command) -> (Child, ChildStdin, String) {
+/// (keep it open), the issuer (always a 127.0.0.1 URL) and the whole READY object.
+pub fn start_ready(mut command: Command) -> (Child, ChildStdin, String, Value) {
     command.stdin(Stdio::piped()).stdout(Stdio::piped());
     let mut child = command
         .spawn()
@@ -164,7 +164,7 @@ pub fn start_ready(mut command: Command) -> (Child, ChildStdin, String) {
         .unwrap_or_else(|e| panic!("bad READY line {line:?} from {command:?}: {e}"));
     let issuer = ready["issuer"].as_str().expect("issuer").to_owned();
     assert!(issuer.starts_with("http://127.0.0.1:"), "{issuer}");
-    (child, stdin, issuer)
+    (child, stdin, issuer, ready)
 }
 
 /// The HTTP client tests use to talk to a test server (10 s timeout).

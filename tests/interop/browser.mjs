@@ -14,9 +14,9 @@
 //
 // glewlwyd (BROWSER_MODE=glewlwyd): its login page is a JavaScript application, so this
 // does what that application does through glewlwyd's own API: sign in (POST /api/auth/),
-// grant the client its scopes (PUT /api/auth/grant/{client_id}), or refuse (the page's
-// "cancel", which sends the browser to the redirect URI with error=access_denied); then
-// visits the authorization URL again.
+// grant the client its scopes (PUT /api/auth/grant/{client_id}) and "continue" (the
+// authorization URL again with `g_continue`); on the device page, sign in and send the
+// typed code (`/api/oidc/device?code=...&g_continue`). It has no button that refuses.
 //
 // Exit status: 0 when the loopback redirect was delivered (or, on a device page, when the
 // server showed its final page), 1 otherwise. It only ever contacts 127.0.0.1. Set
@@ -89,33 +89,39 @@ function fillForm(html, pageUrl) {
   return { url: new URL(action || pageUrl, pageUrl).toString(), body: fields.toString() };
 }
 
-// glewlwyd's login application, done through its API (see the header).
+// glewlwyd's login application, done through its API (see the header). Returns the URL
+// the application would go to next, or `true` when the device page said it is done.
 async function glewlwydLogin(pageUrl) {
   const page = new URL(pageUrl);
-  const clientId = page.searchParams.get('client_id');
-  const scope = page.searchParams.get('scope') ?? '';
+  const prompt = page.searchParams.get('prompt') ?? '';
+  const callback = page.searchParams.get('callback_url');
+  if (prompt === 'deviceComplete') {
+    log(`PAGE device complete`);
+    console.log('device complete');
+    return true;
+  }
+  if (prompt.startsWith('device') && prompt !== 'device') {
+    throw new Error(`glewlwyd's device page says ${prompt}`);
+  }
   const api = `${serverOrigin}/api`;
   const json = { 'content-type': 'application/json' };
   const auth = await request(`${api}/auth/`, {
     method: 'POST', headers: json, body: JSON.stringify({ username: user, password }),
   });
   if (!auth.ok) throw new Error(`glewlwyd sign-in answered ${auth.status}`);
-  if (decision === 'deny') {
-    // The page's "cancel": back to the client with access_denied.
-    const callback = page.searchParams.get('callback_url');
-    const target = new URL(callback);
-    const redirect = target.searchParams.get('redirect_uri');
-    const state = target.searchParams.get('state');
-    const url = new URL(redirect);
-    url.searchParams.set('error', 'access_denied');
-    if (state) url.searchParams.set('state', state);
-    return url.toString();
+  if (prompt === 'device') {
+    // The code typed into the device page, sent as the page sends it.
+    const device = new URL(callback);
+    device.searchParams.set('code', env.BROWSER_USER_CODE ?? '');
+    return `${device}&g_continue`;
   }
+  const clientId = page.searchParams.get('client_id');
   const grant = await request(`${api}/auth/grant/${encodeURIComponent(clientId)}`, {
-    method: 'PUT', headers: json, body: JSON.stringify({ scope: scope.split(' ').join(' ') }),
+    method: 'PUT', headers: json, body: JSON.stringify({ scope: page.searchParams.get('scope') ?? '' }),
   });
   if (!grant.ok) throw new Error(`glewlwyd grant answered ${grant.status}: ${await grant.text()}`);
-  return page.searchParams.get('callback_url');
+  // The page's "continue" button.
+  return `${callback}${callback.includes('?') ? '&' : '?'}g_continue`;
 }
 
 async function main() {
@@ -134,7 +140,9 @@ async function main() {
     if (response.status >= 300 && response.status < 400 && location) {
       url = new URL(location, url).toString();
       if (env.BROWSER_MODE === 'glewlwyd' && new URL(url).pathname.endsWith('/login.html')) {
-        url = await glewlwydLogin(url);
+        const next = await glewlwydLogin(url);
+        if (next === true) return true;
+        url = next;
       }
       continue;
     }

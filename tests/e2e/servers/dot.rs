@@ -34,7 +34,7 @@ impl Dot {
             } else {
                 Stdio::null()
             });
-        let (child, stdin, issuer) = start_ready(command);
+        let (child, stdin, issuer, _) = start_ready(command);
         Dot {
             child,
             _stdin: stdin,
@@ -164,13 +164,13 @@ async fn dot_login_status_token_logout() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs django-oauth-toolkit in target/interop-venv: make interop-test"]
 async fn dot_expiry_refreshes_once() {
-    super::expiry_refreshes_once(&Dot::start(12)).await;
+    super::expiry_refreshes_once(&Dot::start(super::SHORT_TTL)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs django-oauth-toolkit in target/interop-venv: make interop-test"]
 async fn dot_sixteen_processes_refresh_once() {
-    super::sixteen_processes_refresh_once(&Dot::start(12)).await;
+    super::sixteen_processes_refresh_once(&Dot::start(super::SHORT_TTL)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

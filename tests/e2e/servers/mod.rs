@@ -11,6 +11,7 @@
 //! What each server does differently is in docs/interop.md.
 
 mod dot;
+mod glewlwyd;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
@@ -122,9 +123,9 @@ pub(crate) async fn login_status_token_logout(server: &impl Server) {
     let refresh_token = tokens["refresh_token"].as_str().expect("a refresh token");
 
     let logout = client.run(&["logout", "--json"]);
-    assert_ok(&logout, "logout");
-    let logout: Value = serde_json::from_str(&stdout(&logout)).expect("logout JSON");
-    assert_eq!(logout["revoked"], true, "{logout}");
+    let answer: Value = serde_json::from_str(&stdout(&logout)).expect("logout JSON");
+    assert_ok(&logout, &format!("logout {answer}"));
+    assert_eq!(answer["revoked"], true, "{answer}");
     assert!(
         !server.is_active(&access_token).await,
         "the access token is revoked"
@@ -137,13 +138,17 @@ pub(crate) async fn login_status_token_logout(server: &impl Server) {
     assert_eq!(after.status.code(), Some(3), "{}", stderr(&after));
 }
 
-/// Waits until a 12 s token is inside its refresh window (the last quarter).
+/// Lifetime of access tokens in the refresh tests: long enough that a login on a busy
+/// machine does not already fall in the refresh window.
+pub(crate) const SHORT_TTL: u32 = 20;
+
+/// Waits until a [`SHORT_TTL`] token is inside its refresh window (the last quarter).
 async fn wait_for_refresh_window() {
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(u64::from(SHORT_TTL) - 3)).await;
 }
 
 /// A token about to expire is refreshed once; the new one is then reused. `server` issues
-/// access tokens for 12 s.
+/// access tokens for [`SHORT_TTL`] seconds.
 pub(crate) async fn expiry_refreshes_once(server: &impl Server) {
     let client = Client::new(server);
     assert_ok(&client.login(), "login");
@@ -161,7 +166,7 @@ pub(crate) async fn expiry_refreshes_once(server: &impl Server) {
 }
 
 /// 16 processes asking for a token after expiry: one refresh, the same token for all, no
-/// `invalid_grant`. `server` issues access tokens for 12 s.
+/// `invalid_grant`. `server` issues access tokens for [`SHORT_TTL`] seconds.
 pub(crate) async fn sixteen_processes_refresh_once(server: &impl Server) {
     let client = Client::new(server);
     assert_ok(&client.login(), "login");
