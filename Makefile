@@ -180,3 +180,34 @@ wasm-coldstart: wasm-package
 	cd host-wasm/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	rm -rf $(BROWSER_TMP) && mkdir -p $(BROWSER_TMP)
 	cd host-wasm/e2e && TMPDIR=$(BROWSER_TMP) node --test --test-timeout=300000 test/coldstart.test.mjs
+
+## Issue 13, the reliability campaign (docs/reliability.md). The bounded versions run in
+## `make unit` (tests/fuzz_driver.rs, tests/reliability/, the hostile-input table check);
+## these are the long runs, one target each.
+.PHONY: fuzz crash-cycles reuse-load
+FUZZ_RUNS ?= 10000000
+FUZZ_JOBS ?= 2
+## The driver fuzz target (tests/fuzz, cargo-fuzz on the pinned nightly, no sanitizer: the
+## code under test is safe Rust, debug assertions stay on): FUZZ_RUNS executions over
+## FUZZ_JOBS processes at nice 19. Crashes land in tests/fuzz/artifacts/driver; logs in
+## target/fuzz-logs (each job's last line: executions, cov, ft).
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	rustup run $(WASM_NIGHTLY) rustc --version >/dev/null 2>&1 || rustup toolchain install $(WASM_NIGHTLY) --profile minimal
+	mkdir -p tests/fuzz/corpus/driver target/fuzz-logs
+	cd target/fuzz-logs && nice -n 19 cargo +$(WASM_NIGHTLY) fuzz run -s none \
+	  --fuzz-dir $(CURDIR)/tests/fuzz driver $(CURDIR)/tests/fuzz/corpus/driver $(CURDIR)/tests/fuzz/regressions -- \
+	  -jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS) -runs=$$(( $(FUZZ_RUNS) / $(FUZZ_JOBS) )) \
+	  -max_len=512 -timeout=10 -print_final_stats=1
+	@for log in target/fuzz-logs/fuzz-*.log; do grep '^#' $$log | tail -1; grep 'stat::' $$log; done
+
+## `tessera token --min-ttl 999999` killed at random moments: CRASH_CYCLES with SIGTERM,
+## then as many with SIGKILL (default 500 each; half anywhere in the run, half aimed at the
+## 0-60 ms after the provider received the refresh request). Needs node.
+crash-cycles:
+	$(CARGO) test -p tessera-tests --test reliability -- --ignored --test-threads=1 --nocapture full_crash_cycles
+
+## 16 processes × REUSE_CALLS `tessera token` calls (default 50) on a 2-second access
+## token, rotation and reuse detection on: 0 invalid_grant, 0 failures. Needs node.
+reuse-load:
+	$(CARGO) test -p tessera-tests --test reliability -- --ignored --nocapture full_reuse_load
