@@ -101,13 +101,9 @@ provider-test:
 ## docs/interop.md): django-oauth-toolkit from the virtualenv target/interop-venv and
 ## Debian's glewlwyd, both installed by .ci/run. Ignored by a plain `cargo test`.
 .PHONY: interop-test
-## Skipped until fixed (docs/interop.md, "Not covered yet"): glewlwyd's logout (tessera's
-## two concurrent Bearer revocation retries race; one token can stay alive) and glewlwyd's
-## expiry test (refreshes on the first `token` after login on a busy machine).
+## The second and third authorization servers (tests/e2e/servers, docs/interop.md).
 interop-test:
-	$(CARGO) test -p tessera-tests --test e2e -- --ignored servers:: \
-	  --skip servers::glewlwyd::glewlwyd_login_status_token_logout \
-	  --skip servers::glewlwyd::glewlwyd_expiry_refreshes_once
+	$(CARGO) test -p tessera-tests --test e2e -- --ignored servers::
 
 ## The keyring store against a real Secret Service (a private D-Bus session and
 ## gnome-keyring, started for the tests: needs the dbus and gnome-keyring packages).

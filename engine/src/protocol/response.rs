@@ -51,9 +51,18 @@ impl Response<'_> {
                 .collect();
             return Ok(fields);
         }
-        match serde_json::from_str::<Value>(self.body) {
-            Ok(Value::Object(fields)) => Ok(fields),
-            _ => Err(self.problem(ResponseProblem::NotAnObject {
+        match serde_json::from_str::<Members>(self.body) {
+            Ok(Members {
+                fields,
+                duplicate: None,
+            }) => Ok(fields),
+            // RFC 8259 leaves a repeated name undefined and parsers disagree on which one
+            // wins: a response that can be read two ways is not read.
+            Ok(Members {
+                duplicate: Some(name),
+                ..
+            }) => Err(self.invalid(&printable(&name, 64), "appears more than once")),
+            Err(_) => Err(self.problem(ResponseProblem::NotAnObject {
                 content_type: self.media_type(),
                 bytes: self.body.len(),
             })),
@@ -129,6 +138,10 @@ impl Response<'_> {
         match fields.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Err(self.invalid(name, "is empty")),
+            // Tokens and codes go into headers and form bodies, text onto terminals.
+            Some(Value::String(s)) if s.chars().any(char::is_control) => {
+                Err(self.invalid(name, "contains a control character"))
+            }
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(_) => Err(self.invalid(name, "is not a string")),
         }
@@ -160,6 +173,43 @@ impl Response<'_> {
 
 /// At most `max` characters of `text` with control characters removed, so server text
 /// cannot forge log lines or terminal escapes.
+/// A JSON object's members, and the first name that appears twice in it (if any).
+struct Members {
+    fields: Fields,
+    duplicate: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members;
+            fn expecting(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Members {
+                    fields: Fields::new(),
+                    duplicate: None,
+                };
+                while let Some(name) = map.next_key::<String>()? {
+                    let value = map.next_value::<Value>()?;
+                    if members.fields.contains_key(&name) {
+                        members.duplicate.get_or_insert(name);
+                    } else {
+                        members.fields.insert(name, value);
+                    }
+                }
+                Ok(members)
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
+}
+
 pub(crate) fn printable(text: &str, max: usize) -> String {
     let mut out: String = text.chars().filter(|c| !c.is_control()).take(max).collect();
     if text.chars().filter(|c| !c.is_control()).nth(max).is_some() {
