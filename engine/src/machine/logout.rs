@@ -24,6 +24,28 @@ pub(crate) struct PendingCall {
     /// For a public client's revocation: what a retry with a Bearer credential needs, if
     /// the first request is refused with 401.
     pub bearer_retry: Option<BearerRetry>,
+    /// The access token's Bearer retry, held back until the refresh token's revocation has
+    /// ended (see [`Ctx::answer_401`]); no request of this call is in flight meanwhile.
+    pub held_back: Option<BearerRetry>,
+    /// This call is a Bearer retry.
+    pub retried: bool,
+    /// The refresh token was revoked with the same Bearer credential: a 401 to this
+    /// call's Bearer retry then means the access token no longer authenticates, i.e. the
+    /// server invalidated it with its grant (RFC 7009 §2.1).
+    pub refused_means_revoked: bool,
+}
+
+impl PendingCall {
+    fn new(id: RequestId, call: ServerCallKind, bearer_retry: Option<BearerRetry>) -> Self {
+        PendingCall {
+            id,
+            call,
+            bearer_retry,
+            held_back: None,
+            retried: false,
+            refused_means_revoked: false,
+        }
+    }
 }
 
 /// The second try of a public client's revocation (`Debug` shows no token: `Secret`).
@@ -110,11 +132,7 @@ impl Ctx<'_> {
                 let id = self
                     .core
                     .request(Endpoint::Revocation, Method::Post, url, Some(encoded));
-                pending.push(PendingCall {
-                    id,
-                    call,
-                    bearer_retry,
-                });
+                pending.push(PendingCall::new(id, call, bearer_retry));
             }
         }
         if let Some(url) = &endpoints.server_logout {
@@ -131,11 +149,7 @@ impl Ctx<'_> {
             let id = self
                 .core
                 .request(Endpoint::ServerLogout, Method::Post, url, Some(encoded));
-            pending.push(PendingCall {
-                id,
-                call: ServerCallKind::ServerLogout,
-                bearer_retry: None,
-            });
+            pending.push(PendingCall::new(id, ServerCallKind::ServerLogout, None));
         }
         let end_session_url = endpoints
             .end_session
@@ -152,16 +166,47 @@ impl Ctx<'_> {
         Transition(State::revoking(pending, Vec::new(), end_session_url))
     }
 
-    /// Sends a revocation refused with 401 again, with the access token as a Bearer
-    /// credential; `false` when there is no retry to make (already made, or not a public
-    /// client's revocation).
-    pub(crate) fn retry_with_bearer(&mut self, pending: &mut PendingCall, status: u16) -> bool {
-        if status != 401 {
-            return false;
-        }
-        let Some(retry) = pending.bearer_retry.take() else {
+    /// A 401 to a public client's revocation: retry it with the access token as a Bearer
+    /// credential, now or, for the access token while the refresh token's revocation is
+    /// still open, after it. The two retries must not race: revoking the refresh token may
+    /// invalidate the access token the other retry presents, and revoking the access token
+    /// first may leave the refresh token's retry unauthenticated, and the refresh token
+    /// alive (seen with glewlwyd). `true` when the 401 was taken care of this way.
+    pub(crate) fn answer_401(&mut self, pending: &mut [PendingCall], index: usize) -> bool {
+        let Some(retry) = pending[index].bearer_retry.take() else {
             return false;
         };
+        let refresh_open = pending
+            .iter()
+            .any(|p| p.call == ServerCallKind::RevokeRefreshToken);
+        if pending[index].call == ServerCallKind::RevokeAccessToken && refresh_open {
+            pending[index].held_back = Some(retry);
+        } else {
+            self.send_bearer_retry(&mut pending[index], retry);
+        }
+        true
+    }
+
+    /// After the refresh token's revocation ended (`revoked_with_bearer`: by a Bearer
+    /// retry that succeeded): the access token's call learns it, and its held-back retry
+    /// goes out.
+    pub(crate) fn refresh_revocation_ended(
+        &mut self,
+        pending: &mut [PendingCall],
+        revoked_with_bearer: bool,
+    ) {
+        for call in pending
+            .iter_mut()
+            .filter(|p| p.call == ServerCallKind::RevokeAccessToken)
+        {
+            call.refused_means_revoked = revoked_with_bearer;
+            if let Some(retry) = call.held_back.take() {
+                self.send_bearer_retry(call, retry);
+            }
+        }
+    }
+
+    fn send_bearer_retry(&mut self, pending: &mut PendingCall, retry: BearerRetry) {
         let hint = match pending.call {
             ServerCallKind::RevokeRefreshToken => "refresh_token",
             _ => "access_token",
@@ -182,7 +227,7 @@ impl Ctx<'_> {
             &retry.url,
             Some(encoded),
         );
-        true
+        pending.retried = true;
     }
 
     pub(crate) fn read_logout_answer(

@@ -19,7 +19,7 @@ mod refresh;
 use statig::prelude::*;
 
 use crate::core::Lock;
-use crate::effect::{Event, LogoutReason};
+use crate::effect::{Event, LogoutReason, ServerCallKind};
 use crate::error::Error;
 use crate::input::{Input, LoginMethod, RequestId};
 use crate::protocol::authorize::PendingAuthorization;
@@ -510,10 +510,16 @@ impl Machine {
                 status,
                 headers,
                 body,
-            } => match pending.iter().position(|p| p.id == *id) {
-                Some(i) if context.retry_with_bearer(&mut pending[i], *status) => {
+            } => match pending
+                .iter()
+                .position(|p| p.id == *id && p.held_back.is_none())
+            {
+                Some(i) if *status == 401 && context.answer_401(pending, i) => {
                     return Handled;
                 }
+                // The same Bearer credential revoked the refresh token a moment ago: now
+                // it does not authenticate, so the access token is invalid already.
+                Some(i) if *status == 401 && pending[i].refused_means_revoked => Some((i, Ok(()))),
                 Some(i) => Some((
                     i,
                     context.read_logout_answer(pending[i].call, *status, headers, body),
@@ -539,9 +545,12 @@ impl Machine {
         let Some((index, result)) = answered else {
             return Super;
         };
-        let call = pending.remove(index).call;
+        let done = pending.remove(index);
+        if done.call == ServerCallKind::RevokeRefreshToken {
+            context.refresh_revocation_ended(pending, done.retried && result.is_ok());
+        }
         calls.push(crate::effect::ServerCall {
-            call,
+            call: done.call,
             error: result.err(),
         });
         if !pending.is_empty() {

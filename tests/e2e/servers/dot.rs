@@ -164,13 +164,13 @@ async fn dot_login_status_token_logout() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs django-oauth-toolkit in target/interop-venv: make interop-test"]
 async fn dot_expiry_refreshes_once() {
-    super::expiry_refreshes_once(&Dot::start(super::SHORT_TTL)).await;
+    super::expiry_refreshes_once(&Dot::start(super::SHORT_TTL), super::SHORT_TTL).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs django-oauth-toolkit in target/interop-venv: make interop-test"]
 async fn dot_sixteen_processes_refresh_once() {
-    super::sixteen_processes_refresh_once(&Dot::start(super::SHORT_TTL)).await;
+    super::sixteen_processes_refresh_once(&Dot::start(super::SHORT_TTL), super::SHORT_TTL).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

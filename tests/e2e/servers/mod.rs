@@ -142,20 +142,22 @@ pub(crate) async fn login_status_token_logout(server: &impl Server) {
 /// machine does not already fall in the refresh window.
 pub(crate) const SHORT_TTL: u32 = 20;
 
-/// Waits until a [`SHORT_TTL`] token is inside its refresh window (the last quarter).
-async fn wait_for_refresh_window() {
-    tokio::time::sleep(Duration::from_secs(u64::from(SHORT_TTL) - 3)).await;
+/// Waits until a token living `ttl` seconds is inside its refresh window (the last
+/// quarter).
+async fn wait_for_refresh_window(ttl: u32) {
+    tokio::time::sleep(Duration::from_secs(u64::from(ttl) - 3)).await;
 }
 
 /// A token about to expire is refreshed once; the new one is then reused. `server` issues
-/// access tokens for [`SHORT_TTL`] seconds.
-pub(crate) async fn expiry_refreshes_once(server: &impl Server) {
+/// access tokens for `ttl` seconds; the login and the first `token` must take less than
+/// three quarters of it.
+pub(crate) async fn expiry_refreshes_once(server: &impl Server, ttl: u32) {
     let client = Client::new(server);
     assert_ok(&client.login(), "login");
     let first = stdout(&client.run(&["token"]));
     assert_eq!(server.refreshes().await, (0, 0));
 
-    wait_for_refresh_window().await;
+    wait_for_refresh_window(ttl).await;
     let second = client.run(&["token"]);
     assert_ok(&second, "token after expiry");
     assert_ne!(stdout(&second), first, "a new token");
@@ -166,11 +168,11 @@ pub(crate) async fn expiry_refreshes_once(server: &impl Server) {
 }
 
 /// 16 processes asking for a token after expiry: one refresh, the same token for all, no
-/// `invalid_grant`. `server` issues access tokens for [`SHORT_TTL`] seconds.
-pub(crate) async fn sixteen_processes_refresh_once(server: &impl Server) {
+/// `invalid_grant`. `server` issues access tokens for `ttl` seconds.
+pub(crate) async fn sixteen_processes_refresh_once(server: &impl Server, ttl: u32) {
     let client = Client::new(server);
     assert_ok(&client.login(), "login");
-    wait_for_refresh_window().await;
+    wait_for_refresh_window(ttl).await;
     let children: Vec<_> = (0..16)
         .map(|_| {
             client
