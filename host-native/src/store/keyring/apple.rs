@@ -2,7 +2,6 @@
 //! `apple-native-keyring-store` (the Security framework's legacy keychain API, which any
 //! unsandboxed program may use; the "protected data" store needs an app's entitlements).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use keyring_core::CredentialStore;
@@ -23,9 +22,7 @@ pub(super) fn open() -> Result<Arc<CredentialStore>, String> {
 }
 
 /// The keychain store takes no label: Keychain Access shows the service and account.
-pub(super) fn modifiers(_label: &str) -> Option<HashMap<&str, &str>> {
-    None
-}
+pub(super) const TAKES_LABEL: bool = false;
 
 pub(super) fn duplicates_hint(profile: &str) -> String {
     format!("e.g. `security delete-generic-password -s {SERVICE} -a {profile}`")

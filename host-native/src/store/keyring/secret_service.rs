@@ -1,7 +1,6 @@
 //! Linux: the Secret Service (GNOME Keyring, KWallet, KeePassXC) over D-Bus, through
 //! `zbus-secret-service-keyring-store`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use keyring_core::{CredentialStore, Error};
@@ -18,9 +17,7 @@ pub(super) fn open() -> Result<Arc<CredentialStore>, String> {
 }
 
 /// Items carry a label, which keyring managers (Seahorse, KWallet) show.
-pub(super) fn modifiers(label: &str) -> Option<HashMap<&str, &str>> {
-    Some(HashMap::from([("label", label)]))
-}
+pub(super) const TAKES_LABEL: bool = true;
 
 pub(super) fn duplicates_hint(profile: &str) -> String {
     format!("e.g. `secret-tool clear service {SERVICE} username {profile}`")

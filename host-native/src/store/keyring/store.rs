@@ -1,6 +1,7 @@
 //! The keyring store over keyring-core's `Entry`, the same on every platform that has one;
 //! `platform` builds the platform's credential store and names it.
 
+use std::collections::HashMap;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -90,7 +91,7 @@ fn probe_here(profile: &str, check_write: bool) -> Result<Probed, String> {
     let store = platform::open()?;
     let label = format!("tessera session ({profile})");
     let entry = store
-        .build(SERVICE, profile, platform::modifiers(&label).as_ref())
+        .build(SERVICE, profile, modifiers(&label).as_ref())
         .map_err(|err| one_line(&err.to_string()))?;
     let (has_session, read) = match entry.get_secret() {
         Ok(secret) => (true, Some(Some(secret))),
@@ -100,7 +101,7 @@ fn probe_here(profile: &str, check_write: bool) -> Result<Probed, String> {
     };
     if check_write && !has_session {
         let account = super::super::crypto::random_hex(8).map_err(|e| e.to_string())?;
-        let modifiers = platform::modifiers("tessera keyring probe (safe to delete)");
+        let modifiers = modifiers("tessera keyring probe (safe to delete)");
         let probe = store
             .build("tessera-probe", &account, modifiers.as_ref())
             .map_err(|err| one_line(&err.to_string()))?;
@@ -126,6 +127,11 @@ fn probe_here(profile: &str, check_write: bool) -> Result<Probed, String> {
         has_session,
         read,
     })
+}
+
+/// What an item is built with: its label, where the platform's store takes one.
+fn modifiers(label: &str) -> Option<HashMap<&str, &str>> {
+    platform::TAKES_LABEL.then(|| HashMap::from([("label", label)]))
 }
 
 /// Why an operation was refused, in one line.

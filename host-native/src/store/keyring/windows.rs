@@ -5,7 +5,6 @@
 //! token and access token together often exceed it) cannot be saved there: the save
 //! fails with a typed error that says so, and the user chooses `--store file` (ADR 013).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use keyring_core::CredentialStore;
@@ -26,9 +25,7 @@ pub(super) fn open() -> Result<Arc<CredentialStore>, String> {
 }
 
 /// Credential Manager takes no label; `persistence` stays the store's default.
-pub(super) fn modifiers(_label: &str) -> Option<HashMap<&str, &str>> {
-    None
-}
+pub(super) const TAKES_LABEL: bool = false;
 
 pub(super) fn duplicates_hint(profile: &str) -> String {
     format!("e.g. `cmdkey /delete:{profile}.{SERVICE}`")
