@@ -101,3 +101,67 @@ async fn refresh_to_a_closed_port_fails_to_connect() {
     assert!(error.to_string().contains("could not connect"), "{error}");
     assert_eq!(host.stored().await, Some(seeded));
 }
+
+/// Slowloris: the server answers 200 at once, then drips its body a byte every 50 ms, so
+/// no read ever waits long. `http_timeout_ms` bounds the whole exchange, body included:
+/// a transient timeout, and the stored session is unchanged.
+#[tokio::test(flavor = "multi_thread")]
+async fn refresh_answered_a_byte_at_a_time_times_out_at_http_timeout_ms() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let addr = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                            content-length: 100000\r\n\r\n{\"access_token\":\"";
+                if stream.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                for _ in 0..1200 {
+                    std::thread::sleep(Duration::from_millis(50));
+                    if stream
+                        .write_all(b"a")
+                        .and_then(|()| stream.flush())
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let seeded = session("at-1", "rt-1", 3610, -10);
+    let mut host = Host::start(
+        tessera::engine::Config {
+            http_timeout_ms: 500,
+            ..config(&format!("http://{addr}"))
+        },
+        Some(seeded.clone()),
+    )
+    .await;
+    let (error, _) = host.event(refresh_failed).await;
+    assert_eq!(
+        transport(&error).0,
+        TransportErrorKind::Timeout,
+        "{error:?}"
+    );
+
+    let started = Instant::now();
+    let error = host.token().await.expect_err("times out");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(500) && elapsed < Duration::from_millis(3000),
+        "answered after {elapsed:?}"
+    );
+    assert_eq!(
+        transport(&error).0,
+        TransportErrorKind::Timeout,
+        "{error:?}"
+    );
+    assert!(error.is_transient());
+    assert_eq!(host.stored().await, Some(seeded));
+}
