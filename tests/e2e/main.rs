@@ -146,33 +146,8 @@ async fn sixteen_processes_after_expiry_refresh_once_without_invalid_grant() {
     assert_ok(&tessera.login(&["--browser"]), "login");
     wait_for_refresh_window().await;
 
-    let children: Vec<_> = (0..16)
-        .map(|_| {
-            tessera
-                .command(&["token"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn")
-        })
-        .collect();
-    let outputs = tokio::task::spawn_blocking(move || {
-        children
-            .into_iter()
-            .map(|c| c.wait_with_output().expect("exit"))
-            .collect::<Vec<_>>()
-    })
-    .await
-    .expect("join");
-    for output in &outputs {
-        assert_ok(output, "concurrent token");
-    }
-    let tokens: std::collections::BTreeSet<String> = outputs.iter().map(stdout).collect();
-    assert_eq!(
-        tokens.len(),
-        1,
-        "every process got the same refreshed token"
-    );
+    let outputs = run_together(16, || tessera.command(&["token"])).await;
+    assert_same_token(&outputs);
     let counters = provider.counters().await;
     assert_eq!(counters["token_requests"]["refresh_token"], 1, "{counters}");
     assert_eq!(counters["refresh_invalid_grant"], 0, "{counters}");

@@ -319,6 +319,36 @@ impl Tessera {
     }
 }
 
+/// Starts `count` processes made by `command` at once, then waits for all of them.
+pub async fn run_together(count: usize, command: impl Fn() -> Command) -> Vec<Output> {
+    let children: Vec<_> = (0..count)
+        .map(|_| {
+            command()
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        children
+            .into_iter()
+            .map(|c| c.wait_with_output().expect("exit"))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .expect("join")
+}
+
+/// Every process succeeded and printed the same token.
+pub fn assert_same_token(outputs: &[Output]) {
+    for output in outputs {
+        assert_ok(output, "concurrent token");
+    }
+    let tokens: std::collections::BTreeSet<String> = outputs.iter().map(stdout).collect();
+    assert_eq!(tokens.len(), 1, "every process got the same token");
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }

@@ -173,29 +173,8 @@ pub(crate) async fn sixteen_processes_refresh_once(server: &impl Server, ttl: u3
     let client = Client::new(server);
     assert_ok(&client.login(), "login");
     wait_for_refresh_window(ttl).await;
-    let children: Vec<_> = (0..16)
-        .map(|_| {
-            client
-                .command(&["token"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn")
-        })
-        .collect();
-    let outputs = tokio::task::spawn_blocking(move || {
-        children
-            .into_iter()
-            .map(|c| c.wait_with_output().expect("exit"))
-            .collect::<Vec<_>>()
-    })
-    .await
-    .expect("join");
-    for output in &outputs {
-        assert_ok(output, "concurrent token");
-    }
-    let tokens: std::collections::BTreeSet<String> = outputs.iter().map(stdout).collect();
-    assert_eq!(tokens.len(), 1, "every process got the same token");
+    let outputs = run_together(16, || client.command(&["token"])).await;
+    assert_same_token(&outputs);
     assert_eq!(
         server.refreshes().await,
         (1, 0),
