@@ -84,7 +84,15 @@ async fn three_replicas_1000_callers_for_one_expired_user_one_refresh() {
     while let Some(answer) = callers.join_next().await {
         let (status, body) = answer.unwrap();
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body["source"], "oauth", "{body}");
+        // Why a caller was not served OAuth, if it ever is not: the replicas' warnings.
+        let warnings = || {
+            all.iter()
+                .flat_map(|s| s.log().lines().map(str::to_owned).collect::<Vec<_>>())
+                .filter(|line| line.contains("WARN") || line.contains("ERROR"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(body["source"], "oauth", "{body}; replica warnings:\n{}", warnings());
         *tokens_seen
             .entry(body["access_token"].as_str().unwrap().to_owned())
             .or_default() += 1;

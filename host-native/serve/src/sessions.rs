@@ -287,6 +287,26 @@ impl Sessions {
                 .is_some_and(|l| l.client.get().is_some())
     }
 
+    /// [`Sessions::known`], or, where other replicas write the database, a session row
+    /// there: a sign-in or an import on another replica counts before its notification
+    /// is handled here (under load that can take longer than the read barrier waits), so
+    /// the chain never passes over a signed-in user to the API key.
+    pub async fn has_session(&self, user: &str, profile: &str) -> bool {
+        if self.known(user, profile) {
+            return true;
+        }
+        if self.freshness.is_none() {
+            return false;
+        }
+        let (vault, owned_user, owned_profile) =
+            (self.vault.clone(), user.to_owned(), profile.to_owned());
+        let row = tokio::task::spawn_blocking(move || {
+            vault.db.load_session(&owned_user, &owned_profile)
+        })
+        .await;
+        matches!(row, Ok(Ok(Some(_))))
+    }
+
     pub fn activity(&self, user: &str, profile: &str) -> Activity {
         self.activity
             .lock()
@@ -407,7 +427,7 @@ impl Sessions {
             if source == Source::Env && profile.env_tokens.is_none() {
                 continue;
             }
-            if !self.known(owner, &profile.name) {
+            if !self.has_session(owner, &profile.name).await {
                 continue;
             }
             had_oauth = true;

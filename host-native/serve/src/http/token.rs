@@ -78,7 +78,7 @@ pub async fn rejected(
             }
         }
     };
-    if !sessions.known(&user, &profile.name) {
+    if !sessions.has_session(&user, &profile.name).await {
         // Nothing of this user's to refresh: the chain decides (env tokens, API key).
         return Ok(answer(sessions.credential(&user, profile, 0).await?));
     }
