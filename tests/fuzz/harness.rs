@@ -96,7 +96,8 @@ enum StoreAsk {
         replaces: Option<Version>,
     },
     Delete,
-    Lock,
+    /// The lease asked for, in ms.
+    Lock(u64),
 }
 
 /// The provider, the store and the host around one driver.
@@ -417,7 +418,7 @@ impl World {
                     self.asks.push(StoreAsk::Save { session, replaces })
                 }
                 Action::Delete => self.asks.push(StoreAsk::Delete),
-                Action::AcquireLock { .. } => self.asks.push(StoreAsk::Lock),
+                Action::AcquireLock { lease_ms, .. } => self.asks.push(StoreAsk::Lock(lease_ms)),
                 Action::ReleaseLock => self.lock_until = None,
                 Action::ArmTimer { at } => self.timer = Some(at.0),
                 Action::CancelTimer => self.timer = None,
@@ -484,13 +485,13 @@ impl World {
                 self.stored = None;
                 DriverInput::Deleted
             }
-            StoreAsk::Lock => match bytes.u8() % 8 {
+            StoreAsk::Lock(lease_ms) => match bytes.u8() % 8 {
                 0 => DriverInput::LockBusy,
                 1 => DriverInput::LockFailed {
                     detail: "lock file gone".into(),
                 },
                 _ => {
-                    self.lock_until = Some(self.now + 120_000);
+                    self.lock_until = Some(self.now.saturating_add(lease_ms));
                     let (session, version) = self.stored_session();
                     DriverInput::LockAcquired { session, version }
                 }
@@ -957,7 +958,7 @@ impl World {
                 !self.asks.is_empty()
             }
             DriverInput::LockBusy | DriverInput::LockAcquired { .. } => {
-                self.asks.iter().any(|a| matches!(a, StoreAsk::Lock))
+                self.asks.iter().any(|a| matches!(a, StoreAsk::Lock(_)))
             }
             DriverInput::HttpResponse { id, .. } => self.in_flight.iter().any(|r| r.id == *id),
             _ => false,

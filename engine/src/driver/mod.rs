@@ -424,12 +424,12 @@ impl Driver {
                 },
             );
         }
-        // A refresh in flight keeps the lock until its answer is stored (or its lease
-        // ends, if this host never delivers the answer): released now, another process
-        // could refresh with the refresh token the provider is rotating, and this one's
-        // answer would then be saved over the newer session.
-        let refreshing = matches!(self.lock, Lock::Held { .. }) && self.in_critical_section();
-        if self.lock != Lock::Released && !refreshing {
+        // A held lock is kept until the refresh it guards is over and its answer stored
+        // (or its lease ends, if this host delivers nothing more): that refresh may be in
+        // flight, or about to be retried with the token a re-read found. Released now,
+        // another process could refresh with the refresh token the provider is rotating,
+        // and this one's answer would then be saved over the newer session.
+        if matches!(self.lock, Lock::Acquiring { .. }) {
             self.lock = Lock::Released;
             self.actions.push_back(Action::ReleaseLock);
         }
