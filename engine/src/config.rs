@@ -118,7 +118,7 @@ impl Config {
     }
 
     pub(crate) fn is_secure(&self, url: &str) -> bool {
-        let Ok(parsed) = url::Url::parse(url) else {
+        let Ok(parsed) = crate::protocol::parse_url(url) else {
             // Not a URL: the flow reports that itself, with a better message.
             return true;
         };

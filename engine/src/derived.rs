@@ -278,7 +278,7 @@ impl Engine {
             "the endpoint of the derived token `{}`",
             printable(name, 64)
         );
-        match url::Url::parse(url) {
+        match crate::protocol::parse_url(url) {
             Err(error) => Some(crate::protocol::not_a_url(&what, error)),
             Ok(_) if !self.core.config.is_secure(url) => Some(Error::config(format!(
                 "{what} (`{}`) is not https: the access token sent there could be read on \

@@ -2,7 +2,6 @@
 //! reading what comes back: a redirect URL, a pasted `code#state`, or a bare code.
 
 use serde::{Deserialize, Serialize};
-use url::Url;
 
 use crate::config::Config;
 use crate::entropy::Entropy;
@@ -48,7 +47,7 @@ impl PendingAuthorization {
 
     /// The URL to open. Extra parameters cannot override the protocol's own.
     pub(crate) fn url(&self, config: &Config, endpoint: &str) -> Result<String, Error> {
-        let mut url = Url::parse(endpoint)
+        let mut url = super::parse_url(endpoint)
             .map_err(|e| super::not_a_url(&format!("authorization endpoint `{endpoint}`"), e))?;
         {
             let mut query = url.query_pairs_mut();
@@ -158,7 +157,7 @@ impl Callback {
         if url.len() > MAX_CALLBACK_LEN {
             return Err(unreadable);
         }
-        let url = Url::parse(url.trim()).map_err(|_| unreadable.clone())?;
+        let url = super::parse_url(url.trim()).map_err(|_| unreadable.clone())?;
         let mut callback = Self::from_pairs(url.query_pairs())?;
         if callback.code.is_none()
             && callback.error.is_none()

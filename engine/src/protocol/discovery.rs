@@ -43,7 +43,7 @@ impl Metadata {
 /// (it inserts the well-known segment before the path).
 pub(crate) fn metadata_urls(issuer: &str) -> Result<(String, Option<String>), Error> {
     let parsed =
-        url::Url::parse(issuer).map_err(|e| super::not_a_url(&format!("issuer `{issuer}`"), e))?;
+        super::parse_url(issuer).map_err(|e| super::not_a_url(&format!("issuer `{issuer}`"), e))?;
     let trimmed = issuer.trim_end_matches('/');
     let openid = format!("{trimmed}/.well-known/openid-configuration");
     let path = parsed.path().trim_end_matches('/');

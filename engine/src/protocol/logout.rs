@@ -1,8 +1,6 @@
 //! Ending a session at the provider: token revocation (RFC 7009), a provider-specific
 //! logout call, and the RP-initiated logout URL (OpenID Connect RP-Initiated Logout §2).
 
-use url::Url;
-
 use crate::config::{ClientAuthMethod, Config};
 use crate::error::Error;
 use crate::protocol::response::Response;
@@ -48,7 +46,7 @@ pub(crate) fn end_session_url(
     endpoint: &str,
     session: &StoredSession,
 ) -> Option<String> {
-    let mut url = Url::parse(endpoint).ok()?;
+    let mut url = super::parse_url(endpoint).ok()?;
     {
         let mut query = url.query_pairs_mut();
         query.append_pair("client_id", &config.client_id);

@@ -78,7 +78,7 @@ impl Response<'_> {
             let target = self
                 .headers
                 .get("location")
-                .and_then(|l| url::Url::parse(l).ok())
+                .and_then(|l| super::parse_url(l).ok())
                 .map(|u| format!(" to {}", u.origin().ascii_serialization()))
                 .unwrap_or_default();
             return Err(Error::Transport {
