@@ -349,21 +349,28 @@ async fn full_crash_cycles_sigkill() {
     sigkill_cycles(env_usize("CRASH_CYCLES", 500)).await;
 }
 
-/// 16 processes, each calling `tessera token` `calls` times in a row, on one login whose
-/// access token lives 2 seconds; the provider rotates refresh tokens and revokes the grant
-/// when a rotated one is presented again.
-async fn reuse_load(processes: usize, calls: usize) {
+/// 16 processes, each calling `tessera token --min-ttl 9` `calls` times, `pace_ms` apart,
+/// on one login; the provider issues 2-second access tokens, rotates refresh tokens and
+/// revokes the grant when a rotated one is presented again.
+///
+/// The engine raises a lifetime under 10 s to 10 s (no refresh loop against very short
+/// tokens: specs/robustness/token-response-tiny-lifetime), so a plain `tessera token`
+/// would refresh only every 7.5 s. Asking for 9 more seconds makes each token good enough
+/// for about one second after its refresh: the processes then race for a refresh about
+/// once a second, as they would for a token that really lives 2 s.
+async fn reuse_load(processes: usize, calls: usize, pace_ms: u64) {
     let provider = Provider::start(&[("ACCESS_TOKEN_TTL", "2")]);
     let tessera = Tessera::new(&provider);
     assert_ok(&login(&tessera, &provider), "login");
     let started = Instant::now();
     let workers: Vec<_> = (0..processes)
         .map(|_| {
-            let mut command = command(&tessera, &["token"]);
+            let mut command = command(&tessera, &["token", "--min-ttl", "9"]);
             command.stdout(Stdio::piped()).stderr(Stdio::piped());
             std::thread::spawn(move || {
                 let mut failures = Vec::new();
                 for _ in 0..calls {
+                    std::thread::sleep(Duration::from_millis(pace_ms));
                     let output = command.output().expect("tessera runs");
                     if !output.status.success() || stdout(&output).is_empty() {
                         failures.push(format!("{:?}: {}", output.status.code(), stderr(&output)));
@@ -388,8 +395,9 @@ async fn reuse_load(processes: usize, calls: usize) {
         .as_u64()
         .unwrap_or(u64::MAX);
     println!(
-        "RESULT reuse detection under load: {processes} processes x {calls} calls = {} calls in \
-         {:.1} s; failures {}, refresh requests {refreshes}, invalid_grant {invalid_grant}",
+        "RESULT reuse detection under load: {processes} processes x {calls} calls ({pace_ms} ms \
+         apart) = {} calls in {:.1} s; failures {}, refresh requests {refreshes}, invalid_grant \
+         {invalid_grant}",
         processes * calls,
         elapsed.as_secs_f64(),
         failures.len()
@@ -408,12 +416,12 @@ async fn reuse_load(processes: usize, calls: usize) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sixteen_processes_calling_token_on_a_two_second_token_never_trip_reuse_detection() {
-    reuse_load(16, env_usize("REUSE_CALLS_BOUNDED", 3)).await;
+    reuse_load(16, env_usize("REUSE_CALLS_BOUNDED", 4), 250).await;
 }
 
 /// `make reuse-load`: 16 × REUSE_CALLS (default 50).
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "long: make reuse-load"]
 async fn full_reuse_load() {
-    reuse_load(16, env_usize("REUSE_CALLS", 50)).await;
+    reuse_load(16, env_usize("REUSE_CALLS", 50), 250).await;
 }
