@@ -200,10 +200,15 @@ fuzz:
 ## `tessera token --min-ttl 999999` killed at random moments: CRASH_CYCLES with SIGTERM,
 ## then as many with SIGKILL (default 500 each; half anywhere in the run, half aimed at the
 ## 0-60 ms after the provider received the refresh request). Needs node.
+# Inside a session keyring (keyutils' keyctl) the session file's key is cached, as in a
+# user's login shell: a forced refresh then takes tens of ms instead of a scrypt each.
+RELIABILITY_KEYRING := $(if $(shell command -v keyctl),keyctl session - ,)
 crash-cycles:
-	$(CARGO) test -p tessera-tests --test reliability -- --ignored --test-threads=1 --nocapture full_crash_cycles
+	$(CARGO) test -p tessera-tests --test reliability --no-run
+	TESSERA_RELIABILITY_KEY_CACHE_SECS=3600 $(RELIABILITY_KEYRING)$(CARGO) test -p tessera-tests --test reliability -- --ignored --test-threads=1 --nocapture full_crash_cycles
 
 ## 16 processes × REUSE_CALLS `tessera token` calls (default 50) on a 2-second access
 ## token, rotation and reuse detection on: 0 invalid_grant, 0 failures. Needs node.
 reuse-load:
-	$(CARGO) test -p tessera-tests --test reliability -- --ignored --nocapture full_reuse_load
+	$(CARGO) test -p tessera-tests --test reliability --no-run
+	TESSERA_RELIABILITY_KEY_CACHE_SECS=3600 $(RELIABILITY_KEYRING)$(CARGO) test -p tessera-tests --test reliability -- --ignored --nocapture full_reuse_load
