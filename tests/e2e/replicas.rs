@@ -92,7 +92,12 @@ async fn three_replicas_1000_callers_for_one_expired_user_one_refresh() {
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        assert_eq!(body["source"], "oauth", "{body}; replica warnings:\n{}", warnings());
+        assert_eq!(
+            body["source"],
+            "oauth",
+            "{body}; replica warnings:\n{}",
+            warnings()
+        );
         *tokens_seen
             .entry(body["access_token"].as_str().unwrap().to_owned())
             .or_default() += 1;

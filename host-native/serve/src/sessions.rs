@@ -300,10 +300,9 @@ impl Sessions {
         }
         let (vault, owned_user, owned_profile) =
             (self.vault.clone(), user.to_owned(), profile.to_owned());
-        let row = tokio::task::spawn_blocking(move || {
-            vault.db.load_session(&owned_user, &owned_profile)
-        })
-        .await;
+        let row =
+            tokio::task::spawn_blocking(move || vault.db.load_session(&owned_user, &owned_profile))
+                .await;
         matches!(row, Ok(Ok(Some(_))))
     }
 
