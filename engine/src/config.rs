@@ -59,6 +59,10 @@ pub struct Config {
     pub max_retry_backoff_secs: u64,
     /// Time limit the host applies to each HTTP request.
     pub http_timeout_ms: u64,
+    /// How far an ID token's `exp`, `iat` and `nbf` may be off. They are compared with the
+    /// provider's clock (its `Date` header) when it sends one, so this covers only the
+    /// second-granularity of that header and the time on the way.
+    pub clock_skew_secs: u64,
     /// Largest response body the engine will parse; hosts stop reading beyond it.
     pub max_response_bytes: usize,
     /// Sent as `post_logout_redirect_uri` in the end-session URL.
@@ -101,6 +105,10 @@ impl Config {
             ("userinfo endpoint", endpoints.userinfo.as_deref()),
             ("end-session endpoint", endpoints.end_session.as_deref()),
             ("server logout endpoint", endpoints.server_logout.as_deref()),
+            (
+                "signing keys endpoint (jwks_uri)",
+                endpoints.jwks.as_deref(),
+            ),
         ];
         for (what, url) in named {
             let Some(url) = url else { continue };
@@ -159,6 +167,7 @@ impl Default for Config {
             max_retry_backoff_secs: 60,
             insecure_http: false,
             http_timeout_ms: DEFAULT_HTTP_TIMEOUT_MS,
+            clock_skew_secs: 60,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             post_logout_redirect_uri: None,
             derived: BTreeMap::new(),
@@ -242,6 +251,15 @@ pub struct Endpoints {
     pub end_session: Option<String>,
     /// A provider-specific logout call (POST with the access token as bearer).
     pub server_logout: Option<String>,
+    /// The provider's signing keys (`jwks_uri`): ID tokens are verified against them.
+    /// Without it an ID token is trusted as the token endpoint's answer over TLS (OIDC
+    /// Core §3.1.3.7 step 6), after its claims are checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<String>,
+    /// Signing keys known without a fetch: pinned in a profile, or remembered in a
+    /// session (the key that verified its ID token).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signing_keys: Vec<crate::protocol::jwks::SigningKey>,
     /// The client authentication methods the token endpoint accepts (RFC 8414
     /// `token_endpoint_auth_methods_supported`), as discovered.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -264,6 +282,12 @@ impl Endpoints {
             userinfo: pick(&self.userinfo, &fallback.userinfo),
             end_session: pick(&self.end_session, &fallback.end_session),
             server_logout: pick(&self.server_logout, &fallback.server_logout),
+            jwks: pick(&self.jwks, &fallback.jwks),
+            signing_keys: if self.signing_keys.is_empty() {
+                fallback.signing_keys.clone()
+            } else {
+                self.signing_keys.clone()
+            },
             token_auth_methods: self
                 .token_auth_methods
                 .clone()

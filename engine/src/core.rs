@@ -60,6 +60,12 @@ pub(crate) struct Core {
     pub refresh_failures: u32,
     /// Why the last refresh failed (until one succeeds).
     pub last_refresh_error: Option<Error>,
+    /// The provider's signing keys fetched during this run, and when.
+    pub signing_keys: Vec<crate::protocol::jwks::SigningKey>,
+    pub keys_fetched_at: Option<UnixMillis>,
+    /// The key that verified the latest ID token: remembered with the session, so a later
+    /// process need not fetch the key set again.
+    pub verified_with: Option<crate::protocol::jwks::SigningKey>,
     next_request: u64,
 }
 
@@ -77,6 +83,9 @@ impl Core {
             auto_refresh: AutoRefresh::Scheduled,
             refresh_failures: 0,
             last_refresh_error: None,
+            signing_keys: Vec::new(),
+            keys_fetched_at: None,
+            verified_with: None,
             next_request: 1,
         }
     }
@@ -110,16 +119,21 @@ impl Core {
             .client_auth(self.endpoints().token_auth_methods.as_deref())
     }
 
-    /// Endpoints worth remembering in a new session (what discovery found).
+    /// Endpoints worth remembering in a new session (what discovery found), with the key
+    /// that verified its ID token.
     pub(crate) fn endpoints_to_remember(&self) -> Endpoints {
-        match &self.discovered {
+        let mut endpoints = match &self.discovered {
             Some(metadata) => metadata.endpoints.clone(),
             None => self
                 .session
                 .as_ref()
                 .map(|s| s.endpoints.clone())
                 .unwrap_or_default(),
+        };
+        if let Some(key) = &self.verified_with {
+            endpoints.signing_keys = vec![key.clone()];
         }
+        endpoints
     }
 
     /// Queues an HTTP request and returns its id.

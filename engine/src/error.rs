@@ -17,6 +17,8 @@ pub enum Endpoint {
     ServerLogout,
     /// An endpoint of [`Config::derived`](crate::Config::derived).
     Derived,
+    /// The provider's signing keys (`jwks_uri`).
+    Jwks,
 }
 
 impl fmt::Display for Endpoint {
@@ -30,6 +32,7 @@ impl fmt::Display for Endpoint {
             Endpoint::Userinfo => "userinfo",
             Endpoint::ServerLogout => "server logout",
             Endpoint::Derived => "derived token",
+            Endpoint::Jwks => "signing keys (jwks_uri)",
         })
     }
 }
@@ -309,6 +312,40 @@ pub enum IdTokenProblem {
     Expired,
     /// A refreshed ID token names another user than the session's (OIDC Core §12.2).
     SubjectMismatch,
+    /// `iat` or `nbf` lies in the future by more than the allowed clock skew.
+    NotYetValid,
+    /// `alg: none`: nothing proves who issued it.
+    Unsigned,
+    /// An HMAC algorithm (`HS256`…): its key would be something the client can read.
+    SymmetricAlgorithm,
+    /// An algorithm tessera does not verify, or a critical header extension.
+    UnsupportedAlgorithm,
+    /// None of the provider's published keys (fetched again once) fits the token's
+    /// `kid` and algorithm.
+    UnknownKey,
+    /// The signature does not verify with the provider's key: the token was forged or
+    /// altered.
+    BadSignature,
+}
+
+impl fmt::Display for IdTokenProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Malformed => "it is not a readable JWT",
+            Self::IssuerMismatch => "it was issued by another issuer",
+            Self::AudienceMismatch => "it was issued for another client",
+            Self::AuthorizedPartyMismatch => "it was issued to another party (azp)",
+            Self::NonceMismatch => "its nonce is not this login's",
+            Self::Expired => "it has expired",
+            Self::SubjectMismatch => "it names another user than this session's",
+            Self::NotYetValid => "it is not valid yet (issued in the future)",
+            Self::Unsigned => "it is unsigned (alg none)",
+            Self::SymmetricAlgorithm => "it is signed with HMAC, which tessera does not accept",
+            Self::UnsupportedAlgorithm => "it is signed with an algorithm tessera does not verify",
+            Self::UnknownKey => "none of the provider's published keys signed it",
+            Self::BadSignature => "its signature does not verify with the provider's key",
+        })
+    }
 }
 
 /// Everything that can make a login, a token request or a logout fail.
@@ -535,7 +572,7 @@ impl fmt::Display for Error {
             Error::Callback { problem } => write!(f, "{problem}"),
             Error::IdToken { problem } => write!(
                 f,
-                "the ID token is not valid for this login ({problem:?}); sign in again"
+                "the ID token is not valid for this login: {problem}; sign in again"
             ),
             Error::IssuerMismatch { expected, received } => write!(
                 f,

@@ -55,22 +55,29 @@
 //!                    SessionLoaded(None)│  │SessionLoaded(Some)
 //!                  ┌────────────────────┘  └──────────────────────────┐
 //!                  ▼                                                  ▼
-//!          ┌──────────────┐   Login     ╔═ logging_in ═══════════╗  ┌─ authenticated ──────────────────────┐
-//!          │  logged_out  │────────────▶║ discovering            ║  │ ┌──────┐ GetToken (stale)/Timeout/401 │
-//!          └──────────────┘             ║ awaiting_callback ─┐   ║  │ │ idle │──────────┐                   │
-//!                 ▲  ▲  LoginFailed /   ║ exchanging_code ◀──┘   ║  │ └──────┘          ▼                   │
-//!                 │  │  Cancel          ║ requesting_device_code ║  │   ▲   ╔ refreshing_session ══════╗   │
-//!                 │  └──────────────────║ waiting_to_poll ◀─┐    ║  │   │   ║ locking_session          ║   │
-//!                 │                     ║ polling_device ───┘    ║  │   └───║ refreshing               ║   │
-//!                 │                     ╚════════════════════════╝  │       ║ confirming_grant_loss    ║   │
-//!                 │                                                 │       ║ finding_token_endpoint   ║   │
-//!                 │                          │ token response       │       ╚══════════════════════════╝   │
-//!                 │                          └─────────────────────▶│          │ invalid_grant confirmed   │
-//!                 │  session ended ◀─────────────────────────────────────────── ┘                          │
-//!                 │                                                 └────────────────┬────────────────────┘
-//!                 │           ┌──────────┐       Logout                              │
-//!                 └───────────│ revoking │◀──────────────────────────────────────────┘
+//!          ┌──────────────┐   Login     ╔═ logging_in ════════════╗  ┌─ authenticated ──────────────────────┐
+//!          │  logged_out  │────────────▶║ discovering             ║  │ ┌──────┐ GetToken (stale)/Timeout/401 │
+//!          └──────────────┘             ║ awaiting_callback ─┐    ║  │ │ idle │──────────┐                   │
+//!                 ▲  ▲  LoginFailed /   ║ exchanging_code ◀──┘    ║  │ └──────┘          ▼                   │
+//!                 │  │  Cancel          ║ fetching_keys_for_login ║  │   ▲   ╔ refreshing_session ═══════╗  │
+//!                 │  └──────────────────║ fetching_userinfo       ║  │   │   ║ locking_session           ║  │
+//!                 │                     ║ requesting_device_code  ║  │   └───║ refreshing                ║  │
+//!                 │                     ║ waiting_to_poll ◀─┐     ║  │       ║ fetching_keys_for_refresh ║  │
+//!                 │                     ║ polling_device ───┘     ║  │       ║ confirming_grant_loss     ║  │
+//!                 │                     ╚═════════════════════════╝  │       ║ finding_token_endpoint    ║  │
+//!                 │                          │ token response        │       ╚═══════════════════════════╝  │
+//!                 │                          └──────────────────────▶│          │ invalid_grant confirmed   │
+//!                 │  session ended ◀────────────────────────────────────────── ┘                           │
+//!                 │                                                  └────────────────┬───────────────────┘
+//!                 │           ┌──────────┐       Logout                               │
+//!                 └───────────│ revoking │◀───────────────────────────────────────────┘
 //!               all answered  └──────────┘
+//! ```
+//!
+//! An ID token whose signing key is not at hand (not remembered in the session, not
+//! fetched lately) sends a login or a refresh through `fetching_keys_for_*`: the
+//! provider's key set (`jwks_uri`) is fetched once, then the flow goes on as it would
+//! have. See `machine/signatures.rs`.
 //! ```
 
 #![forbid(unsafe_code)]
@@ -105,7 +112,10 @@ pub use error::{
 };
 pub use input::{Input, LoginMethod, RequestId, WaiterId};
 pub use protocol::handoff::HandedOffLogin;
-pub use protocol::id_token::unsigned_id_token;
+pub use protocol::id_token::{
+    TRANSCRIPT_KEY_ID, signed_id_token, transcript_key_set, unsigned_id_token,
+};
+pub use protocol::jwks::SigningKey;
 pub use secret::Secret;
 pub use session::{Identity, SESSION_FORMAT_VERSION, Status, StoredSession};
 pub use time::UnixMillis;

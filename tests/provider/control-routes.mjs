@@ -34,6 +34,7 @@ function freshCounters() {
     revocation_requests: 0,
     device_authorization_requests: 0,
     authorization_requests: 0,
+    jwks_requests: 0,
   };
 }
 
@@ -336,6 +337,7 @@ export function createTestMiddleware(provider, {
 
     if (method === 'POST' && path === '/token/revocation') counters.revocation_requests += 1;
     if (path === '/auth' && (method === 'GET' || method === 'POST')) counters.authorization_requests += 1;
+    if (method === 'GET' && path === '/jwks') counters.jwks_requests += 1;
 
     if (method === 'POST' && path === '/device/auth') {
       counters.device_authorization_requests += 1;

@@ -72,12 +72,17 @@ const INTROSPECTOR = {
   client_secret: 'tessera-introspector-secret',
 };
 
+// ID_TOKEN_ALG: how tessera-cli's ID tokens are signed (RS256 by default; PS256, ES256,
+// EdDSA: the provider holds a key for each).
+const ID_TOKEN_ALG = process.env.ID_TOKEN_ALG || 'RS256';
+
 function defaultClients() {
   return [
     {
       client_id: 'tessera-cli',
       client_name: 'tessera CLI (test)',
       application_type: 'native',
+      id_token_signed_response_alg: ID_TOKEN_ALG,
       token_endpoint_auth_method: 'none',
       grant_types: [
         'authorization_code',
@@ -145,9 +150,13 @@ function signingKeys() {
     .export({ format: 'jwk' });
   const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
     .export({ format: 'jwk' });
+  const ed = crypto.generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
   return [
     { ...rsa, kid: 'test-rs256', use: 'sig', alg: 'RS256' },
+    // The same RSA key, published a second time for PS256 (a JWK names one alg).
+    { ...rsa, kid: 'test-ps256', use: 'sig', alg: 'PS256' },
     { ...ec, kid: 'test-es256', use: 'sig', alg: 'ES256' },
+    { ...ed, kid: 'test-eddsa', use: 'sig', alg: 'EdDSA' },
   ];
 }
 

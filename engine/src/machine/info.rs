@@ -19,6 +19,8 @@ impl State {
             State::AwaitingCallback { .. } => "awaiting_callback",
             State::ExchangingCode { .. } => "exchanging_code",
             State::FetchingUserinfo { .. } => "fetching_userinfo",
+            State::FetchingKeysForLogin { .. } => "fetching_keys_for_login",
+            State::FetchingKeysForRefresh { .. } => "fetching_keys_for_refresh",
             State::RequestingDeviceCode { .. } => "requesting_device_code",
             State::WaitingToPoll { .. } => "waiting_to_poll",
             State::PollingDevice { .. } => "polling_device",
@@ -45,6 +47,7 @@ impl State {
                 | State::AwaitingCallback { .. }
                 | State::ExchangingCode { .. }
                 | State::FetchingUserinfo { .. }
+                | State::FetchingKeysForLogin { .. }
                 | State::RequestingDeviceCode { .. }
                 | State::WaitingToPoll { .. }
                 | State::PollingDevice { .. }
@@ -59,6 +62,7 @@ impl State {
                 | State::FindingTokenEndpoint { .. }
                 | State::LockingSession {}
                 | State::Refreshing { .. }
+                | State::FetchingKeysForRefresh { .. }
                 | State::ConfirmingGrantLoss { .. }
                 | State::Revoking { .. }
         )

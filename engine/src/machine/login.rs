@@ -236,7 +236,7 @@ impl Ctx<'_> {
                 // broken, another issuer) the OpenID document alone serves.
                 self.core.discovered = Some(match read {
                     Ok(oauth) => openid.merged_over(oauth),
-                    Err(_) => openid,
+                    Err(_) => *openid,
                 });
                 return self.start_login(method, redirect_uri);
             }
@@ -246,7 +246,7 @@ impl Ctx<'_> {
             // Some servers list the device and revocation endpoints only in their RFC 8414
             // metadata: read it too, and merge.
             (Ok(openid), Some(url)) if openid.lacks_optional_endpoints() => {
-                (url, Discovery::Supplementing(openid))
+                (url, Discovery::Supplementing(Box::new(openid)))
             }
             (Ok(metadata), _) => {
                 self.core.discovered = Some(metadata);
@@ -326,7 +326,8 @@ impl Ctx<'_> {
             client_id: &config.client_id,
             nonce,
             subject: None,
-            now: self.now,
+            now: self.provider_time(headers),
+            skew_millis: config.clock_skew_secs.saturating_mul(1000),
         };
         match token::read_token_response(&response, config, &expected) {
             // OIDC Core §3.1.3.3: a granted `openid` scope comes with an ID token, which
@@ -341,7 +342,7 @@ impl Ctx<'_> {
             {
                 self.login_failed(response.missing("id_token"))
             }
-            Ok(tokens) => self.complete_login(tokens),
+            Ok(tokens) => self.verify_login_tokens(tokens),
             Err(error) => self.login_failed(error),
         }
     }
@@ -456,10 +457,11 @@ impl Ctx<'_> {
             client_id: &config.client_id,
             nonce: None,
             subject: None,
-            now: self.now,
+            now: self.provider_time(headers),
+            skew_millis: config.clock_skew_secs.saturating_mul(1000),
         };
         match token::read_token_response(&response, config, &expected) {
-            Ok(tokens) => self.complete_login(tokens),
+            Ok(tokens) => self.verify_login_tokens(tokens),
             Err(Error::OAuth { error, .. }) if error.code == ErrorCode::AuthorizationPending => {
                 self.wait_to_poll(grant)
             }

@@ -15,6 +15,7 @@ mod info;
 mod login;
 mod logout;
 mod refresh;
+mod signatures;
 
 use statig::prelude::*;
 
@@ -169,6 +170,40 @@ impl Machine {
         }
     }
 
+    /// The refresh's ID token names a key not at hand: the provider's key set is fetched.
+    ///
+    /// - a key that verifies it ⇒ as a successful refresh ⇒ [`idle`](Self::idle)
+    /// - no such key, or a bad signature ⇒ `RefreshFailed` ⇒ [`idle`](Self::idle)
+    /// - no usable answer ⇒ the tokens are kept without that ID token ⇒ [`idle`](Self::idle)
+    #[state(superstate = "refreshing_session")]
+    fn fetching_keys_for_refresh(
+        context: &mut Ctx<'_>,
+        request: &mut RequestId,
+        tokens: &mut crate::protocol::token::TokenSet,
+        event: &Input,
+    ) -> Outcome<State> {
+        match event {
+            Input::HttpResponse {
+                id,
+                status,
+                headers,
+                body,
+            } if id == request => {
+                context.refresh_keys_answered(tokens.clone(), Ok((*status, headers, body)))
+            }
+            Input::HttpFailed { id, kind, detail } if id == request => context
+                .refresh_keys_answered(
+                    tokens.clone(),
+                    Err(actions::transport(
+                        crate::error::Endpoint::Jwks,
+                        *kind,
+                        detail,
+                    )),
+                ),
+            _ => Super,
+        }
+    }
+
     /// The provider rejected the refresh token; storage is re-read once in case a sibling
     /// process rotated the refresh token meanwhile.
     ///
@@ -270,7 +305,7 @@ impl Machine {
             Input::HttpFailed { id, kind, detail } if id == request => match step {
                 // The supplement is optional: the OpenID document alone serves.
                 crate::protocol::discovery::Discovery::Supplementing(openid) => {
-                    context.core.discovered = Some(openid.clone());
+                    context.core.discovered = Some((**openid).clone());
                     context.start_login(*method, redirect_uri.clone())
                 }
                 _ => context.login_failed(actions::transport(
@@ -313,6 +348,7 @@ impl Machine {
     /// The code exchange is in flight.
     ///
     /// - tokens ⇒ `PersistSession`, `LoggedIn` ⇒ [`idle`](Self::idle)
+    /// - an ID token whose key is not at hand ⇒ [`fetching_keys_for_login`](Self::fetching_keys_for_login)
     /// - anything else ⇒ `LoginFailed` (codes are single-use: no retry)
     #[state(superstate = "logging_in")]
     fn exchanging_code(
@@ -333,6 +369,38 @@ impl Machine {
             }
             Input::HttpFailed { id, kind, detail } if id == request => context.login_failed(
                 actions::transport(crate::error::Endpoint::Token, *kind, detail),
+            ),
+            _ => Super,
+        }
+    }
+
+    /// The login's ID token names a key not at hand: the provider's key set is fetched.
+    ///
+    /// - a key that verifies it ⇒ as `exchanging_code` with tokens
+    /// - no such key, a bad signature, or no usable answer ⇒ `LoginFailed`
+    #[state(superstate = "logging_in")]
+    fn fetching_keys_for_login(
+        context: &mut Ctx<'_>,
+        request: &mut RequestId,
+        tokens: &mut crate::protocol::token::TokenSet,
+        event: &Input,
+    ) -> Outcome<State> {
+        match event {
+            Input::HttpResponse {
+                id,
+                status,
+                headers,
+                body,
+            } if id == request => {
+                context.login_keys_answered(tokens.clone(), Ok((*status, headers, body)))
+            }
+            Input::HttpFailed { id, kind, detail } if id == request => context.login_keys_answered(
+                tokens.clone(),
+                Err(actions::transport(
+                    crate::error::Endpoint::Jwks,
+                    *kind,
+                    detail,
+                )),
             ),
             _ => Super,
         }

@@ -248,31 +248,35 @@ impl Ctx<'_> {
             client_id: &config.client_id,
             nonce: None,
             subject,
-            now: self.now,
+            now: self.provider_time(headers),
+            skew_millis: config.clock_skew_secs.saturating_mul(1000),
         };
         match token::read_token_response(&response, config, &expected) {
-            Ok(tokens) => {
-                let Some(previous) = self.core.session.clone() else {
-                    return self.logged_out_elsewhere();
-                };
-                let session = self.renewed_session(previous, tokens);
-                self.core.session = Some(session.clone());
-                self.core.emit(Effect::PersistSession {
-                    session: Box::new(session),
-                });
-                self.core.unlock();
-                self.core.reset_refresh_schedule();
-                self.core.serve_all_waiters(Error::LoginRequired {
-                    reason: "the provider issued the rejected token again".to_owned(),
-                });
-                Transition(State::idle())
-            }
+            Ok(tokens) => self.verify_refreshed_tokens(tokens),
             Err(error) if is_rejection(&error) => {
                 self.core.emit(Effect::LoadSession);
                 Transition(State::confirming_grant_loss(error))
             }
             Err(error) => self.refresh_failed(error),
         }
+    }
+
+    /// The refreshed tokens are stored (before anyone gets them) and every waiter served.
+    pub(crate) fn refresh_succeeded(&mut self, tokens: TokenSet) -> Outcome<State> {
+        let Some(previous) = self.core.session.clone() else {
+            return self.logged_out_elsewhere();
+        };
+        let session = self.renewed_session(previous, tokens);
+        self.core.session = Some(session.clone());
+        self.core.emit(Effect::PersistSession {
+            session: Box::new(session),
+        });
+        self.core.unlock();
+        self.core.reset_refresh_schedule();
+        self.core.serve_all_waiters(Error::LoginRequired {
+            reason: "the provider issued the rejected token again".to_owned(),
+        });
+        Transition(State::idle())
     }
 
     /// The session after a refresh: a returned refresh token replaces the old one
@@ -295,7 +299,11 @@ impl Ctx<'_> {
             endpoints: if previous.endpoints == crate::config::Endpoints::default() {
                 self.core.endpoints_to_remember()
             } else {
-                previous.endpoints.clone()
+                let mut endpoints = previous.endpoints.clone();
+                if let Some(key) = &self.core.verified_with {
+                    endpoints.signing_keys = vec![key.clone()];
+                }
+                endpoints
             },
             ..previous
         }

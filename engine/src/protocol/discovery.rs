@@ -20,7 +20,7 @@ pub(crate) enum Discovery {
     /// The RFC 8414 document, after the OpenID one was not found.
     Rfc8414,
     /// The RFC 8414 document, to fill in what this OpenID metadata lacks.
-    Supplementing(Metadata),
+    Supplementing(Box<Metadata>),
 }
 
 impl Metadata {
@@ -80,6 +80,8 @@ pub(crate) fn read_metadata(
             userinfo: get("userinfo_endpoint")?,
             end_session: get("end_session_endpoint")?,
             server_logout: None,
+            jwks: get("jwks_uri")?,
+            signing_keys: Vec::new(),
             token_auth_methods: methods(&fields, "token_endpoint_auth_methods_supported"),
             revocation_auth_methods: methods(&fields, "revocation_endpoint_auth_methods_supported"),
         },

@@ -1,9 +1,6 @@
-//! Reading an ID token's claims (OpenID Connect Core §3.1.3.7, steps 2–5, 9 and 11).
-//!
-//! The signature is not verified yet: the token arrives directly from the token endpoint
-//! over TLS, which OIDC Core §3.1.3.7 step 6 accepts as proof of origin for this flow.
-//! Verifying it (JWKS fetched as an effect) belongs in [`check_claims`]'s caller when a
-//! flow needs ID tokens from a less trusted channel.
+//! Reading an ID token's claims (OpenID Connect Core §3.1.3.7, steps 2–5, 9–11) and
+//! judging its algorithm (step 7). The signature itself is verified against the provider's
+//! keys by the state machine (`machine/signatures.rs`), which may have to fetch them.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,9 +9,6 @@ use serde_json::Value;
 use crate::error::{Error, IdTokenProblem};
 use crate::session::Identity;
 use crate::time::UnixMillis;
-
-/// Allowed clock difference when checking `exp`.
-const CLOCK_SKEW_MILLIS: u64 = 5 * 60 * 1000;
 
 /// What an ID token must match.
 #[derive(Debug)]
@@ -25,15 +19,21 @@ pub(crate) struct Expected<'a> {
     pub nonce: Option<&'a str>,
     /// On refresh, the session's subject: a new ID token must name the same user.
     pub subject: Option<&'a str>,
+    /// The provider's time: its `Date` header when it sent one, else the local clock.
     pub now: UnixMillis,
+    /// How far `exp`, `iat` and `nbf` may be off.
+    pub skew_millis: u64,
 }
 
 /// Checks the claims and returns who they name.
 pub(crate) fn check_claims(token: &str, expected: &Expected<'_>) -> Result<Identity, Error> {
+    let fail = |problem| Err(Error::IdToken { problem });
+    if let Err(problem) = super::jws::read_header(token) {
+        return fail(problem);
+    }
     let claims = decode_payload(token).ok_or(Error::IdToken {
         problem: IdTokenProblem::Malformed,
     })?;
-    let fail = |problem| Err(Error::IdToken { problem });
     if let Some(issuer) = expected.issuer
         && !issuer_matches(issuer, &claims)
     {
@@ -68,14 +68,22 @@ pub(crate) fn check_claims(token: &str, expected: &Expected<'_>) -> Result<Ident
     {
         return fail(IdTokenProblem::SubjectMismatch);
     }
-    match claims.get("exp").and_then(Value::as_f64) {
-        Some(exp) if exp.is_finite() && exp >= 0.0 => {
-            let exp_millis = (exp.min(u64::MAX as f64 / 1000.0) * 1000.0) as u64;
-            if exp_millis.saturating_add(CLOCK_SKEW_MILLIS) < expected.now.0 {
-                return fail(IdTokenProblem::Expired);
-            }
+    match claims.get("exp").map(seconds) {
+        Some(Some(exp)) if exp.saturating_add(expected.skew_millis) < expected.now.0 => {
+            return fail(IdTokenProblem::Expired);
         }
+        Some(Some(_)) => {}
         _ => return fail(IdTokenProblem::Malformed),
+    }
+    for name in ["iat", "nbf"] {
+        match claims.get(name).map(seconds) {
+            None => {}
+            Some(Some(at)) if at > expected.now.0.saturating_add(expected.skew_millis) => {
+                return fail(IdTokenProblem::NotYetValid);
+            }
+            Some(Some(_)) => {}
+            Some(None) => return fail(IdTokenProblem::Malformed),
+        }
     }
     let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
     Ok(Identity {
@@ -85,6 +93,12 @@ pub(crate) fn check_claims(token: &str, expected: &Expected<'_>) -> Result<Ident
         preferred_username: text("preferred_username"),
         groups: crate::protocol::groups::read(&claims),
     })
+}
+
+/// A NumericDate claim in milliseconds; `None` when it is not a non-negative number.
+fn seconds(value: &Value) -> Option<u64> {
+    let secs = value.as_f64().filter(|s| s.is_finite() && *s >= 0.0)?;
+    Some((secs.min(u64::MAX as f64 / 1000.0) * 1000.0) as u64)
 }
 
 /// The issuer's placeholder for the token's tenant (Microsoft's multi-tenant metadata).
@@ -121,11 +135,40 @@ fn decode_payload(token: &str) -> Option<serde_json::Map<String, Value>> {
     }
 }
 
-/// Builds an unsigned token with these claims (tests and hand-written transcripts).
+/// Builds an unsigned (`alg: none`) token with these claims: tessera refuses it, which
+/// tests show.
 pub fn unsigned_id_token(claims: &Value) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#);
     let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
     format!("{header}.{payload}.")
+}
+
+/// The private half of the transcripts' signing key. It is public on purpose: transcripts
+/// and tests sign their ID tokens with it, and a recording re-signs the provider's tokens
+/// with it after replacing personal claims. Never a key any provider uses.
+const TRANSCRIPT_KEY_SEED: [u8; 32] = *b"tessera transcripts: not secret!";
+/// The `kid` of the transcripts' signing key.
+pub const TRANSCRIPT_KEY_ID: &str = "transcript-key";
+
+/// Builds an ID token with these claims, signed (EdDSA) with the transcripts' key.
+pub fn signed_id_token(claims: &Value) -> String {
+    use ed25519_dalek::Signer as _;
+    let header = URL_SAFE_NO_PAD
+        .encode(serde_json::json!({"alg": "EdDSA", "kid": TRANSCRIPT_KEY_ID}).to_string());
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let input = format!("{header}.{payload}");
+    let key = ed25519_dalek::SigningKey::from_bytes(&TRANSCRIPT_KEY_SEED);
+    let signature = URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).to_bytes());
+    format!("{input}.{signature}")
+}
+
+/// The JWK Set (as a `jwks_uri` answers) holding the transcripts' public key.
+pub fn transcript_key_set() -> Value {
+    let key = ed25519_dalek::SigningKey::from_bytes(&TRANSCRIPT_KEY_SEED).verifying_key();
+    serde_json::json!({"keys": [{
+        "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA",
+        "kid": TRANSCRIPT_KEY_ID, "x": URL_SAFE_NO_PAD.encode(key.to_bytes()),
+    }]})
 }
 
 #[cfg(test)]
@@ -141,12 +184,13 @@ mod tests {
             nonce: Some("n1"),
             subject: None,
             now: UnixMillis(now),
+            skew_millis: 60_000,
         }
     }
 
     #[test]
     fn valid_claims_give_identity() {
-        let token = unsigned_id_token(&json!({
+        let token = signed_id_token(&json!({
             "iss": "https://op", "aud": ["cli", "other"], "azp": "cli", "nonce": "n1",
             "exp": 2_000_000_000, "sub": "alice", "email": "alice@example.test", "groups": ["eng", 1, "ops"]
         }));
@@ -162,7 +206,7 @@ mod tests {
         let with = |key: &str, value: Value| {
             let mut claims = base.clone();
             claims[key] = value;
-            check_claims(&unsigned_id_token(&claims), &expected(1_700_000_000_000)).unwrap_err()
+            check_claims(&signed_id_token(&claims), &expected(1_700_000_000_000)).unwrap_err()
         };
         let problem = |e: Error| match e {
             Error::IdToken { problem } => problem,
@@ -202,7 +246,7 @@ mod tests {
 
     #[test]
     fn one_audience_in_a_list_needs_no_azp() {
-        let token = unsigned_id_token(&json!({
+        let token = signed_id_token(&json!({
             "iss": "https://op", "aud": ["cli"], "nonce": "n1", "exp": 2_000_000_000
         }));
         assert!(check_claims(&token, &expected(1_700_000_000_000)).is_ok());
@@ -220,7 +264,7 @@ mod tests {
             claims["aud"] = json!("cli");
             claims["nonce"] = json!("n1");
             claims["exp"] = json!(2_000_000_000);
-            check_claims(&unsigned_id_token(&claims), &expected)
+            check_claims(&signed_id_token(&claims), &expected)
         };
         let tid = "9188040d-6c67-4c5b-b112-36a304b66dad";
         assert!(

@@ -10,6 +10,8 @@ pub(crate) mod discovery;
 pub(crate) mod groups;
 pub(crate) mod handoff;
 pub(crate) mod id_token;
+pub(crate) mod jwks;
+pub(crate) mod jws;
 pub(crate) mod logout;
 pub(crate) mod response;
 pub(crate) mod token;

@@ -164,7 +164,7 @@ pub(crate) fn poll_device(
 }
 
 /// A successful token response, validated.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct TokenSet {
     pub access_token: Secret,
     pub refresh_token: Option<Secret>,

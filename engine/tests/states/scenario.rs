@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use tessera_engine::{
     Config, Effect, Endpoints, Engine, Event, HttpRequest, Input, LoginMethod, Rejected, RequestId,
-    Secret, StoredSession, UnixMillis, WaiterId, unsigned_id_token,
+    Secret, StoredSession, UnixMillis, WaiterId, signed_id_token,
 };
 
 pub const ISSUER: &str = "https://op.example";
@@ -203,7 +203,7 @@ impl Scenario {
     }
 
     pub fn id_token(&self, sub: &str) -> String {
-        unsigned_id_token(&serde_json::json!({
+        signed_id_token(&serde_json::json!({
             "iss": ISSUER, "aud": CLIENT, "sub": sub, "nonce": self.nonce, "exp": START / 1000 + 3600,
         }))
     }

@@ -1,0 +1,185 @@
+//! An ID token's signature (OIDC Core §3.1.3.7 step 6–7), and the provider's keys it
+//! needs: known from an earlier fetch, remembered in the session, or fetched from
+//! `jwks_uri` now.
+//!
+//! A token whose key is not at hand makes the flow fetch the key set once (rotation: the
+//! provider signs with a new key). Fetches are at least [`REFETCH_AFTER_MILLIS`] apart, so
+//! tokens naming keys that do not exist cannot make tessera hammer the provider.
+//!
+//! At login a token that cannot be verified fails the login. At refresh, keys that cannot
+//! be fetched (the provider is down, or answers garbage) do not lose the rotated refresh
+//! token: the new ID token is dropped, unused, and the tokens are kept; a signature that
+//! does not verify refuses the whole answer, as a failed claim check does.
+
+use std::collections::BTreeMap;
+
+use statig::prelude::*;
+
+use super::{Ctx, State};
+use crate::effect::Method;
+use crate::error::{Endpoint, Error, IdTokenProblem};
+use crate::protocol::token::TokenSet;
+use crate::protocol::{jwks, jws};
+use crate::secret::Secret;
+use crate::time::UnixMillis;
+
+/// The shortest time between two fetches of the key set.
+const REFETCH_AFTER_MILLIS: u64 = 30_000;
+
+/// Where an ID token's signature stands with the keys at hand.
+enum Verdict {
+    /// A key of the provider's signed it.
+    Verified,
+    /// The provider publishes no keys (no `jwks_uri`, none configured): the token is
+    /// trusted as the token endpoint's TLS answer, claims checked.
+    NoKeys,
+    /// The key it names is not at hand; fetch the key set from here.
+    FetchKeys(String),
+    Refused(Error),
+}
+
+fn refused(problem: IdTokenProblem) -> Verdict {
+    Verdict::Refused(Error::IdToken { problem })
+}
+
+/// An answer to the key-set request.
+pub(crate) type KeysAnswer<'a> = Result<(u16, &'a BTreeMap<String, String>, &'a str), Error>;
+
+impl Ctx<'_> {
+    fn judge_signature(&mut self, token: &Secret) -> Verdict {
+        let header = match jws::read_header(token.expose()) {
+            Ok(header) => header,
+            Err(problem) => return refused(problem),
+        };
+        let endpoints = self.core.endpoints();
+        let known: Vec<jwks::SigningKey> = self
+            .core
+            .signing_keys
+            .iter()
+            .chain(&endpoints.signing_keys)
+            .filter(|key| key.fits(&header))
+            .cloned()
+            .collect();
+        if let Some(key) = known
+            .iter()
+            .find(|key| jws::verify(token.expose(), header.alg, key))
+        {
+            self.core.verified_with = Some(key.clone());
+            return Verdict::Verified;
+        }
+        // A key with the token's own `kid` did not verify it: forged or altered. (Without
+        // a `kid` a rotated key may still be on the provider's list.)
+        let named_key_failed = !known.is_empty() && header.kid.is_some();
+        let fetched_lately = self
+            .core
+            .keys_fetched_at
+            .is_some_and(|at| self.now < at.plus_millis(REFETCH_AFTER_MILLIS));
+        match endpoints.jwks {
+            _ if named_key_failed => refused(IdTokenProblem::BadSignature),
+            Some(url) if !fetched_lately => Verdict::FetchKeys(url),
+            None if endpoints.signing_keys.is_empty() => Verdict::NoKeys,
+            _ if !known.is_empty() => refused(IdTokenProblem::BadSignature),
+            _ => refused(IdTokenProblem::UnknownKey),
+        }
+    }
+
+    fn fetch_keys(&mut self, url: &str) -> crate::input::RequestId {
+        self.core.keys_fetched_at = Some(self.now);
+        self.core.request(Endpoint::Jwks, Method::Get, url, None)
+    }
+
+    /// Takes the key set's answer into the cache.
+    fn keys_answered(&mut self, answer: KeysAnswer<'_>) -> Result<(), Error> {
+        let (status, headers, body) = answer?;
+        let response = self.response(Endpoint::Jwks, status, headers, body);
+        self.core.signing_keys =
+            jwks::read_key_set(&response, self.core.config.max_response_bytes)?;
+        Ok(())
+    }
+
+    /// A login's tokens checked out; their ID token's signature decides.
+    pub(crate) fn verify_login_tokens(&mut self, tokens: TokenSet) -> Outcome<State> {
+        let Some(id_token) = tokens.id_token.clone() else {
+            return self.complete_login(tokens);
+        };
+        match self.judge_signature(&id_token) {
+            Verdict::Verified | Verdict::NoKeys => self.complete_login(tokens),
+            Verdict::FetchKeys(url) => {
+                let request = self.fetch_keys(&url);
+                Transition(State::fetching_keys_for_login(request, tokens))
+            }
+            Verdict::Refused(error) => self.login_failed(error),
+        }
+    }
+
+    pub(crate) fn login_keys_answered(
+        &mut self,
+        tokens: TokenSet,
+        answer: KeysAnswer<'_>,
+    ) -> Outcome<State> {
+        if let Err(error) = self.keys_answered(answer) {
+            return self.login_failed(error);
+        }
+        let Some(id_token) = tokens.id_token.clone() else {
+            return self.complete_login(tokens);
+        };
+        match self.judge_signature(&id_token) {
+            Verdict::Verified | Verdict::NoKeys => self.complete_login(tokens),
+            Verdict::FetchKeys(_) => self.login_failed(Error::IdToken {
+                problem: IdTokenProblem::UnknownKey,
+            }),
+            Verdict::Refused(error) => self.login_failed(error),
+        }
+    }
+
+    /// A refresh's tokens checked out; their ID token's signature decides.
+    pub(crate) fn verify_refreshed_tokens(&mut self, tokens: TokenSet) -> Outcome<State> {
+        let Some(id_token) = tokens.id_token.clone() else {
+            return self.refresh_succeeded(tokens);
+        };
+        match self.judge_signature(&id_token) {
+            Verdict::Verified | Verdict::NoKeys => self.refresh_succeeded(tokens),
+            Verdict::FetchKeys(url) => {
+                let request = self.fetch_keys(&url);
+                Transition(State::fetching_keys_for_refresh(request, tokens))
+            }
+            Verdict::Refused(error) => self.refresh_failed(error),
+        }
+    }
+
+    pub(crate) fn refresh_keys_answered(
+        &mut self,
+        mut tokens: TokenSet,
+        answer: KeysAnswer<'_>,
+    ) -> Outcome<State> {
+        if self.keys_answered(answer).is_err() {
+            // The refresh token may have rotated already: keep the tokens, not the ID
+            // token nobody could check.
+            tokens.id_token = None;
+            tokens.identity = None;
+            return self.refresh_succeeded(tokens);
+        }
+        let Some(id_token) = tokens.id_token.clone() else {
+            return self.refresh_succeeded(tokens);
+        };
+        match self.judge_signature(&id_token) {
+            Verdict::Verified | Verdict::NoKeys => self.refresh_succeeded(tokens),
+            Verdict::FetchKeys(_) => self.refresh_failed(Error::IdToken {
+                problem: IdTokenProblem::UnknownKey,
+            }),
+            Verdict::Refused(error) => self.refresh_failed(error),
+        }
+    }
+
+    /// The provider's time for an ID token's claims: the response's `Date` header when it
+    /// has a readable one, so a wrong local clock does not make every token look expired
+    /// or not yet valid; else the local clock.
+    pub(crate) fn provider_time(&self, headers: &BTreeMap<String, String>) -> UnixMillis {
+        headers
+            .get("date")
+            .and_then(|date| httpdate::parse_http_date(date).ok())
+            .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|since| u64::try_from(since.as_millis()).ok())
+            .map_or(self.now, UnixMillis)
+    }
+}

@@ -1,0 +1,276 @@
+//! The signature of an ID token (a compact JWS, RFC 7515 §7.1) and the algorithms tessera
+//! accepts (RFC 7518 §3).
+//!
+//! Only asymmetric algorithms are accepted: `none` proves nothing, and HMAC would be keyed
+//! with something the client can read (the provider's public key, in the classic
+//! algorithm-confusion attack). Verification is RustCrypto's, pure Rust with no RNG: the
+//! engine stays free of I/O (docs/adr/017).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+use sha2::{Sha256, Sha384, Sha512};
+
+use super::jwks::{KeyMaterial, SigningKey};
+use crate::error::IdTokenProblem;
+
+/// The algorithms an ID token may be signed with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Algorithm {
+    Rs256,
+    Rs384,
+    Rs512,
+    Ps256,
+    Ps384,
+    Ps512,
+    Es256,
+    EdDsa,
+}
+
+impl Algorithm {
+    fn from_name(name: &str) -> Result<Self, IdTokenProblem> {
+        Ok(match name {
+            "RS256" => Self::Rs256,
+            "RS384" => Self::Rs384,
+            "RS512" => Self::Rs512,
+            "PS256" => Self::Ps256,
+            "PS384" => Self::Ps384,
+            "PS512" => Self::Ps512,
+            "ES256" => Self::Es256,
+            "EdDSA" | "Ed25519" => Self::EdDsa,
+            "none" => return Err(IdTokenProblem::Unsigned),
+            "HS256" | "HS384" | "HS512" => return Err(IdTokenProblem::SymmetricAlgorithm),
+            _ => return Err(IdTokenProblem::UnsupportedAlgorithm),
+        })
+    }
+
+    /// The JWK `alg` names that mean this algorithm.
+    pub(crate) fn names(self) -> &'static [&'static str] {
+        match self {
+            Self::Rs256 => &["RS256"],
+            Self::Rs384 => &["RS384"],
+            Self::Rs512 => &["RS512"],
+            Self::Ps256 => &["PS256"],
+            Self::Ps384 => &["PS384"],
+            Self::Ps512 => &["PS512"],
+            Self::Es256 => &["ES256"],
+            Self::EdDsa => &["EdDSA", "Ed25519"],
+        }
+    }
+}
+
+/// What the JWS header says about how to verify it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub alg: Algorithm,
+    pub kid: Option<String>,
+}
+
+/// The header of a compact JWS, with its algorithm judged. A `crit` member names
+/// extensions this reader does not implement, so it is refused (RFC 7515 §4.1.11).
+pub(crate) fn read_header(token: &str) -> Result<Header, IdTokenProblem> {
+    let encoded = token.split('.').next().unwrap_or_default();
+    if encoded.len() > 4 * 1024 {
+        return Err(IdTokenProblem::Malformed);
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| IdTokenProblem::Malformed)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| IdTokenProblem::Malformed)?;
+    let Ok(Value::Object(header)) = serde_json::from_str::<Value>(text) else {
+        return Err(IdTokenProblem::Malformed);
+    };
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or(IdTokenProblem::Malformed)?;
+    let alg = Algorithm::from_name(alg)?;
+    if header.contains_key("crit") {
+        return Err(IdTokenProblem::UnsupportedAlgorithm);
+    }
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err(IdTokenProblem::Malformed),
+    };
+    Ok(Header { alg, kid })
+}
+
+/// Whether `key` signed `token` with `alg`. Any key that cannot be used (wrong size, not a
+/// point on the curve) or signature of the wrong shape is simply "not verified".
+pub(crate) fn verify(token: &str, alg: Algorithm, key: &SigningKey) -> bool {
+    let Some((signing_input, signature)) = token.rsplit_once('.') else {
+        return false;
+    };
+    let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else {
+        return false;
+    };
+    let message = signing_input.as_bytes();
+    match (alg, key.material()) {
+        (Algorithm::Rs256, Some(KeyMaterial::Rsa(key))) => {
+            pkcs1::<Sha256>(key, message, &signature)
+        }
+        (Algorithm::Rs384, Some(KeyMaterial::Rsa(key))) => {
+            pkcs1::<Sha384>(key, message, &signature)
+        }
+        (Algorithm::Rs512, Some(KeyMaterial::Rsa(key))) => {
+            pkcs1::<Sha512>(key, message, &signature)
+        }
+        (Algorithm::Ps256, Some(KeyMaterial::Rsa(key))) => pss::<Sha256>(key, message, &signature),
+        (Algorithm::Ps384, Some(KeyMaterial::Rsa(key))) => pss::<Sha384>(key, message, &signature),
+        (Algorithm::Ps512, Some(KeyMaterial::Rsa(key))) => pss::<Sha512>(key, message, &signature),
+        (Algorithm::Es256, Some(KeyMaterial::P256(key))) => {
+            use p256::ecdsa::signature::Verifier as _;
+            // JWS carries R || S (RFC 7518 §3.4), not DER.
+            p256::ecdsa::Signature::from_slice(&signature)
+                .is_ok_and(|signature| key.verify(message, &signature).is_ok())
+        }
+        (Algorithm::EdDsa, Some(KeyMaterial::Ed25519(key))) => {
+            ed25519_dalek::Signature::from_slice(&signature)
+                .is_ok_and(|signature| key.verify_strict(message, &signature).is_ok())
+        }
+        _ => false,
+    }
+}
+
+fn pkcs1<D>(key: rsa::PublicKey, message: &[u8], signature: &[u8]) -> bool
+where
+    D: sha2::Digest + sha2::digest::const_oid::AssociatedOid + sha2::digest::FixedOutputReset,
+{
+    use rsa::signature::Verifier as _;
+    let Ok(signature) = rsa::pkcs1v15::Signature::try_from(signature) else {
+        return false;
+    };
+    rsa::pkcs1v15::VerifyingKey::<D>::new(key)
+        .verify(message, &signature)
+        .is_ok()
+}
+
+fn pss<D>(key: rsa::PublicKey, message: &[u8], signature: &[u8]) -> bool
+where
+    D: sha2::Digest + sha2::digest::FixedOutputReset,
+{
+    use rsa::signature::Verifier as _;
+    let Ok(signature) = rsa::pss::Signature::try_from(signature) else {
+        return false;
+    };
+    // RFC 7518 §3.5: the salt is as long as the hash.
+    rsa::pss::VerifyingKey::<D>::new(key)
+        .verify(message, &signature)
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    /// Tokens signed by Python's `cryptography` (engine/tests/fixtures/make_signed_tokens.py):
+    /// an independent implementation of each algorithm.
+    fn fixture() -> Value {
+        serde_json::from_str(include_str!("../../tests/fixtures/signed_tokens.json")).unwrap()
+    }
+
+    fn keys(fixture: &Value) -> Vec<SigningKey> {
+        serde_json::from_value(fixture["keys"].clone()).unwrap()
+    }
+
+    fn verifies(token: &str, keys: &[SigningKey]) -> bool {
+        let header = read_header(token).unwrap();
+        keys.iter()
+            .filter(|key| key.fits(&header))
+            .any(|key| verify(token, header.alg, key))
+    }
+
+    #[test]
+    fn every_accepted_algorithm_verifies_with_its_key() {
+        let fixture = fixture();
+        let keys = keys(&fixture);
+        let tokens = fixture["tokens"].as_object().unwrap();
+        for alg in [
+            "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "EdDSA",
+        ] {
+            let token = tokens[alg].as_str().unwrap();
+            assert!(verifies(token, &keys), "{alg}");
+            // One altered byte of the payload, and it no longer does.
+            let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+            let other = if parts[1].starts_with('e') { "f" } else { "e" };
+            parts[1].replace_range(0..1, other);
+            assert!(!verifies(&parts.join("."), &keys), "{alg} altered");
+        }
+    }
+
+    #[test]
+    fn a_token_signed_by_another_key_under_the_same_kid_does_not_verify() {
+        let fixture = fixture();
+        let token = fixture["signed_by_another_key"].as_str().unwrap();
+        assert!(!verifies(token, &keys(&fixture)));
+    }
+
+    #[test]
+    fn none_and_hmac_are_refused_before_any_key_is_tried() {
+        let fixture = fixture();
+        let hs256 = fixture["hs256_keyed_with_public_key"].as_str().unwrap();
+        assert_eq!(read_header(hs256), Err(IdTokenProblem::SymmetricAlgorithm));
+        let none = crate::unsigned_id_token(&serde_json::json!({"sub": "alice"}));
+        assert_eq!(read_header(&none), Err(IdTokenProblem::Unsigned));
+        let header = |h: &str| format!("{}.e30.", URL_SAFE_NO_PAD.encode(h));
+        assert_eq!(
+            read_header(&header(r#"{"alg":"ES512"}"#)),
+            Err(IdTokenProblem::UnsupportedAlgorithm)
+        );
+        assert_eq!(
+            read_header(&header(r#"{"alg":"RS256","crit":["exp"]}"#)),
+            Err(IdTokenProblem::UnsupportedAlgorithm)
+        );
+        assert_eq!(
+            read_header(&header(r#"{"alg":"RS256","kid":7}"#)),
+            Err(IdTokenProblem::Malformed)
+        );
+        assert_eq!(read_header("%%%.e30."), Err(IdTokenProblem::Malformed));
+    }
+
+    #[test]
+    fn a_key_of_the_wrong_type_or_alg_does_not_fit() {
+        let fixture = fixture();
+        let keys = keys(&fixture);
+        let es256 = read_header(fixture["tokens"]["ES256"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            keys.iter()
+                .filter(|k| k.fits(&es256))
+                .map(|k| k.kid.as_deref())
+                .collect::<Vec<_>>(),
+            [Some("ec-1")]
+        );
+        let mut rsa = keys[0].clone();
+        rsa.alg = Some("PS256".into());
+        let rs256 = read_header(fixture["tokens"]["RS256"].as_str().unwrap()).unwrap();
+        assert!(
+            !rsa.fits(&rs256),
+            "a key published for PS256 is not used for RS256"
+        );
+    }
+
+    #[test]
+    fn the_transcript_key_signs_what_it_publishes() {
+        let keys: Vec<SigningKey> =
+            serde_json::from_value(crate::transcript_key_set()["keys"].clone()).unwrap();
+        let token = crate::signed_id_token(&serde_json::json!({"sub": "alice"}));
+        assert!(verifies(&token, &keys));
+    }
+
+    #[test]
+    fn weak_or_malformed_keys_are_not_keys() {
+        let fixture = fixture();
+        let mut rsa = keys(&fixture)[0].clone();
+        // A 1024-bit modulus.
+        rsa.n = Some(URL_SAFE_NO_PAD.encode([0xc5u8; 128]));
+        assert!(rsa.material().is_none());
+        rsa.n = None;
+        assert!(rsa.material().is_none());
+        let mut ec = keys(&fixture)[1].clone();
+        ec.y = ec.x.clone();
+        assert!(ec.material().is_none(), "not a point on the curve");
+    }
+}
