@@ -7,6 +7,7 @@ mod library;
 mod pg;
 mod replicas;
 mod serve;
+mod signatures;
 mod servers;
 mod support;
 

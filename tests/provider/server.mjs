@@ -59,6 +59,7 @@ function portFromArgsOrEnv() {
 const ACCESS_TOKEN_TTL = envInt('ACCESS_TOKEN_TTL', 60);
 const REFRESH_TOKEN_TTL = envInt('REFRESH_TOKEN_TTL', 24 * 60 * 60);
 const DEVICE_CODE_TTL = envInt('DEVICE_CODE_TTL', 600);
+const ID_TOKEN_TTL = envInt('ID_TOKEN_TTL', 3600);
 // RFC 8628 `interval` added to device authorization responses (oidc-provider
 // omits it, which means clients fall back to 5 s). "none" omits it.
 const DEVICE_POLL_INTERVAL = process.env.DEVICE_POLL_INTERVAL === 'none'
@@ -257,7 +258,7 @@ function configuration(issuer, clients) {
       AccessToken: ACCESS_TOKEN_TTL,
       AuthorizationCode: 60,
       DeviceCode: DEVICE_CODE_TTL,
-      IdToken: 3600,
+      IdToken: ID_TOKEN_TTL,
       RefreshToken: REFRESH_TOKEN_TTL,
       Grant: Math.max(REFRESH_TOKEN_TTL, 14 * 24 * 60 * 60),
       Interaction: 600,
