@@ -7,8 +7,8 @@ mod library;
 mod pg;
 mod replicas;
 mod serve;
-mod signatures;
 mod servers;
+mod signatures;
 mod support;
 
 use std::io::{BufRead, BufReader};
