@@ -1,6 +1,7 @@
 //! The whole `specs/` corpus replayed by the wasm build in headless Chromium, on a page
 //! (`make wasm-test`; needs `CHROMEDRIVER`). Same checks as `corpus_node.rs`. Also the
-//! `Session` class on its default storage there (IndexedDB, `session_common`).
+//! `Session` class on its default storage there (IndexedDB, `session_common`), encrypted
+//! at rest.
 #![cfg(target_family = "wasm")]
 
 mod common;
@@ -23,4 +24,19 @@ fn corpus_replays_with_the_native_effects_in_chromium() {
 #[wasm_bindgen_test]
 async fn session_uses_indexeddb_in_a_page() {
     session_common::default_storage_is_indexeddb_and_keeps_the_session().await;
+}
+
+#[wasm_bindgen_test]
+async fn plaintext_session_is_migrated_and_read_back_encrypted_in_a_page() {
+    session_common::plaintext_session_is_migrated_and_read_back_encrypted().await;
+}
+
+#[wasm_bindgen_test]
+async fn undecryptable_session_is_a_typed_error_in_a_page() {
+    session_common::undecryptable_session_is_a_typed_error_and_left_as_it_was().await;
+}
+
+#[wasm_bindgen_test]
+async fn encryption_at_rest_can_be_turned_off_in_a_page() {
+    session_common::encryption_can_be_turned_off().await;
 }

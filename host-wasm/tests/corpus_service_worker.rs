@@ -27,3 +27,18 @@ fn corpus_replays_with_the_native_effects_in_a_service_worker() {
 async fn session_uses_indexeddb_in_a_service_worker() {
     session_common::default_storage_is_indexeddb_and_keeps_the_session().await;
 }
+
+#[wasm_bindgen_test]
+async fn plaintext_session_is_migrated_and_read_back_encrypted_in_a_service_worker() {
+    session_common::plaintext_session_is_migrated_and_read_back_encrypted().await;
+}
+
+#[wasm_bindgen_test]
+async fn undecryptable_session_is_a_typed_error_in_a_service_worker() {
+    session_common::undecryptable_session_is_a_typed_error_and_left_as_it_was().await;
+}
+
+#[wasm_bindgen_test]
+async fn encryption_at_rest_can_be_turned_off_in_a_service_worker() {
+    session_common::encryption_can_be_turned_off().await;
+}

@@ -7,6 +7,8 @@ use tessera_engine::driver::{LoginOutcome, LogoutOutcome, Notice};
 use tessera_engine::{Error, Identity, LogoutReason, ServerCall, Status, UnixMillis, UserCode};
 use wasm_bindgen::JsValue;
 
+use super::storage::Store;
+
 /// Something the application may want to show.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -28,17 +30,23 @@ pub(crate) enum SessionEvent {
     },
     StorageFailed {
         detail: String,
+        /// What kind of failure (`status().storage_error`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<&'static str>,
     },
 }
 
 impl SessionEvent {
     /// What listeners hear of a driver notice (a stray redirect is not their concern).
-    pub fn of(notice: Notice) -> Option<Self> {
+    pub fn of(notice: Notice, store: &Store) -> Option<Self> {
         Some(match notice {
             Notice::LoggedIn { identity } => Self::LoggedIn { identity },
             Notice::LoggedOut { reason } => Self::logged_out(&reason),
             Notice::RefreshFailed { error, retry_at } => Self::refresh_failed(&error, retry_at),
-            Notice::StorageFailed { detail } => Self::StorageFailed { detail },
+            Notice::StorageFailed { detail } => Self::StorageFailed {
+                error: store.error_kind(&detail),
+                detail,
+            },
             Notice::CallbackIgnored { .. } => return None,
         })
     }
@@ -130,6 +138,13 @@ pub(crate) struct StatusReport {
     pub status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_problem: Option<String>,
+    /// The kind of `storage_problem`: "unavailable", "unreadable", "key_missing",
+    /// "undecryptable" or "conflict".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_error: Option<&'static str>,
+    /// The storage is less protected than it should be (access level, no encryption).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_warning: Option<String>,
 }
 
 /// Any of the above as a JS value.

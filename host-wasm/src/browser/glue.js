@@ -15,21 +15,55 @@ export function defaultStorage() {
 }
 
 function chromeStorage(area) {
+  // Content scripts may read chrome.storage.local unless its access level says otherwise:
+  // restrict it to the extension's own pages and workers before the first write.
+  let restricted;
+  const restrictAccess = () => (restricted ??= trustedContextsOnly(area));
   return {
     async get(key) {
       const items = await area.get(key);
       return items[key] ?? null;
     },
     async set(key, value) {
+      await restrictAccess();
       await area.set({ [key]: value });
     },
     async remove(key) {
       await area.remove(key);
     },
+    restrictAccess,
   };
 }
 
-function indexedDbStorage(database, store) {
+/** Resolves with undefined once `area` is closed to content scripts, else with a warning
+ *  (never rejects: an older Chrome without the setting must still store the session). */
+async function trustedContextsOnly(area) {
+  let why;
+  try {
+    if (typeof area.setAccessLevel !== "function") why = "this browser does not offer it";
+    else await area.setAccessLevel({ accessLevel: "TRUSTED_CONTEXTS" });
+  } catch (error) {
+    why = String(error?.message ?? error);
+  }
+  if (why === undefined) return undefined;
+  const warning = `chrome.storage.local.setAccessLevel({accessLevel: "TRUSTED_CONTEXTS"}) \
+failed (${why}): content scripts can read the stored session (it is encrypted at rest \
+unless encryptAtRest is false)`;
+  console.warn(`tessera: ${warning}`);
+  return warning;
+}
+
+/** What `restrictAccess` of the default chrome.storage adapter said; undefined for other
+ *  storage. */
+export function restrictStorage(storage) {
+  return typeof storage?.restrictAccess === "function"
+    ? storage.restrictAccess()
+    : Promise.resolve(undefined);
+}
+
+/** One object store of one IndexedDB database: `run(mode, store => request)` resolves with
+ *  the request's result once its transaction committed. */
+function indexedDbStore(database, store) {
   let opened;
   const db = () =>
     (opened ??= new Promise((resolve, reject) => {
@@ -38,7 +72,7 @@ function indexedDbStorage(database, store) {
       request.onsuccess = () => resolve(request.result);
       request.onerror = () => reject(request.error);
     }));
-  const run = async (mode, operation) => {
+  return async (mode, operation) => {
     const transaction = (await db()).transaction(store, mode);
     const request = operation(transaction.objectStore(store));
     return new Promise((resolve, reject) => {
@@ -47,6 +81,10 @@ function indexedDbStorage(database, store) {
       transaction.onabort = () => reject(transaction.error ?? new Error("transaction aborted"));
     });
   };
+}
+
+function indexedDbStorage(database, store) {
+  const run = indexedDbStore(database, store);
   return {
     async get(key) {
       return (await run("readonly", (s) => s.get(key))) ?? null;
@@ -59,6 +97,85 @@ function indexedDbStorage(database, store) {
     },
   };
 }
+
+// Encryption at rest: AES-256-GCM under a key that WebCrypto generated non-extractable and
+// that lives only in this origin's IndexedDB (database "tessera-keys"): JavaScript can use
+// it, never read it. A sealed value is
+//   tessera-aes-gcm.1.<key id>.<12-byte IV, base64url>.<ciphertext and tag, base64url>
+// with the storage key as additional data (a value copied to another key does not open).
+// The prefix is the one src/browser/storage.rs checks.
+const SEALED = "tessera-aes-gcm.1.";
+const KEY_RECORD = "session-key";
+
+/** The cipher, or undefined where WebCrypto or IndexedDB is missing (node, some workers). */
+export function sessionCipher() {
+  if (!globalThis.crypto?.subtle || !globalThis.indexedDB) return undefined;
+  const run = indexedDbStore("tessera-keys", "keys");
+  const keys = new Map(); // key id -> CryptoKey: a record is never changed, only replaced
+  const text = new TextEncoder();
+  const failure = (kind, message) => Object.assign(new Error(message), { kind });
+  return {
+    /** Encrypts `plain` under the origin's key, generated (once, for every context) if none. */
+    async seal(plain, label) {
+      const fresh = {
+        id: b64(crypto.getRandomValues(new Uint8Array(9))),
+        key: await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, [
+          "encrypt",
+          "decrypt",
+        ]),
+      };
+      // One readwrite transaction: two contexts sealing at once agree on one key.
+      const { id, key } = await run("readwrite", (store) => {
+        const request = store.get(KEY_RECORD);
+        request.onsuccess = () => {
+          if (!request.result) store.put(fresh, KEY_RECORD);
+        };
+        return { get result() { return request.result ?? fresh; } };
+      });
+      const iv = crypto.getRandomValues(new Uint8Array(12));
+      const params = { name: "AES-GCM", iv, additionalData: text.encode(label) };
+      const sealed = await crypto.subtle.encrypt(params, key, text.encode(plain));
+      return `${SEALED}${id}.${b64(iv)}.${b64(new Uint8Array(sealed))}`;
+    },
+    /** Decrypts what `seal` wrote; rejects with `kind` "key_missing" or "undecryptable". */
+    async open(value, label) {
+      const [id, iv, data, extra] = value.slice(SEALED.length).split(".");
+      let bytes;
+      try {
+        bytes = [unb64(iv), unb64(data)];
+      } catch {}
+      if (!bytes || extra !== undefined || bytes[0].length !== 12) {
+        throw failure("undecryptable", "it is not a well-formed encrypted value");
+      }
+      if (!keys.has(id)) {
+        const record = await run("readonly", (store) => store.get(KEY_RECORD));
+        if (record?.id !== id) {
+          throw failure(
+            "key_missing",
+            `it was encrypted with key ${id}, which this browser profile no longer has ` +
+              `(IndexedDB "tessera-keys" was cleared or is another profile's)`,
+          );
+        }
+        keys.set(id, record.key);
+      }
+      const params = { name: "AES-GCM", iv: bytes[0], additionalData: text.encode(label) };
+      try {
+        const plain = await crypto.subtle.decrypt(params, keys.get(id), bytes[1]);
+        return new TextDecoder("utf-8", { fatal: true }).decode(plain);
+      } catch {
+        throw failure(
+          "undecryptable",
+          `it does not decrypt with key ${id} (altered, truncated or moved from another storage key)`,
+        );
+      }
+    },
+  };
+}
+
+const b64 = (bytes) =>
+  btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const unb64 = (text) =>
+  Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
 
 /** chrome.identity.launchWebAuthFlow, or undefined outside an extension. */
 export function defaultLauncher() {
@@ -91,6 +208,10 @@ export function acquireLock(name, timeoutMs) {
       .request(name, options, () => new Promise((release) => acquired(() => release())))
       .catch(failed);
   });
+}
+
+export function warn(message) {
+  console.warn(`tessera: ${message}`);
 }
 
 /** Calls a listener; an exception in the embedder's code must not stop the session. */

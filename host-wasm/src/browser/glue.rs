@@ -9,6 +9,31 @@ extern "C" {
     #[wasm_bindgen(js_name = defaultStorage, catch)]
     pub(crate) fn default_storage_js() -> Result<SessionStorage, JsValue>;
 
+    /// Resolves with a warning when the default chrome.storage adapter could not be closed
+    /// to content scripts, else with `undefined` (also for any other storage).
+    #[wasm_bindgen(js_name = restrictStorage)]
+    pub fn restrict_storage(storage: &SessionStorage) -> Promise;
+
+    /// AES-GCM under a non-extractable key in IndexedDB; `None` without WebCrypto or
+    /// IndexedDB.
+    #[wasm_bindgen(js_name = sessionCipher)]
+    pub fn session_cipher() -> Option<Cipher>;
+
+    /// `seal(plain, label)` and `open(sealed, label)`, both promises (`label`: the
+    /// storage key, bound as additional data); `open` rejects with `kind` "key_missing"
+    /// or "undecryptable".
+    #[derive(Clone, Debug)]
+    pub type Cipher;
+
+    #[wasm_bindgen(method)]
+    pub fn seal(this: &Cipher, plain: &str, label: &str) -> Promise;
+
+    #[wasm_bindgen(method)]
+    pub fn open(this: &Cipher, sealed: &str, label: &str) -> Promise;
+
+    /// `console.warn("tessera: " + message)`.
+    pub fn warn(message: &str);
+
     /// chrome.identity.launchWebAuthFlow, or `undefined` outside an extension.
     #[wasm_bindgen(js_name = defaultLauncher)]
     pub fn default_launcher() -> Option<Function>;
@@ -75,8 +100,9 @@ pub fn describe(value: &JsValue) -> String {
 }
 
 /// The storage `Session.open` uses when given none: `chrome.storage.local` in an
-/// extension, else IndexedDB (database `tessera`). Exported so that embedders can wrap it
-/// (e.g. to encrypt values) and pass the wrapper as `options.storage`.
+/// extension, else IndexedDB (database `tessera`), as raw strings: the session's
+/// encryption at rest (`encryptAtRest`) sits between the session and this adapter.
+/// Exported so that embedders can wrap it and pass the wrapper as `options.storage`.
 #[wasm_bindgen(js_name = defaultStorage)]
 pub fn default_storage() -> Result<SessionStorage, JsValue> {
     default_storage_js()

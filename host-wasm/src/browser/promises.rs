@@ -7,6 +7,7 @@ use wasm_bindgen::JsValue;
 
 use super::error::Failure;
 use super::events::{self, LoginResult, LogoutResult, StatusReport};
+use super::storage::Store;
 
 /// What a promise resolves with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,7 +27,7 @@ pub(crate) struct Waiting {
 }
 
 /// Settles one promise with the driver's reply, as the value it waits for.
-pub(crate) fn settle(waiting: Waiting, reply: Reply) {
+pub(crate) fn settle(waiting: Waiting, reply: Reply, store: &Store) {
     let value = match (waiting.expect, reply) {
         (Expect::Token, Reply::Token { access_token, .. }) => {
             Ok(JsValue::from_str(access_token.expose()))
@@ -43,7 +44,9 @@ pub(crate) fn settle(waiting: Waiting, reply: Reply) {
             },
         ) => Ok(events::to_js(&StatusReport {
             status,
+            storage_error: storage_problem.as_deref().and_then(|p| store.error_kind(p)),
             storage_problem,
+            storage_warning: store.warning().map(str::to_owned),
         })),
         (_, Reply::Failed { error }) => Err(Failure::from(error)),
         (_, Reply::Refused { rejected }) => Err(Failure::new("protocol", rejected.to_string())),

@@ -8,13 +8,13 @@ use js_sys::{Function, Object, Promise, Reflect};
 use tessera_engine::driver::{Command, Driver, DriverOptions};
 use tessera_engine::{Config, LoginMethod, Secret};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use super::actor::{Adapters, Mailbox, SessionMsg, now};
 use super::error::Failure;
 use super::glue::{self, SessionStorage};
 use super::promises::{Expect, Waiting};
-use super::storage::Store;
+use super::storage::{self, Store};
 
 #[wasm_bindgen]
 extern "C" {
@@ -156,15 +156,39 @@ impl Session {
         if config.redirect_uri.is_none() {
             config.redirect_uri = glue::default_redirect_uri();
         }
-        let storage = match options.as_deref().map(|o| property(o, "storage")) {
+        let custom = match options.as_deref().map(|o| property(o, "storage")) {
             Some(value) if !value.is_undefined() && !value.is_null() => {
-                value.unchecked_into::<SessionStorage>()
+                Some(value.unchecked_into::<SessionStorage>())
             }
-            _ => glue::default_storage_js()
+            _ => None,
+        };
+        // Encryption at rest: on by default for the default storage, opt-in for the
+        // embedder's (which may be shared with contexts that do not have the key).
+        let encrypt = option_bool(options.as_deref(), "encryptAtRest")?;
+        let cipher = glue::session_cipher();
+        if encrypt == Some(true) && cipher.is_none() {
+            return Err(invalid(
+                "options.encryptAtRest: this context has no WebCrypto (crypto.subtle, secure \
+                 contexts only) or no IndexedDB to keep the key in",
+            ));
+        }
+        let seal = encrypt.unwrap_or(custom.is_none());
+        let storage = match custom {
+            Some(storage) => storage,
+            None => glue::default_storage_js()
                 .map_err(|e| Failure::new("storage", glue::describe(&e)))?,
         };
         let key = option_string(options.as_deref(), "storageKey")?
             .unwrap_or_else(|| format!("tessera.session.{}", config.client_id));
+        // Before the first write: chrome.storage.local closed to content scripts.
+        let restricted = JsFuture::from(glue::restrict_storage(&storage)).await;
+        let mut warning = restricted.ok().and_then(|w| w.as_string());
+        if seal && cipher.is_none() {
+            let why = "the session is stored unencrypted: this context has no WebCrypto \
+                       (crypto.subtle, secure contexts only) or no IndexedDB";
+            glue::warn(why);
+            warning = Some(warning.map_or_else(|| why.to_owned(), |w| format!("{w}; {why}")));
+        }
         let launcher = match options.as_deref().map(|o| property(o, "launcher")) {
             Some(value) if !value.is_undefined() && !value.is_null() => Some(
                 value
@@ -177,7 +201,7 @@ impl Session {
         getrandom::fill(&mut seed)
             .map_err(|e| Failure::new("config", format!("no secure randomness: {e}")))?;
         let listeners = Rc::new(RefCell::new(Vec::new()));
-        let store = Store::new(storage, key);
+        let store = Store::new(storage, key, cipher, seal, warning);
         // Browsers have no terminal to paste into.
         let options = DriverOptions {
             can_prompt_for_code: false,
@@ -187,7 +211,13 @@ impl Session {
         // The driver's first action is the load: done here, awaited, so `open` resolves
         // with the session as storage has it.
         let _ = driver.poll_action();
-        let _ = driver.handle(now(), store.load_input().await);
+        let loaded = store.load().await;
+        if let Ok(Some(loaded)) = &loaded {
+            // A session stored in plaintext (before encryption at rest) is sealed now.
+            store.migrate(loaded).await;
+        }
+        let input = storage::input(loaded);
+        let _ = driver.handle(now(), input);
         let adapters = Adapters {
             store,
             launcher,

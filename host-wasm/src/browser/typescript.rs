@@ -48,6 +48,10 @@ export interface SessionOptions {
   storage?: SessionStorage;
   /** Default: "tessera.session.<client_id>". */
   storageKey?: string;
+  /** Seal the stored session with AES-GCM under a non-extractable WebCrypto key kept in
+   *  IndexedDB ("tessera-keys"). Default: true with the default storage (where WebCrypto
+   *  and IndexedDB exist), false with `storage`. A sealed value is read either way. */
+  encryptAtRest?: boolean;
   /** Opens `url` and resolves with the final redirect URL (to `redirectUri`).
    *  Default: chrome.identity.launchWebAuthFlow({ url, interactive: true }). */
   launcher?: (url: string, redirectUri: string) => Promise<string>;
@@ -104,6 +108,11 @@ export interface Status {
   login_in_progress: boolean;
   /** Why the stored session could not be read or written, until a write succeeds. */
   storage_problem?: string;
+  /** The kind of `storage_problem`. */
+  storage_error?: StorageError;
+  /** The stored session is less protected than it should be: chrome.storage.local could
+   *  not be closed to content scripts, or it is stored unencrypted. */
+  storage_warning?: string;
 }
 
 export type SessionEvent =
@@ -113,7 +122,13 @@ export type SessionEvent =
   | { type: "logged_out"; reason: "requested" | "session_ended" | "logged_out_elsewhere";
       message?: string }
   | { type: "refresh_failed"; message: string; retry_at?: number }
-  | { type: "storage_failed"; detail: string };
+  | { type: "storage_failed"; detail: string; error?: StorageError };
+
+/** `unavailable`: the storage call failed (quota, encryption unavailable); `unreadable`: not a
+ *  tessera session; `key_missing`: encrypted with a key this profile no longer has;
+ *  `undecryptable`: encrypted, but altered or moved; `conflict`: replaced meanwhile. The
+ *  stored value is left as it is; a new sign-in replaces it. */
+export type StorageError = "unavailable" | "unreadable" | "key_missing" | "undecryptable" | "conflict";
 
 /** What every promise of a Session rejects with. */
 export interface TesseraError extends Error {

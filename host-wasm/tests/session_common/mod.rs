@@ -80,3 +80,199 @@ pub async fn default_storage_is_indexeddb_and_keeps_the_session() {
     assert_eq!(get(&status, "logged_in"), JsValue::FALSE);
     session.close();
 }
+
+// Encryption at rest (security issue 12, finding 10). The default storage holds the
+// session sealed with AES-GCM under a non-extractable WebCrypto key kept in IndexedDB
+// (database "tessera-keys"); see host-wasm/README.md, "Threat model".
+
+const SEALED_PREFIX: &str = "tessera-aes-gcm.1.";
+
+/// A plaintext session (the format before encryption at rest) for `client_id`, valid for
+/// an hour, with recognisable tokens.
+fn plaintext_session(client_id: &str) -> String {
+    let now = js_sys::Date::now() as u64;
+    format!(
+        r#"{{"version":1,"issuer":"http://127.0.0.1:9","client_id":"{client_id}","access_token":"{client_id}-access-token","refresh_token":"{client_id}-refresh-token","obtained_at":{now},"expires_at":{},"scopes":["openid"]}}"#,
+        now + 3_600_000
+    )
+}
+
+fn config_for(client_id: &str) -> JsValue {
+    js_sys::JSON::parse(&format!(
+        r#"{{"issuer":"http://127.0.0.1:9","client_id":"{client_id}","scopes":["openid"]}}"#
+    ))
+    .unwrap()
+}
+
+fn options(json: &str) -> SessionOptions {
+    js_sys::JSON::parse(json).unwrap().unchecked_into()
+}
+
+async fn raw(key: &str) -> Option<String> {
+    let storage = default_storage().unwrap();
+    settle(storage.get(key)).await.as_string()
+}
+
+async fn put_raw(key: &str, value: &str) {
+    settle(default_storage().unwrap().set(key, value)).await;
+}
+
+async fn open(client_id: &str, options_json: &str) -> Session {
+    Session::connect(&config_for(client_id), Some(options(options_json)))
+        .await
+        .unwrap_or_else(|e| panic!("open failed: {e:?}"))
+}
+
+async fn rejection(promise: js_sys::Promise) -> JsValue {
+    match JsFuture::from(promise).await {
+        Ok(value) => panic!("resolved with {value:?}, expected a rejection"),
+        Err(error) => error,
+    }
+}
+
+/// A session stored in plaintext by an older tessera is read, rewritten sealed at open
+/// (neither token left in clear), and the sealed value is read back after a restart.
+pub async fn plaintext_session_is_migrated_and_read_back_encrypted() {
+    let client = "migrate-test";
+    let key = format!("tessera.session.{client}");
+    put_raw(&key, &plaintext_session(client)).await;
+
+    let session = open(client, "{}").await;
+    let status = call(session.status()).await;
+    assert_eq!(get(&status, "logged_in"), JsValue::TRUE, "{status:?}");
+    assert_eq!(get(&status, "storage_warning"), JsValue::UNDEFINED);
+    let sealed = raw(&key).await.expect("still stored");
+    assert!(
+        sealed.starts_with(SEALED_PREFIX),
+        "not rewritten encrypted: {sealed:.40}…"
+    );
+    for secret in ["refresh-token", "access-token", "\"version\""] {
+        assert!(!sealed.contains(secret), "{secret} in clear in storage");
+    }
+    let token = call(session.get_access_token(None)).await;
+    assert_eq!(token.as_string().unwrap(), format!("{client}-access-token"));
+    session.close();
+
+    // Round trip: a new Session (a worker restart) decrypts what the first one sealed.
+    let again = open(client, "{}").await;
+    let status = call(again.status()).await;
+    assert_eq!(get(&status, "logged_in"), JsValue::TRUE, "{status:?}");
+    assert_eq!(get(&status, "refresh_token_present"), JsValue::TRUE);
+    let token = call(again.get_access_token(None)).await;
+    assert_eq!(token.as_string().unwrap(), format!("{client}-access-token"));
+    assert_eq!(
+        raw(&key).await.as_deref(),
+        Some(sealed.as_str()),
+        "read, not rewritten"
+    );
+    again.close();
+}
+
+/// A sealed value that was altered, names a key this profile does not have, or is not
+/// well formed: `open` resolves, `status()` names the kind (`storage_error`), the session
+/// is treated as absent (`not_logged_in`), and the value is left byte for byte.
+pub async fn undecryptable_session_is_a_typed_error_and_left_as_it_was() {
+    let client = "corrupt-test";
+    let key = format!("tessera.session.{client}");
+    put_raw(&key, &plaintext_session(client)).await;
+    open(client, "{}").await.close(); // sealed now
+    let sealed = raw(&key).await.unwrap();
+    assert!(sealed.starts_with(SEALED_PREFIX), "{sealed:.40}");
+
+    let parts: Vec<&str> = sealed[SEALED_PREFIX.len()..].split('.').collect();
+    assert_eq!(parts.len(), 3, "key id, iv, ciphertext");
+    let (id, iv, data) = (parts[0], parts[1], parts[2]);
+    let middle = data.len() / 2;
+    let flipped = if &data[middle..=middle] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    let altered = format!(
+        "{SEALED_PREFIX}{id}.{iv}.{}{flipped}{}",
+        &data[..middle],
+        &data[middle + 1..]
+    );
+    let other_key = format!("{SEALED_PREFIX}{id}x.{iv}.{data}");
+    let cases = [
+        (altered, "undecryptable", "does not decrypt"),
+        (other_key, "key_missing", "no longer has"),
+        (
+            format!("{SEALED_PREFIX}garbage"),
+            "undecryptable",
+            "not a well-formed",
+        ),
+    ];
+    for (value, kind, says) in &cases {
+        put_raw(&key, value).await;
+        let session = open(client, "{}").await;
+        let status = call(session.status()).await;
+        assert_eq!(
+            get(&status, "logged_in"),
+            JsValue::FALSE,
+            "{kind}: {status:?}"
+        );
+        assert_eq!(
+            get(&status, "storage_error").as_string().as_deref(),
+            Some(*kind),
+            "{status:?}"
+        );
+        let problem = get(&status, "storage_problem")
+            .as_string()
+            .unwrap_or_default();
+        assert!(problem.contains(says), "{kind}: {problem}");
+        assert!(
+            problem.contains("a new sign-in will replace it"),
+            "{problem}"
+        );
+        let error = rejection(session.get_access_token(None)).await;
+        assert_eq!(
+            get(&error, "name").as_string().as_deref(),
+            Some("TesseraError")
+        );
+        assert_eq!(
+            get(&error, "code").as_string().as_deref(),
+            Some("not_logged_in")
+        );
+        session.close();
+        assert_eq!(
+            raw(&key).await.as_deref(),
+            Some(value.as_str()),
+            "{kind}: value changed"
+        );
+    }
+
+    // The value tessera sealed still opens: nothing above touched the key.
+    put_raw(&key, &sealed).await;
+    let session = open(client, "{}").await;
+    let status = call(session.status()).await;
+    assert_eq!(get(&status, "logged_in"), JsValue::TRUE, "{status:?}");
+    session.close();
+}
+
+/// `encryptAtRest: false` keeps writing plaintext (no migration), and still reads a
+/// sealed value.
+pub async fn encryption_can_be_turned_off() {
+    let client = "plain-test";
+    let key = format!("tessera.session.{client}");
+    let plain = plaintext_session(client);
+    put_raw(&key, &plain).await;
+    let session = open(client, r#"{"encryptAtRest":false}"#).await;
+    assert_eq!(
+        get(&call(session.status()).await, "logged_in"),
+        JsValue::TRUE
+    );
+    session.close();
+    assert_eq!(
+        raw(&key).await.as_deref(),
+        Some(plain.as_str()),
+        "left in plaintext"
+    );
+
+    open(client, "{}").await.close();
+    assert!(raw(&key).await.unwrap().starts_with(SEALED_PREFIX));
+    let session = open(client, r#"{"encryptAtRest":false}"#).await;
+    let status = call(session.status()).await;
+    assert_eq!(get(&status, "logged_in"), JsValue::TRUE, "{status:?}");
+    session.close();
+}

@@ -55,11 +55,11 @@ impl SessionState {
             Action::CancelTimer => self.disarm_timer(),
             Action::Reply { call, reply } => {
                 if let Some(at) = self.waiting.iter().position(|(id, _)| *id == call) {
-                    settle(self.waiting.swap_remove(at).1, reply);
+                    settle(self.waiting.swap_remove(at).1, reply, &self.adapters.store);
                 }
             }
             Action::Notify(notice) => {
-                if let Some(event) = SessionEvent::of(notice) {
+                if let Some(event) = SessionEvent::of(notice, &self.adapters.store) {
                     self.emit(&event);
                 }
             }
