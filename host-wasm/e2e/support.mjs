@@ -140,12 +140,13 @@ export async function misbehavingServer() {
 }
 
 /**
- * Headless Chromium (Debian's, new headless mode) with the unpacked example extension in
- * a temporary profile. Resolves once the extension's service worker runs.
+ * Headless Chromium (Debian's, new headless mode) with the unpacked example extension (or
+ * `dir`, a copy of it with the same manifest key) in a temporary profile. Resolves once the
+ * extension's service worker runs.
  */
-export async function launchExtension({ log }) {
+export async function launchExtension({ log, dir = EXTENSION_DIR }) {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install -y chromium`);
-  if (!existsSync(path.join(EXTENSION_DIR, 'pkg/tessera_wasm.js'))) {
+  if (!existsSync(path.join(dir, 'pkg/tessera_wasm.js'))) {
     throw new Error(`${EXTENSION_DIR}/pkg/ is missing: run make extension-test (it copies host-wasm/pkg there)`);
   }
   const id = extensionId();
@@ -159,8 +160,8 @@ export async function launchExtension({ log }) {
       '--disable-component-update',
       '--disable-sync',
       '--no-first-run',
-      `--disable-extensions-except=${EXTENSION_DIR}`,
-      `--load-extension=${EXTENSION_DIR}`,
+      `--disable-extensions-except=${dir}`,
+      `--load-extension=${dir}`,
     ],
   });
   // Pages' and the service worker's console (the extension logs event types, never tokens).
@@ -202,6 +203,39 @@ export class Extension {
   /** The stored session as chrome.storage.local holds it (the raw string), or null. */
   storedSession() {
     return this.evaluate(async (key) => (await chrome.storage.local.get(key))[key] ?? null, STORAGE_KEY);
+  }
+
+  /**
+   * The stored session decrypted, as the extension's own code could (the worker reads the
+   * non-extractable key from IndexedDB "tessera-keys" and asks WebCrypto to decrypt: the
+   * format of host-wasm/src/browser/glue.js), or null. A plaintext value is parsed as is.
+   */
+  decryptedSession() {
+    return this.evaluate(async (key) => {
+      const value = (await chrome.storage.local.get(key))[key];
+      if (value == null) return null;
+      const prefix = 'tessera-aes-gcm.1.';
+      if (!value.startsWith(prefix)) return { plaintext: true, ...JSON.parse(value) };
+      const [id, iv, data] = value.slice(prefix.length).split('.');
+      const bytes = (b64) => Uint8Array.from(atob(b64.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+      const db = await new Promise((resolve, reject) => {
+        const request = indexedDB.open('tessera-keys', 1);
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
+      });
+      const record = await new Promise((resolve, reject) => {
+        const request = db.transaction('keys').objectStore('keys').get('session-key');
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
+      });
+      db.close();
+      if (record?.id !== id) throw new Error(`key ${id} is not in IndexedDB (found ${record?.id})`);
+      if (record.key.extractable !== false) throw new Error('the key is extractable');
+      const plain = await crypto.subtle.decrypt(
+        { name: 'AES-GCM', iv: bytes(iv), additionalData: new TextEncoder().encode(key) }, record.key, bytes(data),
+      );
+      return JSON.parse(new TextDecoder().decode(plain));
+    }, STORAGE_KEY);
   }
 
   /**

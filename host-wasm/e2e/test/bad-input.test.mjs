@@ -36,7 +36,7 @@ before(async () => {
   const signIn = await popup.click('Sign in');
   assert.ok(signIn.ok, `sign-in failed: ${JSON.stringify(signIn.error)}`);
   stored = await extension.storedSession();
-  assert.equal(JSON.parse(stored).client_id, CLIENT_ID);
+  assert.equal((await extension.decryptedSession()).client_id, CLIENT_ID);
 });
 
 after(async () => {
@@ -197,6 +197,28 @@ test('a corrupt stored session is reported and kept; getAccessToken rejects as n
 
   const signIn = await popup.click('Sign in');
   assert.ok(signIn.ok, `sign-in failed: ${JSON.stringify(signIn.error)}`);
-  assert.equal(JSON.parse(await extension.storedSession()).client_id, CLIENT_ID, 'replaced by the new session');
+  assert.equal((await extension.decryptedSession()).client_id, CLIENT_ID, 'replaced by the new session');
   assert.equal(await popup.shown('problem'), '');
+});
+
+test('an altered encrypted session is reported as undecryptable and kept; a sign-in replaces it', async () => {
+  const sealed = await extension.storedSession();
+  assert.ok(sealed.startsWith('tessera-aes-gcm.1.'), 'encrypted at rest');
+  const at = sealed.length - 10; // inside the ciphertext
+  const altered = sealed.slice(0, at) + (sealed[at] === 'A' ? 'B' : 'A') + sealed.slice(at + 1);
+  await extension.evaluate(([key, value]) => chrome.storage.local.set({ [key]: value }), [STORAGE_KEY, altered]);
+  await extension.stopWorker();
+
+  const status = await popup.click('Status');
+  assert.ok(status.ok, `status failed: ${JSON.stringify(status.error)}`);
+  assert.equal(status.status.logged_in, false);
+  assert.equal(status.status.storage_error, 'undecryptable');
+  assert.match(status.status.storage_problem ?? '', /does not decrypt/);
+  const api = await popup.click('Call API');
+  assert.equal(api.error?.code, 'not_logged_in');
+  assert.equal(await extension.storedSession(), altered, 'left as it was');
+
+  const signIn = await popup.click('Sign in');
+  assert.ok(signIn.ok, `sign-in failed: ${JSON.stringify(signIn.error)}`);
+  assert.equal((await extension.decryptedSession()).client_id, CLIENT_ID, 'replaced by the new session');
 });

@@ -76,8 +76,12 @@ describe('the example extension in headless Chromium', () => {
     assert.match(await popup.shown('expiry'), /^expires in \d+ s .*refreshable$/);
     assert.equal(await popup.shown('state'), 'idle');
     assert.equal(await popup.shown('error'), '');
-    const stored = JSON.parse(await extension.storedSession());
-    assert.equal(stored.client_id, CLIENT_ID, `the session is in chrome.storage.local under ${STORAGE_KEY}`);
+    const stored = await extension.decryptedSession();
+    assert.equal(stored?.client_id, CLIENT_ID, `the session is in chrome.storage.local under ${STORAGE_KEY}`);
+    assert.equal(stored.plaintext, undefined, 'encrypted at rest');
+    const raw = await extension.storedSession();
+    assert.ok(raw.startsWith('tessera-aes-gcm.1.'), `encrypted at rest: ${raw.slice(0, 20)}…`);
+    for (const token of [stored.refresh_token, stored.access_token]) assert.ok(!raw.includes(token), 'a token in clear');
   });
 
   test('calls the API (userinfo) with the access token', async () => {
@@ -163,7 +167,7 @@ describe('the example extension in headless Chromium', () => {
   });
 
   test('signs out: the provider revoked the tokens and storage is empty', async () => {
-    const stored = JSON.parse(await extension.storedSession());
+    const stored = await extension.decryptedSession();
     const before = await counters();
 
     const reply = await popup.click('Sign out');
