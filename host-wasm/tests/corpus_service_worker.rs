@@ -42,3 +42,8 @@ async fn undecryptable_session_is_a_typed_error_in_a_service_worker() {
 async fn encryption_at_rest_can_be_turned_off_in_a_service_worker() {
     session_common::encryption_can_be_turned_off().await;
 }
+
+#[wasm_bindgen_test]
+async fn chrome_storage_is_restricted_before_the_first_write_in_a_service_worker() {
+    session_common::chrome_storage_is_restricted_before_the_first_write().await;
+}

@@ -69,7 +69,14 @@ function indexedDbStore(database, store) {
     (opened ??= new Promise((resolve, reject) => {
       const request = indexedDB.open(database, 1);
       request.onupgradeneeded = () => request.result.createObjectStore(store);
-      request.onsuccess = () => resolve(request.result);
+      request.onsuccess = () => {
+        // Let a deletion (clearing site data, a test) through; reopen on the next call.
+        request.result.onversionchange = () => {
+          request.result.close();
+          opened = undefined;
+        };
+        resolve(request.result);
+      };
       request.onerror = () => reject(request.error);
     }));
   return async (mode, operation) => {

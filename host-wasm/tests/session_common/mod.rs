@@ -248,6 +248,42 @@ pub async fn undecryptable_session_is_a_typed_error_and_left_as_it_was() {
     let status = call(session.status()).await;
     assert_eq!(get(&status, "logged_in"), JsValue::TRUE, "{status:?}");
     session.close();
+
+    // The key is gone (IndexedDB "tessera-keys" deleted, as clearing site data does): the
+    // session is treated as absent and kept; the next write seals under a new key.
+    let deleted = js_sys::Function::new_no_args(
+        r#"return new Promise((resolve, reject) => {
+             const request = indexedDB.deleteDatabase("tessera-keys");
+             request.onsuccess = () => resolve(true);
+             request.onerror = () => reject(request.error);
+             request.onblocked = () => reject(new Error("blocked by an open connection"));
+           });"#,
+    );
+    let deleted: js_sys::Promise = deleted.call0(&JsValue::UNDEFINED).unwrap().unchecked_into();
+    call(deleted).await;
+    let session = open(client, "{}").await;
+    let status = call(session.status()).await;
+    assert_eq!(get(&status, "logged_in"), JsValue::FALSE, "{status:?}");
+    assert_eq!(
+        get(&status, "storage_error").as_string().as_deref(),
+        Some("key_missing")
+    );
+    session.close();
+    assert_eq!(raw(&key).await.as_deref(), Some(sealed.as_str()), "kept");
+    put_raw(&key, &plaintext_session(client)).await;
+    open(client, "{}").await.close();
+    let resealed = raw(&key).await.unwrap();
+    assert!(resealed.starts_with(SEALED_PREFIX), "{resealed:.40}");
+    assert!(
+        !resealed.starts_with(&format!("{SEALED_PREFIX}{id}.")),
+        "sealed under a new key"
+    );
+    let session = open(client, "{}").await;
+    assert_eq!(
+        get(&call(session.status()).await, "logged_in"),
+        JsValue::TRUE
+    );
+    session.close();
 }
 
 /// `encryptAtRest: false` keeps writing plaintext (no migration), and still reads a
@@ -275,4 +311,92 @@ pub async fn encryption_can_be_turned_off() {
     let status = call(session.status()).await;
     assert_eq!(get(&status, "logged_in"), JsValue::TRUE, "{status:?}");
     session.close();
+}
+
+/// Installs `chrome.storage.local` on this page: an in-memory area whose
+/// `setAccessLevel` records its argument and then fails (`fail`) or succeeds; every call
+/// is logged in order in `area.calls`. Returns the area; `remove_fake_chrome_storage`
+/// takes it away again.
+fn fake_chrome_storage(fail: bool) -> JsValue {
+    let make = js_sys::Function::new_with_args(
+        "fail",
+        r#"
+        const items = new Map();
+        const calls = [];
+        const area = {
+          items, calls,
+          async get(key) { calls.push("get"); return items.has(key) ? { [key]: items.get(key) } : {}; },
+          async set(object) { calls.push("set"); for (const [k, v] of Object.entries(object)) items.set(k, v); },
+          async remove(key) { calls.push("remove"); items.delete(key); },
+          async setAccessLevel(options) {
+            calls.push(`setAccessLevel ${options?.accessLevel}`);
+            if (fail) throw new Error("not supported for this storage area");
+          },
+        };
+        globalThis.chrome ??= {};
+        globalThis.chrome.storage = { local: area };
+        return area;
+        "#,
+    );
+    make.call1(&JsValue::UNDEFINED, &JsValue::from_bool(fail))
+        .unwrap()
+}
+
+fn remove_fake_chrome_storage() {
+    let chrome = get(&js_sys::global(), "chrome");
+    Reflect::delete_property(chrome.unchecked_ref::<Object>(), &"storage".into()).unwrap();
+}
+
+fn calls(area: &JsValue) -> Vec<String> {
+    js_sys::Array::from(&get(area, "calls"))
+        .iter()
+        .map(|c| c.as_string().unwrap())
+        .collect()
+}
+
+fn item(area: &JsValue, key: &str) -> Option<String> {
+    let items: js_sys::Map = get(area, "items").unchecked_into();
+    items.get(&key.into()).as_string()
+}
+
+/// With chrome.storage (an extension), `Session.open` sets chrome.storage.local's access
+/// level to TRUSTED_CONTEXTS before its first write (here: sealing a plaintext session),
+/// with no warning; when `setAccessLevel` fails (an older Chrome) the session is still
+/// stored and `status().storage_warning` says what failed.
+pub async fn chrome_storage_is_restricted_before_the_first_write() {
+    let client = "access-level-test";
+    let key = format!("tessera.session.{client}");
+    for fail in [false, true] {
+        let area = fake_chrome_storage(fail);
+        let items: js_sys::Map = get(&area, "items").unchecked_into();
+        items.set(&key.as_str().into(), &plaintext_session(client).into());
+        let session = open(client, "{}").await;
+        let status = call(session.status()).await;
+        session.close();
+        remove_fake_chrome_storage();
+
+        assert_eq!(get(&status, "logged_in"), JsValue::TRUE, "{status:?}");
+        let calls = calls(&area);
+        let restricted = calls
+            .iter()
+            .position(|c| c == "setAccessLevel TRUSTED_CONTEXTS");
+        let written = calls.iter().position(|c| c == "set");
+        assert!(
+            restricted.is_some() && restricted < written,
+            "setAccessLevel must come before the first write: {calls:?}"
+        );
+        let stored = item(&area, &key).unwrap();
+        assert!(stored.starts_with(SEALED_PREFIX), "stored: {stored:.40}");
+        let warning = get(&status, "storage_warning").as_string();
+        if fail {
+            let warning = warning.expect("a storage warning");
+            assert!(warning.contains("setAccessLevel"), "{warning}");
+            assert!(
+                warning.contains("not supported for this storage area"),
+                "{warning}"
+            );
+        } else {
+            assert_eq!(warning, None);
+        }
+    }
 }
