@@ -74,18 +74,21 @@ impl StoredSession {
     ///
     /// This is the check behind the hosts' fast path (a cached token handed out without a
     /// round trip through the engine); it lives here so every host applies the same rule.
+    #[inline]
     pub fn is_usable(&self, now: UnixMillis, min_ttl_secs: u64) -> bool {
         self.expires_at > now.plus_secs(min_ttl_secs)
     }
 
     /// How long before expiry a refresh is due: the configured buffer, but at most a
     /// quarter of the token's lifetime so short-lived tokens are not refreshed at once.
+    #[inline]
     pub fn refresh_buffer_millis(&self, configured_secs: u64) -> u64 {
         let lifetime = self.obtained_at.millis_until(self.expires_at);
         configured_secs.saturating_mul(1000).min(lifetime / 4)
     }
 
     /// When a proactive refresh is due.
+    #[inline]
     pub fn refresh_due_at(&self, configured_buffer_secs: u64) -> UnixMillis {
         self.expires_at
             .minus_millis(self.refresh_buffer_millis(configured_buffer_secs))
@@ -93,6 +96,7 @@ impl StoredSession {
 
     /// Whether a caller asking for `min_ttl_secs` should wait for a refresh instead of
     /// getting the current token: it expires too soon, or the refresh window has begun.
+    #[inline]
     pub fn wants_refresh(&self, now: UnixMillis, min_ttl_secs: u64, buffer_secs: u64) -> bool {
         !self.is_usable(now, min_ttl_secs)
             || (self.refresh_token.is_some() && now >= self.refresh_due_at(buffer_secs))
