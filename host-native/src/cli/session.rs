@@ -73,7 +73,9 @@ pub fn store_choice(cli: &Cli, spec: &ProfileSpec) -> StoreChoice {
 ///
 /// `TESSERA_ACCESS_TOKEN` (required), `TESSERA_REFRESH_TOKEN` and `TESSERA_EXPIRES_AT`
 /// (Unix seconds, or milliseconds as `tessera exec` gives them). Without an expiry the token is assumed to live the profile's assumed
-/// lifetime from now. Such a session is used and refreshed in memory, never stored.
+/// lifetime from now. Such a session is used and refreshed in memory, never stored; a
+/// refresh token the provider rotated is noted as spent (its hash, in the configuration
+/// directory) and not sent again by a later process.
 pub fn session_from_env(config: &tessera::engine::Config) -> Option<StoredSession> {
     let access_token = std::env::var("TESSERA_ACCESS_TOKEN")
         .ok()
@@ -104,6 +106,12 @@ pub fn session_from_env(config: &tessera::engine::Config) -> Option<StoredSessio
     })
 }
 
+/// Why a `TESSERA_REFRESH_TOKEN` is not used (see [`store::MemoryStore::from_environment`]).
+const SPENT_REFRESH_TOKEN: &str = "the refresh token in TESSERA_REFRESH_TOKEN was already spent \
+    by an earlier refresh and the provider rotated it, so it is not sent again (that would \
+    trip the provider's reuse detection and end the login it came from); pass the new one \
+    (e.g. from `tessera export`) or run `tessera login`";
+
 /// Whether the environment supplies tokens (then no profile or store is needed).
 pub fn env_tokens_present() -> bool {
     std::env::var("TESSERA_ACCESS_TOKEN").is_ok_and(|t| !t.trim().is_empty())
@@ -132,13 +140,25 @@ pub async fn open_with_store(
 ) -> Result<(Client, Arc<dyn store::BlockingStore>), Exit> {
     let spec = with_env_client(spec.clone());
     let config = spec.engine_config().map_err(|e| fail(Exit::Config, &e))?;
-    if let Some(session) = session_from_env(&config) {
+    if let Some(mut session) = session_from_env(&config) {
         tracing::info!(
             "using the tokens from TESSERA_ACCESS_TOKEN (credential chain: environment first)"
         );
-        let store: Arc<dyn store::BlockingStore> = Arc::new(store::MemoryStore::new(
-            Some(session),
+        let dir = config_dir(cli);
+        if session
+            .refresh_token
+            .as_ref()
+            .is_some_and(|t| store::MemoryStore::refresh_token_spent(&dir, t.expose()))
+        {
+            // Sending it again would trip the provider's reuse detection, which revokes
+            // the whole grant (the login it came from too): use the access token alone.
+            session.refresh_token = None;
+            output::error(SPENT_REFRESH_TOKEN);
+        }
+        let store: Arc<dyn store::BlockingStore> = Arc::new(store::MemoryStore::from_environment(
+            session,
             "TESSERA_ACCESS_TOKEN (memory only)",
+            &dir,
         ));
         let client = start(&spec, config, store.clone(), open_browser).await?;
         return Ok((client, store));
