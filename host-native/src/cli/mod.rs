@@ -148,11 +148,17 @@ pub async fn run(cli: Cli, preopened: Option<fast::Preopened>) -> Exit {
             Command::Man => "man",
         };
         let description = format!(
-            "Recorded `tessera {what}` (profile `{}`); secrets replaced by placeholders.",
+            "Recorded `tessera {what}` (profile `{}`); tokens, codes, cookies and personal \
+             claims replaced by placeholders, a fresh seed.",
             cli.global.profile
         );
         match recorder.finish(&description) {
-            Ok(path) => output::note(&format!("Recorded the session as {}", path.display())),
+            Ok(path) => output::note(&format!(
+                "Recorded the session as {} (mode 0600), redacted: tokens, codes, cookies and \
+                 personal claims replaced by placeholders, and a fresh seed instead of the \
+                 live one. Read it before you share it.",
+                path.display()
+            )),
             Err(error) => {
                 output::error(&format!("could not record the session: {error}"));
                 return if exit == Exit::Ok { Exit::Other } else { exit };

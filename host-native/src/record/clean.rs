@@ -1,17 +1,48 @@
-//! Replacing the secrets of recorded inputs with stable placeholders.
+//! Replacing the secrets and personal data of recorded inputs with stable placeholders.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
-use tessera_engine::{Input, Secret, StoredSession, unsigned_id_token};
+use tessera_engine::{Identity, Input, Secret, StoredSession, unsigned_id_token};
 
-/// Replaces secrets with placeholders, the same one for the same secret.
+/// Replaces secrets and personal claims with placeholders, the same one for the same value,
+/// and the values the engine derived from the live seed (`state`, `nonce`) with the ones
+/// it derives from the transcript's seed.
 #[derive(Default)]
 pub(super) struct Cleaner {
     seen: HashMap<String, String>,
     counts: HashMap<&'static str, usize>,
+    /// Live `state`/`nonce` → what the engine derives from the transcript's seed.
+    derived: HashMap<String, String>,
+}
+
+/// Personal claims (OIDC Core §5.1) in ID tokens, UserInfo answers and stored identities,
+/// with their placeholders' kind. `sub` becomes `subject-1`, the same everywhere, so the
+/// engine's subject checks replay the same way.
+const PERSONAL_CLAIMS: [(&str, &str); 14] = [
+    ("sub", "subject"),
+    ("email", "email"),
+    ("name", "name"),
+    ("given_name", "given-name"),
+    ("family_name", "family-name"),
+    ("middle_name", "middle-name"),
+    ("nickname", "nickname"),
+    ("preferred_username", "username"),
+    ("picture", "picture"),
+    ("profile", "profile"),
+    ("website", "website"),
+    ("phone_number", "phone-number"),
+    ("address", "address"),
+    ("birthdate", "birthdate"),
+];
+
+/// Response headers that are not kept: cookies (a provider's login session) and
+/// credentials.
+fn dropped_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.contains("cookie") || name == "authorization" || name == "proxy-authorization"
 }
 
 const SECRET_FIELDS: [(&str, &str); 6] = [
@@ -25,6 +56,70 @@ const SECRET_FIELDS: [(&str, &str); 6] = [
 ];
 
 impl Cleaner {
+    /// A cleaner that also rewrites the live `state`s and `nonce`s in `derived`.
+    pub(super) fn with_derived(derived: HashMap<String, String>) -> Self {
+        Self {
+            derived,
+            ..Self::default()
+        }
+    }
+
+    fn derived(&self, value: &str) -> String {
+        self.derived
+            .get(value)
+            .cloned()
+            .unwrap_or_else(|| value.to_owned())
+    }
+
+    /// A personal value's placeholder, of the claim's shape (an e-mail address, a URL).
+    fn personal(&mut self, value: &str, kind: &'static str) -> String {
+        let key = format!("\0{kind}\0{value}");
+        if let Some(known) = self.seen.get(&key) {
+            return known.clone();
+        }
+        let n = self.counts.entry(kind).or_default();
+        *n += 1;
+        let placeholder = match kind {
+            "email" => format!("{kind}-{n}@example.invalid"),
+            "picture" | "profile" | "website" => format!("https://example.invalid/{kind}-{n}"),
+            _ => format!("{kind}-{n}"),
+        };
+        self.seen.insert(key, placeholder.clone());
+        placeholder
+    }
+
+    /// Replaces the value of a personal claim in place; `false` when `name` is not one.
+    fn personal_claim(&mut self, name: &str, value: &mut Value) -> bool {
+        let Some((_, kind)) = PERSONAL_CLAIMS.iter().find(|(claim, _)| *claim == name) else {
+            return false;
+        };
+        *value = match &*value {
+            Value::String(text) => Value::String(self.personal(text, kind)),
+            Value::Null => Value::Null,
+            // An address is an object: keep the shape, drop its parts.
+            other => {
+                let placeholder = self.personal(&other.to_string(), kind);
+                if other.is_object() {
+                    serde_json::json!({ "formatted": placeholder })
+                } else {
+                    Value::String(placeholder)
+                }
+            }
+        };
+        true
+    }
+
+    fn identity(&mut self, identity: &Identity) -> Identity {
+        let mut one = |value: &Option<String>, kind| value.as_ref().map(|v| self.personal(v, kind));
+        Identity {
+            subject: one(&identity.subject, "subject"),
+            email: one(&identity.email, "email"),
+            name: one(&identity.name, "name"),
+            preferred_username: one(&identity.preferred_username, "username"),
+            ..identity.clone()
+        }
+    }
+
     pub(super) fn placeholder(&mut self, secret: &str, kind: &'static str) -> String {
         if let Some(known) = self.seen.get(secret) {
             return known.clone();
@@ -36,7 +131,8 @@ impl Cleaner {
         placeholder
     }
 
-    /// The same claims, unsigned: the engine checks claims, not signatures.
+    /// The same claims, personal ones replaced (and the nonce the transcript's seed gives),
+    /// unsigned: the engine checks claims, not signatures.
     fn id_token(&mut self, token: &str) -> String {
         if let Some(known) = self.seen.get(token) {
             return known.clone();
@@ -45,7 +141,21 @@ impl Cleaner {
             .split('.')
             .nth(1)
             .and_then(|p| URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).ok())
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .map(|mut claims| {
+                if let Value::Object(map) = &mut claims {
+                    for (name, value) in map.iter_mut() {
+                        if name == "nonce"
+                            && let Some(nonce) = value.as_str()
+                        {
+                            *value = Value::String(self.derived(nonce));
+                        } else {
+                            self.personal_claim(name, value);
+                        }
+                    }
+                }
+                claims
+            });
         let replaced = match claims {
             Some(claims) => unsigned_id_token(&claims),
             None => self.placeholder(token, "id-token"),
@@ -69,6 +179,7 @@ impl Cleaner {
                 .id_token
                 .as_ref()
                 .map(|t| Secret::new(self.id_token(t.expose()))),
+            identity: session.identity.as_ref().map(|i| self.identity(i)),
             ..session.clone()
         }
     }
@@ -77,6 +188,9 @@ impl Cleaner {
         match value {
             Value::Object(map) => {
                 for (key, value) in map.iter_mut() {
+                    if self.personal_claim(key, value) {
+                        continue;
+                    }
                     match (key.as_str(), value.as_str()) {
                         ("id_token", Some(token)) => *value = Value::String(self.id_token(token)),
                         (name, Some(secret)) => {
@@ -126,10 +240,10 @@ impl Cleaner {
         let pairs: Vec<(String, String)> = parsed
             .query_pairs()
             .map(|(k, v)| {
-                let value = if k == "code" {
-                    self.placeholder(&v, "code")
-                } else {
-                    v.into_owned()
+                let value = match &*k {
+                    "code" => self.placeholder(&v, "code"),
+                    "state" => self.derived(&v),
+                    _ => v.into_owned(),
                 };
                 (k.into_owned(), value)
             })
@@ -150,7 +264,11 @@ impl Cleaner {
             } => Input::HttpResponse {
                 id: *id,
                 status: *status,
-                headers: headers.clone(),
+                headers: headers
+                    .iter()
+                    .filter(|(name, _)| !dropped_header(name))
+                    .map(|(name, value)| (name.clone(), value.clone()))
+                    .collect::<BTreeMap<_, _>>(),
                 body: self.body(body),
             },
             Input::Callback { url } => Input::Callback { url: self.url(url) },
@@ -159,6 +277,7 @@ impl Cleaner {
                 let cleaned = if text.contains("://") {
                     self.url(text)
                 } else if let Some((code, state)) = text.split_once('#') {
+                    let state = self.derived(state);
                     format!("{}#{state}", self.placeholder(code, "code"))
                 } else {
                     self.placeholder(text, "code")
@@ -187,4 +306,94 @@ fn form_pairs(body: &str) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(token: &str) -> Value {
+        let payload = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    }
+
+    fn jwt(claims: &Value) -> String {
+        let part = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        format!("{}.{}.sig", part(&json!({"alg": "RS256"})), part(claims))
+    }
+
+    #[test]
+    fn cookies_personal_claims_and_the_live_state_and_nonce_are_replaced() {
+        let mut clean = Cleaner::with_derived(HashMap::from([
+            ("live-state".to_owned(), "new-state".to_owned()),
+            ("live-nonce".to_owned(), "new-nonce".to_owned()),
+        ]));
+        let id_token = jwt(&json!({
+            "iss": "https://op.example", "sub": "alice", "nonce": "live-nonce",
+            "email": "alice@example.test", "name": "Alice Example",
+            "address": {"street_address": "1 Main St"}, "email_verified": true,
+        }));
+        let response = Input::HttpResponse {
+            id: tessera_engine::RequestId(1),
+            status: 200,
+            headers: BTreeMap::from([
+                ("content-type".to_owned(), "application/json".to_owned()),
+                ("set-cookie".to_owned(), "_session=abc".to_owned()),
+                ("authorization".to_owned(), "Bearer x".to_owned()),
+            ]),
+            body: json!({"access_token": "at", "id_token": id_token}).to_string(),
+        };
+        let Input::HttpResponse { headers, body, .. } = clean.input(&response) else {
+            unreachable!()
+        };
+        assert_eq!(headers.keys().collect::<Vec<_>>(), ["content-type"]);
+        let body: Value = serde_json::from_str(&body).unwrap();
+        let cleaned = claims(body["id_token"].as_str().unwrap());
+        assert_eq!(cleaned["sub"], "subject-1");
+        assert_eq!(cleaned["nonce"], "new-nonce");
+        assert_eq!(cleaned["email"], "email-1@example.invalid");
+        assert_eq!(cleaned["name"], "name-1");
+        assert_eq!(cleaned["address"], json!({"formatted": "address-1"}));
+        assert_eq!(cleaned["email_verified"], true);
+        assert_eq!(cleaned["iss"], "https://op.example");
+
+        // UserInfo and a stored identity: the same subject, the same placeholder.
+        let userinfo = Input::HttpResponse {
+            id: tessera_engine::RequestId(2),
+            status: 200,
+            headers: BTreeMap::new(),
+            body: json!({"sub": "alice", "preferred_username": "alice"}).to_string(),
+        };
+        let Input::HttpResponse { body, .. } = clean.input(&userinfo) else {
+            unreachable!()
+        };
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["sub"], "subject-1");
+        assert_eq!(body["preferred_username"], "username-1");
+
+        let callback = clean.input(&Input::Callback {
+            url: "http://127.0.0.1:1/callback?code=c0de&state=live-state".into(),
+        });
+        let Input::Callback { url } = callback else {
+            unreachable!()
+        };
+        assert_eq!(
+            url,
+            "http://127.0.0.1:1/callback?code=code-1&state=new-state"
+        );
+        let pasted = clean.input(&Input::PastedCode {
+            text: "c0de#live-state".into(),
+        });
+        assert!(matches!(pasted, Input::PastedCode { text } if text == "code-1#new-state"));
+        let identity = clean.identity(&Identity {
+            subject: Some("alice".into()),
+            email: Some("alice@example.test".into()),
+            groups: vec!["engineering".into()],
+            ..Identity::default()
+        });
+        assert_eq!(identity.subject.as_deref(), Some("subject-1"));
+        assert_eq!(identity.email.as_deref(), Some("email-1@example.invalid"));
+        assert_eq!(identity.groups, ["engineering"]);
+    }
 }
