@@ -6,6 +6,7 @@ mod integrations;
 mod library;
 mod pg;
 mod replicas;
+mod security;
 mod serve;
 mod servers;
 mod signatures;
