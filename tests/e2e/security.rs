@@ -329,6 +329,19 @@ async fn a_recording_is_private_redacted_and_replays() {
         assert_ok(&token, "token");
         assert!(!text.contains(&stdout(&token)), "the access token");
         seeds.push(seed_of(&text));
+        // The recording ends as the live login did: the re-signed ID token verifies
+        // against the key set the recording carries (the transcript key's).
+        assert!(
+            text.contains("event = \"logged_in\"") && !text.contains("login_failed"),
+            "the recorded login succeeds on replay: {file:?}"
+        );
+        // The first login fetches the provider's keys; the second has the key its
+        // session remembers.
+        assert_eq!(
+            text.contains("endpoint = \"jwks\""),
+            round == 1,
+            "the key fetch: {file:?}"
+        );
         let replay = tessera.run(&["replay", file.to_str().unwrap()]);
         assert_ok(&replay, "replay of the redacted recording");
     }
@@ -347,6 +360,10 @@ async fn a_recording_is_private_redacted_and_replays() {
     assert_ok(&token, "recorded forced refresh");
     let text = std::fs::read_to_string(&file).expect("transcript written");
     assert!(text.contains("refresh_token"), "the refresh is in {file:?}");
+    assert!(
+        text.contains("event = \"token_ready\"") && !text.contains("refresh_failed"),
+        "the recorded refresh succeeds on replay: {file:?}"
+    );
     assert!(!text.to_lowercase().contains("set-cookie"), "{file:?}");
     assert_no_personal_data(&text, &file);
     assert!(!text.contains(&stdout(&token)), "the access token");

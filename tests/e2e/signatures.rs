@@ -90,7 +90,7 @@ async fn a_local_clock_ten_minutes_wrong_still_logs_in_and_refreshes_on_time() {
     for offset in ["-10m", "+10m"] {
         let tessera = Tessera::new(&provider);
         let wrapped = |args: &[&str]| {
-            let mut command = tessera.command(args);
+            let command = tessera.command(args);
             let program = command.get_program().to_owned();
             let mut outer = std::process::Command::new(&faketime);
             outer

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
-use tessera_engine::{Identity, Input, Secret, StoredSession, unsigned_id_token};
+use tessera_engine::{
+    Identity, Input, Secret, SigningKey, StoredSession, signed_id_token, transcript_key_set,
+};
 
 /// Replaces secrets and personal claims with placeholders, the same one for the same value,
 /// and the values the engine derived from the live seed (`state`, `nonce`) with the ones
@@ -157,7 +159,9 @@ impl Cleaner {
                 claims
             });
         let replaced = match claims {
-            Some(claims) => unsigned_id_token(&claims),
+            // Re-signed with the published transcript key (the provider's key cannot sign
+            // the edited claims); key sets are replaced by the transcript key's below.
+            Some(claims) => signed_id_token(&claims),
             None => self.placeholder(token, "id-token"),
         };
         self.seen.insert(token.to_owned(), replaced.clone());
@@ -180,6 +184,14 @@ impl Cleaner {
                 .as_ref()
                 .map(|t| Secret::new(self.id_token(t.expose()))),
             identity: session.identity.as_ref().map(|i| self.identity(i)),
+            endpoints: tessera_engine::Endpoints {
+                signing_keys: if session.endpoints.signing_keys.is_empty() {
+                    Vec::new()
+                } else {
+                    transcript_keys()
+                },
+                ..session.endpoints.clone()
+            },
             ..session.clone()
         }
     }
@@ -211,6 +223,10 @@ impl Cleaner {
 
     fn body(&mut self, body: &str) -> String {
         if let Ok(mut value) = serde_json::from_str::<Value>(body) {
+            if is_key_set(&value) {
+                // The provider's keys verify its signatures, not the re-signed tokens.
+                return transcript_key_set().to_string();
+            }
             self.json(&mut value);
             return value.to_string();
         }
@@ -300,6 +316,18 @@ impl Cleaner {
             other => other.clone(),
         }
     }
+}
+
+/// A JWK Set (`{"keys": [{"kty": …}, …]}`), as `jwks_uri` answers.
+fn is_key_set(value: &Value) -> bool {
+    value
+        .get("keys")
+        .and_then(Value::as_array)
+        .is_some_and(|keys| keys.iter().all(|k| k.get("kty").is_some()))
+}
+
+fn transcript_keys() -> Vec<SigningKey> {
+    serde_json::from_value(transcript_key_set()["keys"].clone()).unwrap_or_default()
 }
 
 fn form_pairs(body: &str) -> Vec<(String, String)> {
