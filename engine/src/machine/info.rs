@@ -24,6 +24,7 @@ impl State {
             State::RequestingDeviceCode { .. } => "requesting_device_code",
             State::WaitingToPoll { .. } => "waiting_to_poll",
             State::PollingDevice { .. } => "polling_device",
+            State::LockingForLogout { .. } => "locking_for_logout",
             State::Revoking { .. } => "revoking",
         }
     }
@@ -64,6 +65,7 @@ impl State {
                 | State::Refreshing { .. }
                 | State::FetchingKeysForRefresh { .. }
                 | State::ConfirmingGrantLoss { .. }
+                | State::LockingForLogout { .. }
                 | State::Revoking { .. }
         )
     }

@@ -15,6 +15,7 @@ use crate::input::RequestId;
 use crate::protocol::logout;
 use crate::protocol::token::{self};
 use crate::secret::Secret;
+use crate::session::StoredSession;
 
 /// A logout call in flight.
 #[derive(Clone, Debug)]
@@ -57,17 +58,43 @@ pub(crate) struct BearerRetry {
 }
 
 impl Ctx<'_> {
-    /// Deletes the local session first (so a crash mid-way cannot leave it behind), then
-    /// calls the provider with the tokens still in memory.
+    /// Takes the refresh lock first: another process (tab, replica) may be refreshing this
+    /// session, and its provider may have rotated the refresh token already. Under the
+    /// lock that refresh has ended and stored its session, which this logout then reads,
+    /// deletes and revokes; and no refresh starts until it is gone. Callers waiting for a
+    /// token are told at once that a logout is under way.
     pub(crate) fn logout(&mut self, force: bool) -> Outcome<State> {
-        self.core.unlock();
-        let session = self.core.session.take();
-        self.core.emit(Effect::DeleteSession);
         let waiters = std::mem::take(&mut self.core.waiters)
             .into_iter()
             .map(|w| w.id)
             .collect();
         self.core.fail(waiters, Error::NotLoggedIn);
+        self.core.unlock();
+        self.core.emit(Effect::LockSession);
+        self.core.lock = crate::core::Lock::Requested;
+        Transition(State::locking_for_logout(force))
+    }
+
+    /// The lock's answer: the session storage holds now (`None` when the lock could not
+    /// be taken: the session in memory is logged out, as before locks).
+    pub(crate) fn logout_locked(
+        &mut self,
+        stored: Option<Option<StoredSession>>,
+        force: bool,
+    ) -> Outcome<State> {
+        if let Some(stored) = stored {
+            self.core.lock = crate::core::Lock::Held;
+            self.core.session = stored.filter(|s| self.core.is_ours(s));
+        }
+        self.logout_now(force)
+    }
+
+    /// Deletes the local session first (so a crash mid-way cannot leave it behind), then
+    /// releases the lock and calls the provider with the tokens still in memory.
+    fn logout_now(&mut self, force: bool) -> Outcome<State> {
+        let session = self.core.session.take();
+        self.core.emit(Effect::DeleteSession);
+        self.core.unlock();
         let endpoints = match &session {
             Some(s) => self.core.config.endpoints.or(&self
                 .core

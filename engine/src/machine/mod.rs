@@ -58,7 +58,8 @@ impl Machine {
     ///   a `Handoff` login comes back here with `LoginHandedOff`
     /// - `ResumeLogin` ⇒ [`exchanging_code`](Self::exchanging_code), or `LoginFailed`
     /// - `GetToken`, `TokenRejected` ⇒ `TokenFailed(not_logged_in)`
-    /// - `Logout` ⇒ `DeleteSession` (clears whatever storage holds) and `LoggedOut`
+    /// - `Logout` ⇒ [`locking_for_logout`](Self::locking_for_logout) (whatever storage holds is
+    ///   deleted, and revoked)
     #[state(superstate = "engine")]
     fn logged_out(context: &mut Ctx<'_>, event: &Input) -> Outcome<State> {
         match event {
@@ -556,6 +557,39 @@ impl Machine {
                 });
                 context.logout(*force)
             }
+            _ => Super,
+        }
+    }
+
+    /// A logout waits for the refresh lock and a fresh read of storage, so a refresh in
+    /// another process ends (and stores its rotated tokens) before the session is deleted
+    /// and those tokens revoked.
+    ///
+    /// - `SessionLocked` ⇒ `DeleteSession`, `UnlockSession` ⇒ [`revoking`](Self::revoking)
+    ///   (the stored tokens), or [`logged_out`](Self::logged_out) when forced or there is
+    ///   nothing to call
+    /// - `StorageFailed` (the lock could not be taken) ⇒ the same with the session in memory
+    /// - `GetToken` ⇒ `TokenFailed(not_logged_in)`; `Login` waits until this ends
+    #[state(superstate = "engine")]
+    fn locking_for_logout(
+        context: &mut Ctx<'_>,
+        force: &mut bool,
+        event: &Input,
+    ) -> Outcome<State> {
+        match event {
+            Input::SessionLocked { session } => {
+                context.logout_locked(Some(session.clone()), *force)
+            }
+            Input::StorageFailed { .. } => {
+                context.core.lock = crate::core::Lock::Released;
+                context.logout_locked(None, *force)
+            }
+            Input::GetToken { waiter, .. } | Input::TokenRejected { waiter, .. } => {
+                context.core.fail(vec![*waiter], Error::NotLoggedIn);
+                Handled
+            }
+            Input::Login { .. } | Input::ResumeLogin { .. } | Input::Cancel => context.defer(event),
+            Input::Logout { .. } | Input::Timeout => Handled,
             _ => Super,
         }
     }

@@ -111,7 +111,7 @@ fn a_logout_fails_a_fetch_under_way_and_forgets_the_cache() {
     s.advance_secs(700);
     let effects = ask(&mut s, 2);
     let second = requests(&effects)[0].id;
-    let effects = s.input(Input::Logout { force: true });
+    let effects = s.logout(true);
     let failed = events(&effects).into_iter().find_map(|e| match e {
         Event::DerivedTokenFailed { waiters, error, .. } => Some((waiters.clone(), error.clone())),
         _ => None,

@@ -90,8 +90,12 @@ fn logout_waits_for_the_refresh_to_finish() {
     let stored = s.engine.session().cloned();
     s.input(Input::SessionLocked { session: stored });
     let effects = s.respond(json(200, &token_body("at-2", Some("rt-2"), 3600)));
-    // Persisted, unlocked, waiter served, then the deferred logout deletes.
+    // Persisted, unlocked, waiter served, then the deferred logout takes the lock again
+    // and deletes what storage holds.
     assert!(matches!(effects[0], Effect::PersistSession { .. }));
+    assert_eq!(effects.last(), Some(&Effect::LockSession));
+    let stored = s.engine.session().cloned();
+    let effects = s.input(Input::SessionLocked { session: stored });
     assert!(effects.contains(&Effect::DeleteSession));
     assert_eq!(s.state(), "logged_out");
 }

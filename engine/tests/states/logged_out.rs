@@ -14,10 +14,17 @@ fn get_token_fails_with_not_logged_in() {
 #[test]
 fn logout_clears_storage_even_without_a_session() {
     let mut s = Scenario::new().to_logged_out();
-    let effects = s.input(Input::Logout { force: false });
-    assert_eq!(effects[0], Effect::DeleteSession);
+    let effects = s.logout(false);
+    assert_eq!(
+        effects[..3],
+        [
+            Effect::LockSession,
+            Effect::DeleteSession,
+            Effect::UnlockSession
+        ]
+    );
     assert!(matches!(
-        &effects[1],
+        &effects[3],
         Effect::Event(Event::LoggedOut {
             reason: LogoutReason::Requested,
             ..

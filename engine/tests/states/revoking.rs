@@ -5,8 +5,16 @@ use crate::scenario::*;
 #[test]
 fn logout_deletes_first_then_revokes_both_tokens() {
     let mut s = Scenario::new().to_idle();
-    let effects = s.input(Input::Logout { force: false });
-    assert_eq!(effects[0], Effect::DeleteSession);
+    let effects = s.logout(false);
+    // Under the lock: delete, release, then the calls.
+    assert_eq!(
+        effects[..3],
+        [
+            Effect::LockSession,
+            Effect::DeleteSession,
+            Effect::UnlockSession
+        ]
+    );
     let bodies: Vec<String> = requests(&effects)
         .iter()
         .map(|r| r.body.clone().unwrap())
@@ -55,8 +63,47 @@ fn token_requests_during_logout_fail() {
 #[test]
 fn force_only_deletes_locally() {
     let mut s = Scenario::new().to_idle();
-    let effects = s.input(Input::Logout { force: true });
-    assert_eq!(effects[0], Effect::DeleteSession);
+    let effects = s.logout(true);
+    assert_eq!(
+        effects[..3],
+        [
+            Effect::LockSession,
+            Effect::DeleteSession,
+            Effect::UnlockSession
+        ]
+    );
     assert!(requests(&effects).is_empty());
     assert_eq!(s.state(), "logged_out");
+}
+
+#[test]
+fn logout_revokes_what_storage_holds_under_the_lock() {
+    let mut s = Scenario::new().to_idle();
+    let mut rotated = s.engine.session().cloned().unwrap();
+    rotated.access_token = tessera_engine::Secret::new("at-9");
+    rotated.refresh_token = Some(tessera_engine::Secret::new("rt-9"));
+    let effects = s.input(Input::Logout { force: false });
+    assert_eq!(effects, [Effect::LockSession]);
+    // Another process refreshed meanwhile: the logout revokes its tokens.
+    let effects = s.input(Input::SessionLocked {
+        session: Some(rotated),
+    });
+    let bodies: Vec<String> = requests(&effects)
+        .iter()
+        .map(|r| r.body.clone().unwrap())
+        .collect();
+    assert!(bodies[0].contains("token=rt-9&"), "{bodies:?}");
+    assert!(bodies[1].contains("token=at-9&"), "{bodies:?}");
+}
+
+#[test]
+fn a_logout_whose_lock_fails_still_logs_out_the_session_in_memory() {
+    let mut s = Scenario::new().to_idle();
+    s.input(Input::Logout { force: false });
+    let effects = s.input(Input::StorageFailed {
+        detail: "lock timed out".into(),
+    });
+    assert_eq!(effects[0], Effect::DeleteSession);
+    assert_eq!(requests(&effects).len(), 2);
+    assert_eq!(s.state(), "revoking");
 }

@@ -255,9 +255,23 @@ impl Scenario {
         self
     }
 
+    /// Logs out: `Logout`, which asks for the refresh lock first, then the lock's answer
+    /// with the session storage holds (here: the one in memory). The effects of both.
+    pub fn logout(&mut self, force: bool) -> Vec<Effect> {
+        let stored = self.engine.session().cloned();
+        let mut effects = self.input(Input::Logout { force });
+        assert!(
+            effects.contains(&Effect::LockSession),
+            "a logout takes the refresh lock first: {effects:?}"
+        );
+        assert_eq!(self.state(), "locking_for_logout");
+        effects.extend(self.input(Input::SessionLocked { session: stored }));
+        effects
+    }
+
     pub fn to_revoking(mut self) -> Self {
         self = self.to_idle();
-        self.input(Input::Logout { force: false });
+        self.logout(false);
         assert_eq!(self.state(), "revoking");
         self
     }

@@ -437,30 +437,6 @@ fn api_key(spec: &ProfileSpec) -> Option<Exit> {
     Some(Exit::Ok)
 }
 
-/// How long `logout` waits for another process's refresh to end.
-const LOGOUT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// The profile's refresh lock, taken off the runtime's threads; `None` (with a warning)
-/// when it could not be taken in [`LOGOUT_LOCK_WAIT`]: the logout goes on without it.
-async fn refresh_lock(cli: &Cli) -> Option<store::RefreshLockGuard> {
-    let (dir, profile) = (config_dir(cli), cli.global.profile.clone());
-    let taken = tokio::task::spawn_blocking(move || {
-        store::RefreshLock::acquire(&dir, &profile, LOGOUT_LOCK_WAIT)
-    })
-    .await;
-    match taken {
-        Ok(Ok(guard)) => Some(guard),
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "logging out without the refresh lock");
-            None
-        }
-        Err(error) => {
-            tracing::warn!(%error, "logging out without the refresh lock");
-            None
-        }
-    }
-}
-
 pub async fn logout(cli: &Cli, force: bool, as_json: bool) -> Exit {
     let spec = match profile(cli, &ProfileSpec::default()) {
         Ok(spec) => spec,
@@ -473,15 +449,6 @@ pub async fn logout(cli: &Cli, force: bool, as_json: bool) -> Exit {
         ));
         return Exit::Ok;
     }
-    // Another process may be refreshing this profile's session: its provider may already
-    // have rotated the refresh token. Logout takes the same lock first, so that refresh
-    // ends and stores its session, which this logout then reads, deletes and revokes (the
-    // new tokens, not the spent ones), and no refresh starts until the session is gone.
-    let _refresh_lock = if env_tokens_present() {
-        None
-    } else {
-        refresh_lock(cli).await
-    };
     let client = match open(cli, &spec, false, None).await {
         Ok(client) => client,
         Err(exit) => return exit,
