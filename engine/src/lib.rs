@@ -74,6 +74,10 @@
 //!               all answered  └──────────┘
 //! ```
 //!
+//! `Logout` passes through `locking_for_logout` (the refresh lock, and the stored session
+//! read under it) on its way to `revoking`: a refresh in another process ends first, and
+//! its tokens are the ones revoked.
+//!
 //! An ID token whose signing key is not at hand (not remembered in the session, not
 //! fetched lately) sends a login or a refresh through `fetching_keys_for_*`: the
 //! provider's key set (`jwks_uri`) is fetched once, then the flow goes on as it would
