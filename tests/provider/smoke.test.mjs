@@ -597,6 +597,8 @@ describe('tessera test provider', { timeout: 60_000 }, () => {
       body: new URLSearchParams({ client_id: 'tessera-cli', token: r1.body.refresh_token }),
     });
     await tokenRequest(srv, { grant_type: 'client_credentials', client_id: 'tessera-cli' });
+    const jwks = await getJson(srv, '/jwks');
+    assert.deepEqual(jwks.body.keys.map((k) => k.alg).sort(), ['ES256', 'EdDSA', 'PS256', 'RS256']);
 
     const { body: c } = await getJson(srv, '/test/counters');
     assert.deepEqual(c, {
@@ -609,6 +611,7 @@ describe('tessera test provider', { timeout: 60_000 }, () => {
       revocation_requests: 1,
       device_authorization_requests: 1,
       authorization_requests: 1,
+      jwks_requests: 1,
     });
   });
 });
