@@ -73,6 +73,9 @@ pub struct ProfileSpec {
     pub store: Option<StoreName>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_buffer_secs: Option<u64>,
+    /// Slack for an ID token's `exp`/`iat`/`nbf`, judged by the provider's clock (default 60).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_skew_secs: Option<u64>,
     /// An environment variable holding an API key: `tessera token` prints it when there
     /// is no session (the last link of the credential chain).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -160,6 +163,7 @@ impl ProfileSpec {
             callback_path: pick!(callback_path),
             store: pick!(store),
             refresh_buffer_secs: pick!(refresh_buffer_secs),
+            clock_skew_secs: pick!(clock_skew_secs),
             assumed_token_lifetime_secs: pick!(assumed_token_lifetime_secs),
             api_key_env: pick!(api_key_env),
             token_env_prefix: pick!(token_env_prefix),
@@ -212,6 +216,9 @@ impl ProfileSpec {
         }
         if let Some(buffer) = self.refresh_buffer_secs {
             config.refresh_buffer_secs = buffer;
+        }
+        if let Some(skew) = self.clock_skew_secs {
+            config.clock_skew_secs = skew;
         }
         if let Some(secs) = self.http_timeout_secs {
             config.http_timeout_ms = secs.saturating_mul(1000).max(1);
@@ -366,6 +373,24 @@ mod tests {
             config.authorization_params.get("code").map(String::as_str),
             Some("true")
         );
+    }
+
+    #[test]
+    fn signing_keys_and_clock_skew_are_read_and_handed_to_the_engine() {
+        let file: ConfigFile = toml::from_str(
+            "[profiles.x]\nclient_id = \"c\"\nclock_skew_secs = 5\n\
+             [profiles.x.endpoints]\njwks = \"https://op.example/keys\"\n\
+             [[profiles.x.endpoints.signing_keys]]\nkty = \"OKP\"\ncrv = \"Ed25519\"\n\
+             kid = \"k1\"\nx = \"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"\n",
+        )
+        .unwrap();
+        let config = file.profiles["x"].engine_config().unwrap();
+        assert_eq!(config.clock_skew_secs, 5);
+        assert_eq!(
+            config.endpoints.jwks.as_deref(),
+            Some("https://op.example/keys")
+        );
+        assert_eq!(config.endpoints.signing_keys[0].kid.as_deref(), Some("k1"));
     }
 
     #[test]
