@@ -342,7 +342,7 @@ impl Ctx<'_> {
             {
                 self.login_failed(response.missing("id_token"))
             }
-            Ok(tokens) => self.verify_login_tokens(tokens),
+            Ok(tokens) => self.verify_tokens(super::signatures::Flow::Login, tokens),
             Err(error) => self.login_failed(error),
         }
     }
@@ -461,7 +461,7 @@ impl Ctx<'_> {
             skew_millis: config.clock_skew_secs.saturating_mul(1000),
         };
         match token::read_token_response(&response, config, &expected) {
-            Ok(tokens) => self.verify_login_tokens(tokens),
+            Ok(tokens) => self.verify_tokens(super::signatures::Flow::Login, tokens),
             Err(Error::OAuth { error, .. }) if error.code == ErrorCode::AuthorizationPending => {
                 self.wait_to_poll(grant)
             }

@@ -29,6 +29,7 @@ use crate::session::StoredSession;
 use crate::time::UnixMillis;
 
 pub(crate) use actions::{Ctx, Rejection, transport};
+use signatures::Flow;
 
 /// The statig machine. All shared data lives in [`Core`], passed as context, so the
 /// engine can read and drain it between inputs.
@@ -189,11 +190,14 @@ impl Machine {
                 status,
                 headers,
                 body,
-            } if id == request => {
-                context.refresh_keys_answered(tokens.clone(), Ok((*status, headers, body)))
-            }
+            } if id == request => context.signing_keys_answered(
+                Flow::Refresh,
+                tokens.clone(),
+                Ok((*status, headers, body)),
+            ),
             Input::HttpFailed { id, kind, detail } if id == request => context
-                .refresh_keys_answered(
+                .signing_keys_answered(
+                    Flow::Refresh,
                     tokens.clone(),
                     Err(actions::transport(
                         crate::error::Endpoint::Jwks,
@@ -392,17 +396,21 @@ impl Machine {
                 status,
                 headers,
                 body,
-            } if id == request => {
-                context.login_keys_answered(tokens.clone(), Ok((*status, headers, body)))
-            }
-            Input::HttpFailed { id, kind, detail } if id == request => context.login_keys_answered(
+            } if id == request => context.signing_keys_answered(
+                Flow::Login,
                 tokens.clone(),
-                Err(actions::transport(
-                    crate::error::Endpoint::Jwks,
-                    *kind,
-                    detail,
-                )),
+                Ok((*status, headers, body)),
             ),
+            Input::HttpFailed { id, kind, detail } if id == request => context
+                .signing_keys_answered(
+                    Flow::Login,
+                    tokens.clone(),
+                    Err(actions::transport(
+                        crate::error::Endpoint::Jwks,
+                        *kind,
+                        detail,
+                    )),
+                ),
             _ => Super,
         }
     }

@@ -252,7 +252,7 @@ impl Ctx<'_> {
             skew_millis: config.clock_skew_secs.saturating_mul(1000),
         };
         match token::read_token_response(&response, config, &expected) {
-            Ok(tokens) => self.verify_refreshed_tokens(tokens),
+            Ok(tokens) => self.verify_tokens(super::signatures::Flow::Refresh, tokens),
             Err(error) if is_rejection(&error) => {
                 self.core.emit(Effect::LoadSession);
                 Transition(State::confirming_grant_loss(error))

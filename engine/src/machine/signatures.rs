@@ -42,6 +42,13 @@ fn refused(problem: IdTokenProblem) -> Verdict {
     Verdict::Refused(Error::IdToken { problem })
 }
 
+/// Which flow an ID token belongs to: what follows its verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Login,
+    Refresh,
+}
+
 /// An answer to the key-set request.
 pub(crate) type KeysAnswer<'a> = Result<(u16, &'a BTreeMap<String, String>, &'a str), Error>;
 
@@ -97,62 +104,35 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// A login's tokens checked out; their ID token's signature decides.
-    pub(crate) fn verify_login_tokens(&mut self, tokens: TokenSet) -> Outcome<State> {
+    /// Tokens that checked out; their ID token's signature decides whether `flow` goes on.
+    pub(crate) fn verify_tokens(&mut self, flow: Flow, tokens: TokenSet) -> Outcome<State> {
         let Some(id_token) = tokens.id_token.clone() else {
-            return self.complete_login(tokens);
+            return self.tokens_verified(flow, tokens);
         };
         match self.judge_signature(&id_token) {
-            Verdict::Verified | Verdict::NoKeys => self.complete_login(tokens),
+            Verdict::Verified | Verdict::NoKeys => self.tokens_verified(flow, tokens),
             Verdict::FetchKeys(url) => {
                 let request = self.fetch_keys(&url);
-                Transition(State::fetching_keys_for_login(request, tokens))
+                Transition(match flow {
+                    Flow::Login => State::fetching_keys_for_login(request, tokens),
+                    Flow::Refresh => State::fetching_keys_for_refresh(request, tokens),
+                })
             }
-            Verdict::Refused(error) => self.login_failed(error),
+            Verdict::Refused(error) => self.tokens_refused(flow, error),
         }
     }
 
-    pub(crate) fn login_keys_answered(
+    /// The key set's answer, for tokens waiting in `flow`.
+    pub(crate) fn signing_keys_answered(
         &mut self,
-        tokens: TokenSet,
-        answer: KeysAnswer<'_>,
-    ) -> Outcome<State> {
-        if let Err(error) = self.keys_answered(answer) {
-            return self.login_failed(error);
-        }
-        let Some(id_token) = tokens.id_token.clone() else {
-            return self.complete_login(tokens);
-        };
-        match self.judge_signature(&id_token) {
-            Verdict::Verified | Verdict::NoKeys => self.complete_login(tokens),
-            Verdict::FetchKeys(_) => self.login_failed(Error::IdToken {
-                problem: IdTokenProblem::UnknownKey,
-            }),
-            Verdict::Refused(error) => self.login_failed(error),
-        }
-    }
-
-    /// A refresh's tokens checked out; their ID token's signature decides.
-    pub(crate) fn verify_refreshed_tokens(&mut self, tokens: TokenSet) -> Outcome<State> {
-        let Some(id_token) = tokens.id_token.clone() else {
-            return self.refresh_succeeded(tokens);
-        };
-        match self.judge_signature(&id_token) {
-            Verdict::Verified | Verdict::NoKeys => self.refresh_succeeded(tokens),
-            Verdict::FetchKeys(url) => {
-                let request = self.fetch_keys(&url);
-                Transition(State::fetching_keys_for_refresh(request, tokens))
-            }
-            Verdict::Refused(error) => self.refresh_failed(error),
-        }
-    }
-
-    pub(crate) fn refresh_keys_answered(
-        &mut self,
+        flow: Flow,
         mut tokens: TokenSet,
         answer: KeysAnswer<'_>,
     ) -> Outcome<State> {
-        if self.keys_answered(answer).is_err() {
+        if let Err(error) = self.keys_answered(answer) {
+            if flow == Flow::Login {
+                return self.login_failed(error);
+            }
             // The refresh token may have rotated already: keep the tokens, not the ID
             // token nobody could check.
             tokens.id_token = None;
@@ -160,14 +140,32 @@ impl Ctx<'_> {
             return self.refresh_succeeded(tokens);
         }
         let Some(id_token) = tokens.id_token.clone() else {
-            return self.refresh_succeeded(tokens);
+            return self.tokens_verified(flow, tokens);
         };
         match self.judge_signature(&id_token) {
-            Verdict::Verified | Verdict::NoKeys => self.refresh_succeeded(tokens),
-            Verdict::FetchKeys(_) => self.refresh_failed(Error::IdToken {
-                problem: IdTokenProblem::UnknownKey,
-            }),
-            Verdict::Refused(error) => self.refresh_failed(error),
+            Verdict::Verified | Verdict::NoKeys => self.tokens_verified(flow, tokens),
+            // Just fetched: the key is not published.
+            Verdict::FetchKeys(_) => self.tokens_refused(
+                flow,
+                Error::IdToken {
+                    problem: IdTokenProblem::UnknownKey,
+                },
+            ),
+            Verdict::Refused(error) => self.tokens_refused(flow, error),
+        }
+    }
+
+    fn tokens_verified(&mut self, flow: Flow, tokens: TokenSet) -> Outcome<State> {
+        match flow {
+            Flow::Login => self.complete_login(tokens),
+            Flow::Refresh => self.refresh_succeeded(tokens),
+        }
+    }
+
+    fn tokens_refused(&mut self, flow: Flow, error: Error) -> Outcome<State> {
+        match flow {
+            Flow::Login => self.login_failed(error),
+            Flow::Refresh => self.refresh_failed(error),
         }
     }
 
