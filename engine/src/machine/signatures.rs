@@ -64,7 +64,7 @@ impl Ctx<'_> {
             .signing_keys
             .iter()
             .chain(&endpoints.signing_keys)
-            .filter(|key| key.fits(&header))
+            .filter(|key| jws::fits(key, &header))
             .cloned()
             .collect();
         if let Some(key) = known

@@ -6,7 +6,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::jws::{Algorithm, Header};
 use super::response::Response;
 use crate::error::Error;
 
@@ -91,24 +90,6 @@ impl SigningKey {
             }
             _ => None,
         }
-    }
-
-    /// Whether this key may have signed a token with `header`: the same `kid` when the
-    /// token names one, a key type for its algorithm, and no `alg` or `use` that says
-    /// otherwise.
-    pub(crate) fn fits(&self, header: &Header) -> bool {
-        let kid_ok = header.kid.is_none() || header.kid == self.kid;
-        let alg_ok = self
-            .alg
-            .as_deref()
-            .is_none_or(|alg| header.alg.names().contains(&alg));
-        let use_ok = self.key_use.as_deref().is_none_or(|u| u == "sig");
-        let kty_ok = match header.alg {
-            Algorithm::Es256 => self.kty == "EC" && self.crv.as_deref() == Some("P-256"),
-            Algorithm::EdDsa => self.kty == "OKP" && self.crv.as_deref() == Some("Ed25519"),
-            _ => self.kty == "RSA",
-        };
-        kid_ok && alg_ok && use_ok && kty_ok
     }
 }
 
