@@ -25,6 +25,7 @@ pub mod http;
 pub mod metrics;
 pub mod postgres;
 pub mod profiles;
+pub mod schedule;
 pub mod scheduler;
 pub mod sessions;
 pub mod sqlite;
@@ -155,7 +156,7 @@ impl Service {
                 detail: e.to_string(),
             })?;
         for row in index {
-            scheduler::plan(&sessions, (row.user, row.profile), row.expires_at);
+            sessions.plan_refresh((row.user, row.profile), row.expires_at);
         }
         // Another replica wrote a session: drop our client of it (the next request reads
         // the new row) and plan it anew.
@@ -176,7 +177,7 @@ impl Service {
                 runtime.spawn_blocking(move || {
                     if let Ok(Some(stored)) = sessions.vault.read(&changed.user, &changed.profile) {
                         let key = (changed.user, changed.profile);
-                        scheduler::plan(&sessions, key, stored.session.expires_at.0 as i64);
+                        sessions.plan_refresh(key, stored.session.expires_at.0 as i64);
                     }
                 });
             }),

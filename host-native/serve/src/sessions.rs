@@ -4,7 +4,7 @@
 //! an actor, over this service's database): concurrent requests for one user share its
 //! single-flight refresh, and its cached token answers without a message. A session that
 //! is idle for [`IDLE_SECS`] has no client, only its row and its place in the
-//! [`Scheduler`](crate::scheduler::Scheduler), so many thousands of idle users cost little
+//! [`Scheduler`](crate::schedule::Scheduler), so many thousands of idle users cost little
 //! memory.
 //!
 //! The credential chain, per user and profile: the user's own OAuth session, then tokens
@@ -24,7 +24,7 @@ use crate::backend::Freshness;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::profiles::{Profile, Profiles};
-use crate::scheduler::Scheduler;
+use crate::schedule::{Key, Scheduler, refresh_time};
 use crate::store::{UserStore, Vault, now_ms};
 
 /// The user that holds a profile's tokens from the environment. User ids from requests
@@ -33,9 +33,6 @@ pub const ENV_USER: &str = ":env";
 
 /// A live client with no request for this long is stopped (its session stays stored).
 pub const IDLE_SECS: i64 = 300;
-
-/// (user, profile).
-pub type Key = (String, String);
 
 /// Where a token came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -121,6 +118,18 @@ pub fn fingerprint(token: &str) -> [u8; 32] {
 }
 
 impl Sessions {
+    /// Plans the next background refresh of a session that was just stored (login,
+    /// import, start-up, another replica's write): before its refresh buffer.
+    pub fn plan_refresh(&self, key: Key, expires_at: i64) {
+        let buffer = self
+            .profiles
+            .get(&key.1)
+            .and_then(|p| p.config.as_ref().ok())
+            .map_or(300, |c| c.refresh_buffer_secs);
+        self.scheduler
+            .put(key, refresh_time(expires_at, buffer), Some(expires_at));
+    }
+
     pub fn new(vault: Arc<Vault>, profiles: Arc<Profiles>, metrics: Arc<Metrics>) -> Self {
         let freshness = vault.db.freshness();
         Self {
@@ -398,7 +407,7 @@ impl Sessions {
                         "a token from the provider"
                     );
                     self.metrics.refreshed(profile, started.elapsed());
-                    crate::scheduler::plan(self, key, token.expires_at.0 as i64);
+                    self.plan_refresh(key, token.expires_at.0 as i64);
                 }
             }
             Err(EngineError::NotLoggedIn) => {}

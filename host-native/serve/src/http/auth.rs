@@ -147,7 +147,7 @@ async fn finish_callback(app: &AppState, profile: &str, uri: &Uri) -> Result<Val
 }
 
 fn signed_in(sessions: &Sessions, user: &str, profile: &str, expires_at: i64) {
-    crate::scheduler::plan(sessions, (user.to_owned(), profile.to_owned()), expires_at);
+    sessions.plan_refresh((user.to_owned(), profile.to_owned()), expires_at);
     sessions.update_activity(user, profile, |a| {
         a.suspended_token = None;
         a.refreshed_after_rejection = None;

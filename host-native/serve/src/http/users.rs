@@ -49,11 +49,8 @@ pub async fn import(
     .await?;
     // A running client holds the old session: the next request starts one on the new row.
     app.sessions.forget_client(&user, &profile.name);
-    crate::scheduler::plan(
-        &app.sessions,
-        (user.clone(), profile.name.clone()),
-        expires_at.0 as i64,
-    );
+    app.sessions
+        .plan_refresh((user.clone(), profile.name.clone()), expires_at.0 as i64);
     app.sessions.reset_activity(&user, &profile.name);
     tracing::info!(user, profile = %profile.name, "credentials imported");
     Ok(Json(
