@@ -184,28 +184,9 @@ impl Machine {
         tokens: &mut crate::protocol::token::TokenSet,
         event: &Input,
     ) -> Outcome<State> {
-        match event {
-            Input::HttpResponse {
-                id,
-                status,
-                headers,
-                body,
-            } if id == request => context.signing_keys_answered(
-                Flow::Refresh,
-                tokens.clone(),
-                Ok((*status, headers, body)),
-            ),
-            Input::HttpFailed { id, kind, detail } if id == request => context
-                .signing_keys_answered(
-                    Flow::Refresh,
-                    tokens.clone(),
-                    Err(actions::transport(
-                        crate::error::Endpoint::Jwks,
-                        *kind,
-                        detail,
-                    )),
-                ),
-            _ => Super,
+        match signatures::keys_answer(event, *request) {
+            Some(answer) => context.signing_keys_answered(Flow::Refresh, tokens.clone(), answer),
+            None => Super,
         }
     }
 
@@ -390,28 +371,9 @@ impl Machine {
         tokens: &mut crate::protocol::token::TokenSet,
         event: &Input,
     ) -> Outcome<State> {
-        match event {
-            Input::HttpResponse {
-                id,
-                status,
-                headers,
-                body,
-            } if id == request => context.signing_keys_answered(
-                Flow::Login,
-                tokens.clone(),
-                Ok((*status, headers, body)),
-            ),
-            Input::HttpFailed { id, kind, detail } if id == request => context
-                .signing_keys_answered(
-                    Flow::Login,
-                    tokens.clone(),
-                    Err(actions::transport(
-                        crate::error::Endpoint::Jwks,
-                        *kind,
-                        detail,
-                    )),
-                ),
-            _ => Super,
+        match signatures::keys_answer(event, *request) {
+            Some(answer) => context.signing_keys_answered(Flow::Login, tokens.clone(), answer),
+            None => Super,
         }
     }
 

@@ -18,6 +18,7 @@ use statig::prelude::*;
 use super::{Ctx, State};
 use crate::effect::Method;
 use crate::error::{Endpoint, Error, IdTokenProblem};
+use crate::input::{Input, RequestId};
 use crate::protocol::token::TokenSet;
 use crate::protocol::{jwks, jws};
 use crate::secret::Secret;
@@ -51,6 +52,22 @@ pub(crate) enum Flow {
 
 /// An answer to the key-set request.
 pub(crate) type KeysAnswer<'a> = Result<(u16, &'a BTreeMap<String, String>, &'a str), Error>;
+
+/// The answer to the key-set request `request`, if `event` is it.
+pub(super) fn keys_answer(event: &Input, request: RequestId) -> Option<KeysAnswer<'_>> {
+    match event {
+        Input::HttpResponse {
+            id,
+            status,
+            headers,
+            body,
+        } if *id == request => Some(Ok((*status, headers, body))),
+        Input::HttpFailed { id, kind, detail } if *id == request => {
+            Some(Err(super::transport(Endpoint::Jwks, *kind, detail)))
+        }
+        _ => None,
+    }
+}
 
 impl Ctx<'_> {
     fn judge_signature(&mut self, token: &Secret) -> Verdict {
@@ -90,7 +107,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn fetch_keys(&mut self, url: &str) -> crate::input::RequestId {
+    fn fetch_keys(&mut self, url: &str) -> RequestId {
         self.core.keys_fetched_at = Some(self.now);
         self.core.request(Endpoint::Jwks, Method::Get, url, None)
     }
