@@ -362,15 +362,25 @@ impl Sessions {
     ) -> Result<Token, EngineError> {
         // A token another replica replaced must not be served from our cache.
         self.fresh().await;
-        let client = self
-            .client(user, profile)
-            .await
-            .map_err(|e| EngineError::Storage { detail: e.message })?;
-        if let Some(token) = client.cached_token(min_ttl_secs) {
-            return Ok(token);
-        }
         let started = std::time::Instant::now();
-        let result = Box::pin(client.access_token_for(min_ttl_secs)).await;
+        let mut attempt = 0;
+        let result = loop {
+            let client = self
+                .client(user, profile)
+                .await
+                .map_err(|e| EngineError::Storage { detail: e.message })?;
+            if let Some(token) = client.cached_token(min_ttl_secs) {
+                return Ok(token);
+            }
+            let result = Box::pin(client.access_token_for(min_ttl_secs)).await;
+            attempt += 1;
+            // Another replica wrote this session while we waited (its NOTIFY stopped our
+            // client, see `forget_client`): ask once more, on a client that reads its row.
+            if matches!(result, Err(EngineError::Stopped)) && attempt < 2 {
+                continue;
+            }
+            break result;
+        };
         self.after_slow_path(user, &profile.name, &result, started);
         result
     }
