@@ -24,6 +24,16 @@ fn run(bin: &Path, config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output
         .env("PATH", "/nonexistent")
         .env("TESSERA_CONFIG_DIR", config)
         .envs(env.iter().copied());
+    // The copy was just written: a child another test forked meanwhile may still hold
+    // the write descriptor until it execs ("Text file busy"). Wait that out.
+    for _ in 0..50 {
+        match command.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.expect("run tessera"),
+        }
+    }
     command.output().expect("run tessera")
 }
 
