@@ -119,6 +119,10 @@ impl Pg {
                 &options,
                 "-l",
                 &log,
+                // Up to 3 minutes: the tests start several servers while a build may be
+                // running (the default 60 s once ran out in CI).
+                "-t",
+                "180",
                 "-w",
                 "start",
             ],
