@@ -130,14 +130,24 @@ impl std::fmt::Debug for ClientOptions {
     }
 }
 
-/// The future of [`Client::access_token`]: ready at once when the cached token will do
-/// (no allocation, no message), else the actor's answer.
+/// The future of [`Client::access_token`]: its first poll serves the cached token when it
+/// will do (no message to the actor), else it asks the actor and waits for its answer.
+///
+/// Two words (the client and one optional box), so it moves in registers, not through
+/// memory: a larger future, written field by field and then copied whole into the poller,
+/// stalled the cached path on store forwarding (~18 ns, BENCHMARKS.md).
 #[must_use = "futures do nothing unless awaited"]
-pub enum TokenFuture<'a> {
-    /// The cached token (taken by the first poll).
-    Ready(Option<Token>),
+pub struct TokenFuture<'a> {
+    client: &'a Client,
+    /// `None`: not polled yet, for a token valid now. Boxed otherwise.
+    state: Option<Box<Asking<'a>>>,
+}
+
+enum Asking<'a> {
+    /// Not polled yet, for a token valid at least this many more seconds.
+    Unasked { min_ttl_secs: u64 },
     /// Waiting for the actor.
-    Asking(Pin<Box<dyn Future<Output = Result<Token, Error>> + Send + 'a>>),
+    Waiting(Pin<Box<dyn Future<Output = Result<Token, Error>> + Send + 'a>>),
 }
 
 impl Future for TokenFuture<'_> {
@@ -145,20 +155,42 @@ impl Future for TokenFuture<'_> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            TokenFuture::Ready(token) => Poll::Ready(token.take().ok_or_else(|| Error::Storage {
-                detail: "the token future was polled after it completed".into(),
-            })),
-            TokenFuture::Asking(asking) => asking.as_mut().poll(cx),
+        let this = self.get_mut();
+        let min_ttl_secs = match this.state.as_deref_mut() {
+            None => 0,
+            Some(Asking::Unasked { min_ttl_secs }) => *min_ttl_secs,
+            Some(Asking::Waiting(waiting)) => return waiting.as_mut().poll(cx),
+        };
+        this.ask(min_ttl_secs, cx)
+    }
+}
+
+impl<'a> TokenFuture<'a> {
+    /// The first poll: the cache, else the actor.
+    #[inline]
+    fn ask(&mut self, min_ttl_secs: u64, cx: &mut Context<'_>) -> Poll<Result<Token, Error>> {
+        match self.client.cached_token(min_ttl_secs) {
+            Some(token) => Poll::Ready(Ok(token)),
+            None => self.ask_actor(min_ttl_secs, cx),
         }
+    }
+
+    /// Out of line, so that the cached path stays small enough to inline into the caller.
+    #[cold]
+    #[inline(never)]
+    fn ask_actor(&mut self, min_ttl_secs: u64, cx: &mut Context<'_>) -> Poll<Result<Token, Error>> {
+        let mut waiting = Box::pin(self.client.refreshed_token(min_ttl_secs));
+        let poll = waiting.as_mut().poll(cx);
+        self.state = Some(Box::new(Asking::Waiting(waiting)));
+        poll
     }
 }
 
 impl std::fmt::Debug for TokenFuture<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            TokenFuture::Ready(_) => "TokenFuture::Ready",
-            TokenFuture::Asking(_) => "TokenFuture::Asking",
+        f.write_str(match self.state.as_deref() {
+            None | Some(Asking::Unasked { .. }) => "TokenFuture::Unasked",
+            Some(Asking::Waiting(_)) => "TokenFuture::Waiting",
         })
     }
 }
@@ -211,6 +243,8 @@ impl std::fmt::Debug for Client {
     }
 }
 
+const _: () = assert!(std::mem::size_of::<TokenFuture<'static>>() == 16);
+
 impl Client {
     /// Starts the session actor; the stored session is loaded before this returns.
     pub async fn start(options: ClientOptions) -> Result<Client, ClientError> {
@@ -259,8 +293,8 @@ impl Client {
 
     /// A valid access token, refreshing first if needed.
     ///
-    /// When the cached token will do, the returned future is ready on its first poll and
-    /// nothing is sent to the actor (see [`Client::cached_token`]).
+    /// When the cached token will do, the returned future is ready on its first poll,
+    /// without allocating, and nothing is sent to the actor (see [`Client::cached_token`]).
     #[inline]
     pub fn access_token(&self) -> TokenFuture<'_> {
         self.access_token_for(0)
@@ -268,13 +302,16 @@ impl Client {
 
     /// A token valid for at least `min_ttl_secs` more seconds.
     ///
-    /// A thin wrapper over the synchronous fast path: the cache is checked when this is
-    /// called, and only a miss builds (and boxes) the future that asks the actor.
+    /// A thin wrapper over the synchronous fast path: the cache is checked when the future
+    /// is first polled, and only a miss builds (and boxes) the future that asks the actor.
+    /// A non-zero `min_ttl_secs` is kept in a small box until then, so that the future
+    /// stays two words.
     #[inline]
     pub fn access_token_for(&self, min_ttl_secs: u64) -> TokenFuture<'_> {
-        match self.cached_token(min_ttl_secs) {
-            Some(token) => TokenFuture::Ready(Some(token)),
-            None => TokenFuture::Asking(Box::pin(self.refreshed_token(min_ttl_secs))),
+        let state = (min_ttl_secs > 0).then(|| Box::new(Asking::Unasked { min_ttl_secs }));
+        TokenFuture {
+            client: self,
+            state,
         }
     }
 

@@ -137,3 +137,56 @@ async fn a_storage_failure_at_start_is_visible_to_late_subscribers() {
         "events are not replayed; storage_problem() is how a late subscriber learns it"
     );
 }
+
+fn now_millis() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    u64::try_from(since.as_millis()).unwrap()
+}
+
+/// `access_token_for` judges the cache when its future is first polled (ready at once,
+/// without a runtime, when the token will do), and a `min_ttl_secs` the token cannot meet
+/// still reaches the actor: without a refresh token it cannot refresh, and says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_future_serves_the_cache_at_its_first_poll_and_keeps_its_min_ttl() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    let now = tessera::engine::UnixMillis(now_millis());
+    let session = StoredSession {
+        version: tessera::engine::SESSION_FORMAT_VERSION,
+        issuer: Some("https://op.example".into()),
+        client_id: "app".into(),
+        access_token: tessera::engine::Secret::new("at-cached"),
+        refresh_token: None,
+        id_token: None,
+        obtained_at: now,
+        expires_at: now.plus_secs(3600),
+        scopes: vec![],
+        identity: None,
+        endpoints: Default::default(),
+    };
+    let store: Arc<dyn BlockingStore> = Arc::new(MemoryStore::new(Some(session), "memory"));
+    let client = Client::start(ClientOptions::new(config(), store).open_browser(false))
+        .await
+        .unwrap();
+
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut cached = std::pin::pin!(client.access_token_for(600));
+    for poll in 0..2 {
+        match cached.as_mut().poll(&mut cx) {
+            Poll::Ready(Ok(token)) => assert_eq!(token.access_token.expose(), "at-cached"),
+            other => panic!("poll {poll}: the cached token, at once; got {other:?}"),
+        }
+    }
+
+    let error = client
+        .access_token_for(7200)
+        .await
+        .expect_err("the token expires in an hour and cannot be refreshed");
+    assert!(
+        matches!(error, tessera::engine::Error::LoginRequired { .. }),
+        "the actor judged the two hours: {error:?}"
+    );
+}
