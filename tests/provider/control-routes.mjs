@@ -35,6 +35,8 @@ function freshCounters() {
     device_authorization_requests: 0,
     authorization_requests: 0,
     jwks_requests: 0,
+    refresh_held: 0,
+    refresh_dropped: 0,
   };
 }
 
@@ -99,6 +101,11 @@ export function createTestMiddleware(provider, {
   // Milliseconds to hold back the answer to a refresh after the provider rotated the
   // token: the window in which a client that dies loses the session.
   let refreshDelayMs = 0;
+  // `/test/refresh_hold`: refresh requests wait, before the provider sees them, until
+  // released (then they are served) or their client goes away (then they are dropped,
+  // the refresh token untouched).
+  let holdRefreshes = false;
+  const heldRefreshes = new Set();
   const supported = new Set(supportedScopes);
   const resumeCookie = provider.cookieName('resume');
 
@@ -262,6 +269,21 @@ export function createTestMiddleware(provider, {
         json(ctx, 200, { refresh_delay_ms: refreshDelayMs });
         return;
       }
+      case 'POST /test/refresh_hold': {
+        const body = await parseBody(ctx);
+        if (typeof body.on !== 'boolean') {
+          json(ctx, 400, { error: 'invalid_request', error_description: 'on must be true or false' });
+          return;
+        }
+        holdRefreshes = body.on;
+        const released = heldRefreshes.size;
+        if (!holdRefreshes) {
+          for (const release of heldRefreshes) release();
+          heldRefreshes.clear();
+        }
+        json(ctx, 200, { refresh_hold: holdRefreshes, released: holdRefreshes ? 0 : released });
+        return;
+      }
       case 'POST /test/device/approve':
         await deviceDecision(ctx, true);
         return;
@@ -290,6 +312,22 @@ export function createTestMiddleware(provider, {
       case 'refresh_token': counters.token_requests.refresh_token += 1; break;
       case DEVICE_CODE_GRANT: counters.token_requests.device_code += 1; break;
       default: counters.token_requests.other += 1;
+    }
+    if (grantType === 'refresh_token' && holdRefreshes) {
+      counters.refresh_held += 1;
+      const socket = ctx.req.socket;
+      await new Promise((resolve) => {
+        heldRefreshes.add(resolve);
+        socket.once('close', () => {
+          heldRefreshes.delete(resolve);
+          resolve();
+        });
+      });
+      if (socket.destroyed) {
+        counters.refresh_dropped += 1;
+        ctx.respond = false;
+        return;
+      }
     }
     if (grantType === DEVICE_CODE_GRANT && slowDownPending > 0) {
       slowDownPending -= 1;

@@ -575,6 +575,42 @@ describe('tessera test provider', { timeout: 60_000 }, () => {
     assert.equal(rt.body.error, 'invalid_grant');
   });
 
+  test('refresh_hold: a held refresh is served when released, dropped unserved when its client leaves', TEST_TIMEOUT, async () => {
+    const t = await loginAndExchange(srv, { redirectUri: `http://127.0.0.1:${randomPort()}/callback` });
+    const counters = async () => (await getJson(srv, '/test/counters')).body;
+    const until = async (name, value) => {
+      for (let i = 0; i < 200 && (await counters())[name] < value; i += 1) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal((await counters())[name], value, name);
+    };
+    const start = await counters();
+    assert.equal((await postJson(srv, '/test/refresh_hold', { on: true })).body.refresh_hold, true);
+
+    // The client goes away while its refresh is held: dropped, the refresh token untouched.
+    const abort = new AbortController();
+    const gone = fetch(`${srv.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', client_id: 'tessera-cli', refresh_token: t.refresh_token }),
+      signal: abort.signal,
+    }).catch((e) => e.name);
+    await until('refresh_held', start.refresh_held + 1);
+    abort.abort();
+    assert.equal(await gone, 'AbortError');
+    await until('refresh_dropped', start.refresh_dropped + 1);
+
+    // Held, then released: served with the same (unused) refresh token.
+    const served = tokenRequest(srv, { grant_type: 'refresh_token', client_id: 'tessera-cli', refresh_token: t.refresh_token });
+    await until('refresh_held', start.refresh_held + 2);
+    const off = await postJson(srv, '/test/refresh_hold', { on: false });
+    assert.deepEqual(off.body, { refresh_hold: false, released: 1 });
+    const answer = await served;
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.ok(answer.body.access_token);
+    assert.equal((await postJson(srv, '/test/refresh_hold', { on: 'yes' })).status, 400);
+  });
+
   test('counters count token requests by grant type, refresh invalid_grant and revocations', TEST_TIMEOUT, async () => {
     const reset = await postJson(srv, '/test/counters/reset');
     assert.equal(reset.status, 200);
@@ -612,6 +648,8 @@ describe('tessera test provider', { timeout: 60_000 }, () => {
       device_authorization_requests: 1,
       authorization_requests: 1,
       jwks_requests: 1,
+      refresh_held: 0,
+      refresh_dropped: 0,
     });
   });
 });
