@@ -67,6 +67,9 @@ pub(crate) struct Core {
     /// process need not fetch the key set again.
     pub verified_with: Option<crate::protocol::jwks::SigningKey>,
     next_request: u64,
+    /// The id the next `VerifySignature` gets (apart from request ids, so that the
+    /// requests of a run are numbered the same whoever checks signatures).
+    next_check: u64,
 }
 
 impl Core {
@@ -87,7 +90,28 @@ impl Core {
             keys_fetched_at: None,
             verified_with: None,
             next_request: 1,
+            next_check: 1,
         }
+    }
+
+    /// Asks for one signature check; returns its id.
+    pub(crate) fn check_signature(
+        &mut self,
+        algorithm: crate::SignatureAlgorithm,
+        key: crate::SigningKey,
+        signing_input: &str,
+        signature: &str,
+    ) -> crate::CheckId {
+        let id = crate::CheckId(self.next_check);
+        self.next_check += 1;
+        self.emit(Effect::VerifySignature(crate::SignatureCheck {
+            id,
+            algorithm,
+            key,
+            signing_input: signing_input.to_owned(),
+            signature: signature.to_owned(),
+        }));
+        id
     }
 
     pub(crate) fn emit(&mut self, effect: Effect) {

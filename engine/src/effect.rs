@@ -33,6 +33,10 @@ pub enum Effect {
     PersistSession { session: Box<StoredSession> },
     /// Remove the stored session.
     DeleteSession,
+    /// Check one signature of an ID token with the key and algorithm given; answer
+    /// `SignatureChecked` with its id. An engine built with `rust-crypto` answers these
+    /// itself and never emits one (see [`Engine::set_signature_verifier`](crate::Engine)).
+    VerifySignature(crate::SignatureCheck),
     /// Tell the application something happened.
     Event(Event),
 }

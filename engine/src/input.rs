@@ -110,6 +110,9 @@ pub enum Input {
     SessionLocked { session: Option<StoredSession> },
     /// A storage effect failed (the lock could not be taken, the store is unreadable).
     StorageFailed { detail: String },
+    /// The answer to [`Effect::VerifySignature`](crate::Effect::VerifySignature): whether
+    /// the key signed the message (`false` also when the check could not be made).
+    SignatureChecked { id: crate::CheckId, valid: bool },
     /// The time returned by `poll_timeout` has come.
     Timeout,
 }
@@ -132,6 +135,7 @@ impl Input {
             Input::SessionLoaded { .. } => "session_loaded",
             Input::SessionLocked { .. } => "session_locked",
             Input::StorageFailed { .. } => "storage_failed",
+            Input::SignatureChecked { .. } => "signature_checked",
             Input::Timeout => "timeout",
         }
     }
@@ -224,6 +228,11 @@ impl std::fmt::Debug for Input {
             Input::StorageFailed { detail } => f
                 .debug_struct("StorageFailed")
                 .field("detail", detail)
+                .finish(),
+            Input::SignatureChecked { id, valid } => f
+                .debug_struct("SignatureChecked")
+                .field("id", id)
+                .field("valid", valid)
                 .finish(),
             Input::Timeout => f.write_str("Timeout"),
         }

@@ -53,24 +53,25 @@
 //!          Engine::new ──▶│ loading_session  │  (commands are deferred until storage answers)
 //!                         └──────────────────┘
 //!                    SessionLoaded(None)│  │SessionLoaded(Some)
-//!                  ┌────────────────────┘  └──────────────────────────┐
-//!                  ▼                                                  ▼
-//!          ┌──────────────┐   Login     ╔═ logging_in ════════════╗  ┌─ authenticated ──────────────────────┐
-//!          │  logged_out  │────────────▶║ discovering             ║  │ ┌──────┐ GetToken (stale)/Timeout/401 │
-//!          └──────────────┘             ║ awaiting_callback ─┐    ║  │ │ idle │──────────┐                   │
-//!                 ▲  ▲  LoginFailed /   ║ exchanging_code ◀──┘    ║  │ └──────┘          ▼                   │
-//!                 │  │  Cancel          ║ fetching_keys_for_login ║  │   ▲   ╔ refreshing_session ═══════╗  │
-//!                 │  └──────────────────║ fetching_userinfo       ║  │   │   ║ locking_session           ║  │
-//!                 │                     ║ requesting_device_code  ║  │   └───║ refreshing                ║  │
-//!                 │                     ║ waiting_to_poll ◀─┐     ║  │       ║ fetching_keys_for_refresh ║  │
-//!                 │                     ║ polling_device ───┘     ║  │       ║ confirming_grant_loss     ║  │
-//!                 │                     ╚═════════════════════════╝  │       ║ finding_token_endpoint    ║  │
-//!                 │                          │ token response        │       ╚═══════════════════════════╝  │
-//!                 │                          └──────────────────────▶│          │ invalid_grant confirmed   │
-//!                 │  session ended ◀────────────────────────────────────────── ┘                           │
-//!                 │                                                  └────────────────┬───────────────────┘
-//!                 │           ┌──────────┐       Logout                               │
-//!                 └───────────│ revoking │◀───────────────────────────────────────────┘
+//!                  ┌────────────────────┘  └───────────────────────────────┐
+//!                  ▼                                                       ▼
+//!          ┌──────────────┐   Login     ╔═ logging_in ═════════════════╗  ┌─ authenticated ───────────────────────────┐
+//!          │  logged_out  │────────────▶║ discovering                  ║  │ ┌──────┐ GetToken (stale)/Timeout/401     │
+//!          └──────────────┘             ║ awaiting_callback ─┐         ║  │ │ idle │──────────┐                       │
+//!                 ▲  ▲  LoginFailed /   ║ exchanging_code ◀──┘         ║  │ └──────┘          ▼                       │
+//!                 │  │  Cancel          ║ checking_signature_for_login ║  │   ▲   ╔ refreshing_session ════════════╗  │
+//!                 │  └──────────────────║ fetching_keys_for_login      ║  │   │   ║ locking_session                ║  │
+//!                 │                     ║ fetching_userinfo            ║  │   └───║ refreshing                     ║  │
+//!                 │                     ║ requesting_device_code       ║  │       ║ checking_signature_for_refresh ║  │
+//!                 │                     ║ waiting_to_poll ◀─┐          ║  │       ║ fetching_keys_for_refresh      ║  │
+//!                 │                     ║ polling_device ───┘          ║  │       ║ confirming_grant_loss          ║  │
+//!                 │                     ╚══════════════════════════════╝  │       ║ finding_token_endpoint         ║  │
+//!                 │                          │ token response             │       ╚════════════════════════════════╝  │
+//!                 │                          └───────────────────────────▶│          │ invalid_grant confirmed        │
+//!                 │  session ended ◀──────────────────────────────────────────────── ┘                                │
+//!                 │                                                       └────────────────┬──────────────────────────┘
+//!                 │           ┌──────────┐       Logout                                    │
+//!                 └───────────│ revoking │◀────────────────────────────────────────────────┘
 //!               all answered  └──────────┘
 //! ```
 //!
@@ -78,11 +79,13 @@
 //! read under it) on its way to `revoking`: a refresh in another process ends first, and
 //! its tokens are the ones revoked.
 //!
-//! An ID token whose signing key is not at hand (not remembered in the session, not
-//! fetched lately) sends a login or a refresh through `fetching_keys_for_*`: the
-//! provider's key set (`jwks_uri`) is fetched once, then the flow goes on as it would
-//! have. See `machine/signatures.rs`.
-//! ```
+//! An ID token's signature is checked with each key at hand that fits it, one after
+//! another, in `checking_signature_for_*` (`Effect::VerifySignature`, answered by the
+//! engine itself when built with `rust-crypto`, else by the host). An ID token whose
+//! signing key is not at hand (not remembered in the session, not fetched lately) sends a
+//! login or a refresh through `fetching_keys_for_*`: the provider's key set (`jwks_uri`)
+//! is fetched once, then the flow goes on as it would have. See `machine/signatures.rs`
+//! and docs/adr/018.
 
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -116,10 +119,13 @@ pub use error::{
 };
 pub use input::{Input, LoginMethod, RequestId, WaiterId};
 pub use protocol::handoff::HandedOffLogin;
-pub use protocol::id_token::{
-    TRANSCRIPT_KEY_ID, signed_id_token, transcript_key_set, unsigned_id_token,
-};
+pub use protocol::id_token::{TRANSCRIPT_KEY_ID, unsigned_id_token};
+#[cfg(feature = "rust-crypto")]
+pub use protocol::id_token::{signed_id_token, transcript_key_set};
 pub use protocol::jwks::SigningKey;
+#[cfg(feature = "rust-crypto")]
+pub use protocol::jws::verify_with_rust_crypto;
+pub use protocol::jws::{CheckId, SignatureAlgorithm, SignatureCheck};
 pub use secret::Secret;
 pub use session::{Identity, SESSION_FORMAT_VERSION, Status, StoredSession};
 pub use time::UnixMillis;
@@ -127,12 +133,17 @@ pub use time::UnixMillis;
 use crate::core::Core;
 use crate::machine::{Ctx, Machine, Rejection};
 
+/// Checks one signature synchronously: what [`Engine::set_signature_verifier`] installs.
+pub type SignatureVerifier = fn(&SignatureCheck) -> bool;
+
 /// One client session: a login, its tokens, and their renewal.
 pub struct Engine {
     machine: StateMachine<Machine>,
     core: Core,
     /// Derived tokens: their cache and fetches, beside the machine (see `derived.rs`).
     derived: derived::Derived,
+    /// Answers `VerifySignature` inside `handle`, when set.
+    verifier: Option<SignatureVerifier>,
 }
 
 impl Engine {
@@ -151,11 +162,25 @@ impl Engine {
             .uninitialized_state_machine()
             .init_with_context(&mut ctx);
         core.emit(Effect::LoadSession);
+        #[cfg(feature = "rust-crypto")]
+        let verifier: Option<SignatureVerifier> = Some(verify_with_rust_crypto);
+        #[cfg(not(feature = "rust-crypto"))]
+        let verifier: Option<SignatureVerifier> = None;
         Self {
             machine: machine.into(),
             core,
             derived: derived::Derived::default(),
+            verifier,
         }
+    }
+
+    /// Who checks ID-token signatures. With a verifier, every
+    /// [`Effect::VerifySignature`] is answered by it within the `handle` that asked, and
+    /// never polled: the default with the `rust-crypto` feature
+    /// ([`verify_with_rust_crypto`]). With `None` (the default without it) the host
+    /// answers each with [`Input::SignatureChecked`], whenever it has the answer.
+    pub fn set_signature_verifier(&mut self, verifier: Option<SignatureVerifier>) {
+        self.verifier = verifier;
     }
 
     /// Feeds one input. `Err` means the input was refused and nothing changed.
@@ -166,6 +191,7 @@ impl Engine {
             Some(rejection) => rejection,
             None => self.run_machine(now, &input),
         };
+        self.answer_signature_checks(now);
         self.derived_after(now, &input, first_new);
         match rejection {
             None => Ok(()),
@@ -197,6 +223,29 @@ impl Engine {
             let _ = self.dispatch(now, &deferred);
         }
         rejection
+    }
+
+    /// With a verifier, answers the signature checks the input asked for (each answer
+    /// may ask for the next key's), in place: the effects around them keep their order.
+    fn answer_signature_checks(&mut self, now: UnixMillis) {
+        let Some(verify) = self.verifier else {
+            return;
+        };
+        while let Some(at) = self
+            .core
+            .outbox
+            .iter()
+            .position(|effect| matches!(effect, Effect::VerifySignature(_)))
+        {
+            let Some(Effect::VerifySignature(check)) = self.core.outbox.remove(at) else {
+                break;
+            };
+            let answer = Input::SignatureChecked {
+                id: check.id,
+                valid: verify(&check),
+            };
+            let _ = self.run_machine(now, &answer);
+        }
     }
 
     fn dispatch(&mut self, now: UnixMillis, input: &Input) -> Option<Rejection> {

@@ -34,7 +34,7 @@ mod browser;
 #[cfg(all(target_arch = "wasm32", feature = "session"))]
 pub use browser::{
     LoginOptions, LogoutOptions, Session, SessionOptions, SessionStorage, TokenOptions,
-    default_storage,
+    default_storage, verify_with_webcrypto,
 };
 
 #[cfg(feature = "transcript")]

@@ -6,6 +6,7 @@
 
 mod common;
 mod session_common;
+mod webcrypto_common;
 
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -19,6 +20,15 @@ fn corpus_replays_with_the_native_effects_in_chromium() {
     assert_eq!(common::global_string(&["constructor", "name"]), "Window");
     let summary = common::replay_corpus(common::replay_as_js);
     wasm_bindgen_test::console_log!("Chromium page: {summary} [{agent}]");
+}
+
+/// The npm package's signature checks (WebCrypto in `glue.js`) on a page in Chromium.
+#[wasm_bindgen_test]
+async fn webcrypto_checks_the_fixture_signatures_in_chromium() {
+    let agent = common::global_string(&["navigator", "userAgent"]);
+    assert!(agent.contains("Chrome"), "not Chromium: {agent:?}");
+    let summary = webcrypto_common::fixtures_verify_with_webcrypto().await;
+    wasm_bindgen_test::console_log!("Chromium page: {summary}");
 }
 
 #[wasm_bindgen_test]

@@ -4,6 +4,8 @@
 //! byte for byte those of the native replay done by `build.rs`.
 
 mod common;
+#[cfg(target_family = "wasm")]
+mod webcrypto_common;
 
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -24,6 +26,18 @@ fn corpus_replays_with_the_native_effects() {
     wasm_bindgen_test::console_log!("node: {summary}");
     #[cfg(not(target_family = "wasm"))]
     println!("native: {summary}");
+}
+
+/// The npm package's signature checks (WebCrypto in `glue.js`) under node.
+#[cfg(target_family = "wasm")]
+#[wasm_bindgen_test]
+async fn webcrypto_checks_the_fixture_signatures_in_node() {
+    assert!(
+        !common::global_string(&["process", "versions", "node"]).is_empty(),
+        "not node"
+    );
+    let summary = webcrypto_common::fixtures_verify_with_webcrypto().await;
+    wasm_bindgen_test::console_log!("node: {summary}");
 }
 
 /// Natively there is a file system: the embedded corpus is exactly the `.toml` files

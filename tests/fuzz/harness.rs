@@ -439,6 +439,9 @@ impl World {
                     }
                 }
                 Action::ShowUserCode(_) | Action::CloseRedirect | Action::Notify(_) => {}
+                Action::VerifySignature(check) => {
+                    panic!("the engine answers its own signature checks here: {check:?}")
+                }
             }
         }
     }

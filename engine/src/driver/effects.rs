@@ -52,6 +52,9 @@ impl Driver {
                 self.write_failure = None;
                 self.start(StoreOp::Delete, Action::Delete);
             }
+            Effect::VerifySignature(check) => {
+                self.actions.push_back(Action::VerifySignature(check));
+            }
             Effect::Event(event) => self.deliver(now, event),
         }
     }

@@ -157,6 +157,9 @@ pub enum DriverInput {
     LockFailed { detail: String },
     /// The host's browser launcher ended without a redirect (window closed, no launcher).
     LaunchFailed { detail: String },
+    /// The answer to `Action::VerifySignature`: whether the key signed the message
+    /// (`false` also when the check could not be made).
+    SignatureChecked { id: crate::CheckId, valid: bool },
     /// The host is stopping: every call still waiting is answered `Error::Stopped`.
     Stop,
 }
@@ -197,6 +200,10 @@ pub enum Action {
     ArmTimer { at: UnixMillis },
     /// Disarm the timer.
     CancelTimer,
+    /// Check this ID-token signature (the key and algorithm are the engine's choice);
+    /// answer `SignatureChecked` with its id, whenever the answer is known. Only a driver
+    /// without a signature verifier asks ([`Driver::set_signature_verifier`](super::Driver)).
+    VerifySignature(crate::SignatureCheck),
     /// Answer this call.
     Reply { call: CallId, reply: Reply },
     /// Tell the application.
@@ -396,6 +403,7 @@ impl DriverInput {
             DriverInput::LockBusy => "lock_busy",
             DriverInput::LockFailed { .. } => "lock_failed",
             DriverInput::LaunchFailed { .. } => "launch_failed",
+            DriverInput::SignatureChecked { .. } => "signature_checked",
             DriverInput::Stop => "stop",
         }
     }

@@ -200,6 +200,9 @@ impl Driver {
                 }
                 Ok(())
             }
+            DriverInput::SignatureChecked { id, valid } => {
+                self.feed(now, Input::SignatureChecked { id, valid })
+            }
             DriverInput::Stop => {
                 self.stop();
                 Ok(())
@@ -243,11 +246,21 @@ impl Driver {
     /// `false`.
     pub fn in_critical_section(&self) -> bool {
         matches!(self.store_op, Some(StoreOp::Save { .. } | StoreOp::Delete))
-            || self.engine.state_name() == "refreshing"
+            || matches!(
+                self.engine.state_name(),
+                "refreshing" | "checking_signature_for_refresh" | "fetching_keys_for_refresh"
+            )
             || self
                 .backlog
                 .iter()
                 .any(|e| matches!(e, Effect::PersistSession { .. } | Effect::DeleteSession))
+    }
+
+    /// Who checks ID-token signatures: see
+    /// [`Engine::set_signature_verifier`](crate::Engine::set_signature_verifier). Without a
+    /// verifier the driver asks the host ([`Action::VerifySignature`]).
+    pub fn set_signature_verifier(&mut self, verifier: Option<crate::SignatureVerifier>) {
+        self.engine.set_signature_verifier(verifier);
     }
 
     /// The last storage failure, until a write succeeds.
@@ -406,7 +419,10 @@ impl Driver {
 
     /// One engine input, then its effects.
     fn feed(&mut self, now: UnixMillis, input: Input) -> Result<(), Rejected> {
-        if let Some(journal) = &mut self.journal {
+        // Signature answers are left out: a replay checks signatures itself.
+        if let Some(journal) = &mut self.journal
+            && !matches!(input, Input::SignatureChecked { .. })
+        {
             journal.push((now, input.clone()));
         }
         let result = self.engine.handle(now, input);

@@ -19,6 +19,8 @@ impl State {
             State::AwaitingCallback { .. } => "awaiting_callback",
             State::ExchangingCode { .. } => "exchanging_code",
             State::FetchingUserinfo { .. } => "fetching_userinfo",
+            State::CheckingSignatureForLogin { .. } => "checking_signature_for_login",
+            State::CheckingSignatureForRefresh { .. } => "checking_signature_for_refresh",
             State::FetchingKeysForLogin { .. } => "fetching_keys_for_login",
             State::FetchingKeysForRefresh { .. } => "fetching_keys_for_refresh",
             State::RequestingDeviceCode { .. } => "requesting_device_code",
@@ -48,6 +50,7 @@ impl State {
                 | State::AwaitingCallback { .. }
                 | State::ExchangingCode { .. }
                 | State::FetchingUserinfo { .. }
+                | State::CheckingSignatureForLogin { .. }
                 | State::FetchingKeysForLogin { .. }
                 | State::RequestingDeviceCode { .. }
                 | State::WaitingToPoll { .. }
@@ -63,6 +66,7 @@ impl State {
                 | State::FindingTokenEndpoint { .. }
                 | State::LockingSession {}
                 | State::Refreshing { .. }
+                | State::CheckingSignatureForRefresh { .. }
                 | State::FetchingKeysForRefresh { .. }
                 | State::ConfirmingGrantLoss { .. }
                 | State::LockingForLogout { .. }

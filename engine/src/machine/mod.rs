@@ -190,6 +190,24 @@ impl Machine {
         }
     }
 
+    /// The refresh's ID token is being checked with a key at hand (`VerifySignature`),
+    /// under the refresh lock.
+    ///
+    /// - valid ⇒ as a successful refresh ⇒ [`idle`](Self::idle)
+    /// - not valid ⇒ the next key that fits, here; none left ⇒ as with no key at hand:
+    ///   [`fetching_keys_for_refresh`](Self::fetching_keys_for_refresh) (once, and not
+    ///   within 30 s of the last fetch), else `RefreshFailed` ⇒ [`idle`](Self::idle)
+    #[state(superstate = "refreshing_session")]
+    fn checking_signature_for_refresh(
+        context: &mut Ctx<'_>,
+        checking: &mut signatures::Checking,
+        event: &Input,
+    ) -> Outcome<State> {
+        context
+            .signature_checked(Flow::Refresh, checking, event)
+            .unwrap_or(Super)
+    }
+
     /// The provider rejected the refresh token; storage is re-read once in case a sibling
     /// process rotated the refresh token meanwhile.
     ///
@@ -334,6 +352,7 @@ impl Machine {
     /// The code exchange is in flight.
     ///
     /// - tokens ⇒ `PersistSession`, `LoggedIn` ⇒ [`idle`](Self::idle)
+    /// - an ID token and a key at hand that fits it ⇒ [`checking_signature_for_login`](Self::checking_signature_for_login)
     /// - an ID token whose key is not at hand ⇒ [`fetching_keys_for_login`](Self::fetching_keys_for_login)
     /// - anything else ⇒ `LoginFailed` (codes are single-use: no retry)
     #[state(superstate = "logging_in")]
@@ -358,6 +377,23 @@ impl Machine {
             ),
             _ => Super,
         }
+    }
+
+    /// The login's ID token is being checked with a key at hand (`VerifySignature`).
+    ///
+    /// - valid ⇒ as `exchanging_code` with tokens
+    /// - not valid ⇒ the next key that fits, here; none left ⇒ as with no key at hand:
+    ///   [`fetching_keys_for_login`](Self::fetching_keys_for_login) (once, and not within
+    ///   30 s of the last fetch), else `LoginFailed`
+    #[state(superstate = "logging_in")]
+    fn checking_signature_for_login(
+        context: &mut Ctx<'_>,
+        checking: &mut signatures::Checking,
+        event: &Input,
+    ) -> Outcome<State> {
+        context
+            .signature_checked(Flow::Login, checking, event)
+            .unwrap_or(Super)
     }
 
     /// The login's ID token names a key not at hand: the provider's key set is fetched.

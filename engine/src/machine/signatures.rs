@@ -19,18 +19,16 @@ use super::{Ctx, State};
 use crate::effect::Method;
 use crate::error::{Endpoint, Error, IdTokenProblem};
 use crate::input::{Input, RequestId};
+use crate::protocol::jws::CheckId;
 use crate::protocol::token::TokenSet;
 use crate::protocol::{jwks, jws};
-use crate::secret::Secret;
 use crate::time::UnixMillis;
 
 /// The shortest time between two fetches of the key set.
 const REFETCH_AFTER_MILLIS: u64 = 30_000;
 
-/// Where an ID token's signature stands with the keys at hand.
+/// Where an ID token's signature stands when no key at hand verified it.
 enum Verdict {
-    /// A key of the provider's signed it.
-    Verified,
     /// The provider publishes no keys (no `jwks_uri`, none configured): the token is
     /// trusted as the token endpoint's TLS answer, claims checked.
     NoKeys,
@@ -41,6 +39,22 @@ enum Verdict {
 
 fn refused(problem: IdTokenProblem) -> Verdict {
     Verdict::Refused(Error::IdToken { problem })
+}
+
+/// An ID token whose signature is being checked (`Effect::VerifySignature`), one fitting
+/// key after another, in the order they are at hand: the first that verifies it wins.
+#[derive(Clone, Debug)]
+pub(crate) struct Checking {
+    /// The check in flight.
+    pub check: CheckId,
+    tokens: TokenSet,
+    header: jws::Header,
+    /// The key being tried.
+    key: jwks::SigningKey,
+    /// Fitting keys not yet tried.
+    rest: Vec<jwks::SigningKey>,
+    /// The key set was fetched for this token already: a key still missing is unknown.
+    after_fetch: bool,
 }
 
 /// Which flow an ID token belongs to: what follows its verification.
@@ -70,13 +84,23 @@ pub(super) fn keys_answer(event: &Input, request: RequestId) -> Option<KeysAnswe
 }
 
 impl Ctx<'_> {
-    fn judge_signature(&mut self, token: &Secret) -> Verdict {
-        let header = match jws::read_header(token.expose()) {
+    /// Checks `tokens`' ID token with the keys at hand that fit it, one after another
+    /// (`checking_signature_for_*`), or decides at once when none fits.
+    fn check_signature(
+        &mut self,
+        flow: Flow,
+        tokens: TokenSet,
+        after_fetch: bool,
+    ) -> Outcome<State> {
+        let Some(id_token) = tokens.id_token.clone() else {
+            return self.tokens_verified(flow, tokens);
+        };
+        let header = match jws::read_header(id_token.expose()) {
             Ok(header) => header,
-            Err(problem) => return refused(problem),
+            Err(problem) => return self.tokens_refused(flow, Error::IdToken { problem }),
         };
         let endpoints = self.core.endpoints();
-        let known: Vec<jwks::SigningKey> = self
+        let mut known: Vec<jwks::SigningKey> = self
             .core
             .signing_keys
             .iter()
@@ -84,16 +108,110 @@ impl Ctx<'_> {
             .filter(|key| jws::fits(key, &header))
             .cloned()
             .collect();
-        if let Some(key) = known
-            .iter()
-            .find(|key| jws::verify(token.expose(), header.alg, key))
-        {
-            self.core.verified_with = Some(key.clone());
-            return Verdict::Verified;
+        // A signature no key can verify (not base64url, no signature at all) fails
+        // every key without asking.
+        if known.is_empty() || jws::signed_parts(id_token.expose()).is_none() {
+            let any_fitted = !known.is_empty();
+            return self.unverified(flow, tokens, &header, any_fitted, after_fetch);
         }
+        let key = known.remove(0);
+        self.try_key(
+            flow,
+            Checking {
+                check: CheckId(0),
+                tokens,
+                header,
+                key,
+                rest: known,
+                after_fetch,
+            },
+        )
+    }
+
+    /// Asks whether `checking.key` signed the ID token.
+    fn try_key(&mut self, flow: Flow, mut checking: Checking) -> Outcome<State> {
+        let id_token = checking.tokens.id_token.clone().unwrap_or_default();
+        // `check_signature` made sure the token has its parts.
+        let (signing_input, signature) = jws::signed_parts(id_token.expose()).unwrap_or_default();
+        checking.check = self.core.check_signature(
+            checking.header.alg,
+            checking.key.clone(),
+            signing_input,
+            signature,
+        );
+        Transition(match flow {
+            Flow::Login => State::checking_signature_for_login(checking),
+            Flow::Refresh => State::checking_signature_for_refresh(checking),
+        })
+    }
+
+    /// The answer to the check in flight, if `event` is it: the tokens go on, the next
+    /// key is tried, or no key at hand verified the token.
+    pub(crate) fn signature_checked(
+        &mut self,
+        flow: Flow,
+        checking: &Checking,
+        event: &Input,
+    ) -> Option<Outcome<State>> {
+        let Input::SignatureChecked { id, valid } = event else {
+            return None;
+        };
+        if *id != checking.check {
+            return None;
+        }
+        let mut checking = checking.clone();
+        if *valid {
+            self.core.verified_with = Some(checking.key);
+            return Some(self.tokens_verified(flow, checking.tokens));
+        }
+        if checking.rest.is_empty() {
+            let header = checking.header.clone();
+            return Some(self.unverified(
+                flow,
+                checking.tokens,
+                &header,
+                true,
+                checking.after_fetch,
+            ));
+        }
+        checking.key = checking.rest.remove(0);
+        Some(self.try_key(flow, checking))
+    }
+
+    /// No key at hand verified the ID token (`any_fitted`: some were tried).
+    fn unverified(
+        &mut self,
+        flow: Flow,
+        tokens: TokenSet,
+        header: &jws::Header,
+        any_fitted: bool,
+        after_fetch: bool,
+    ) -> Outcome<State> {
+        match self.judge_unverified(header, any_fitted) {
+            Verdict::NoKeys => self.tokens_verified(flow, tokens),
+            Verdict::FetchKeys(url) if !after_fetch => {
+                let request = self.fetch_keys(&url);
+                Transition(match flow {
+                    Flow::Login => State::fetching_keys_for_login(request, tokens),
+                    Flow::Refresh => State::fetching_keys_for_refresh(request, tokens),
+                })
+            }
+            // Just fetched: the key is not published.
+            Verdict::FetchKeys(_) => self.tokens_refused(
+                flow,
+                Error::IdToken {
+                    problem: IdTokenProblem::UnknownKey,
+                },
+            ),
+            Verdict::Refused(error) => self.tokens_refused(flow, error),
+        }
+    }
+
+    fn judge_unverified(&mut self, header: &jws::Header, any_fitted: bool) -> Verdict {
+        let endpoints = self.core.endpoints();
         // A key with the token's own `kid` did not verify it: forged or altered. (Without
         // a `kid` a rotated key may still be on the provider's list.)
-        let named_key_failed = !known.is_empty() && header.kid.is_some();
+        let named_key_failed = any_fitted && header.kid.is_some();
         let fetched_lately = self
             .core
             .keys_fetched_at
@@ -102,7 +220,7 @@ impl Ctx<'_> {
             _ if named_key_failed => refused(IdTokenProblem::BadSignature),
             Some(url) if !fetched_lately => Verdict::FetchKeys(url),
             None if endpoints.signing_keys.is_empty() => Verdict::NoKeys,
-            _ if !known.is_empty() => refused(IdTokenProblem::BadSignature),
+            _ if any_fitted => refused(IdTokenProblem::BadSignature),
             _ => refused(IdTokenProblem::UnknownKey),
         }
     }
@@ -123,20 +241,7 @@ impl Ctx<'_> {
 
     /// Tokens that checked out; their ID token's signature decides whether `flow` goes on.
     pub(crate) fn verify_tokens(&mut self, flow: Flow, tokens: TokenSet) -> Outcome<State> {
-        let Some(id_token) = tokens.id_token.clone() else {
-            return self.tokens_verified(flow, tokens);
-        };
-        match self.judge_signature(&id_token) {
-            Verdict::Verified | Verdict::NoKeys => self.tokens_verified(flow, tokens),
-            Verdict::FetchKeys(url) => {
-                let request = self.fetch_keys(&url);
-                Transition(match flow {
-                    Flow::Login => State::fetching_keys_for_login(request, tokens),
-                    Flow::Refresh => State::fetching_keys_for_refresh(request, tokens),
-                })
-            }
-            Verdict::Refused(error) => self.tokens_refused(flow, error),
-        }
+        self.check_signature(flow, tokens, false)
     }
 
     /// The key set's answer, for tokens waiting in `flow`.
@@ -156,20 +261,7 @@ impl Ctx<'_> {
             tokens.identity = None;
             return self.refresh_succeeded(tokens);
         }
-        let Some(id_token) = tokens.id_token.clone() else {
-            return self.tokens_verified(flow, tokens);
-        };
-        match self.judge_signature(&id_token) {
-            Verdict::Verified | Verdict::NoKeys => self.tokens_verified(flow, tokens),
-            // Just fetched: the key is not published.
-            Verdict::FetchKeys(_) => self.tokens_refused(
-                flow,
-                Error::IdToken {
-                    problem: IdTokenProblem::UnknownKey,
-                },
-            ),
-            Verdict::Refused(error) => self.tokens_refused(flow, error),
-        }
+        self.check_signature(flow, tokens, true)
     }
 
     fn tokens_verified(&mut self, flow: Flow, tokens: TokenSet) -> Outcome<State> {

@@ -146,11 +146,13 @@ pub fn unsigned_id_token(claims: &Value) -> String {
 /// The private half of the transcripts' signing key. It is public on purpose: transcripts
 /// and tests sign their ID tokens with it, and a recording re-signs the provider's tokens
 /// with it after replacing personal claims. Never a key any provider uses.
+#[cfg(feature = "rust-crypto")]
 const TRANSCRIPT_KEY_SEED: [u8; 32] = *b"tessera transcripts: not secret!";
 /// The `kid` of the transcripts' signing key.
 pub const TRANSCRIPT_KEY_ID: &str = "transcript-key";
 
 /// Builds an ID token with these claims, signed (EdDSA) with the transcripts' key.
+#[cfg(feature = "rust-crypto")]
 pub fn signed_id_token(claims: &Value) -> String {
     use ed25519_dalek::Signer as _;
     let header = URL_SAFE_NO_PAD
@@ -163,6 +165,7 @@ pub fn signed_id_token(claims: &Value) -> String {
 }
 
 /// The JWK Set (as a `jwks_uri` answers) holding the transcripts' public key.
+#[cfg(feature = "rust-crypto")]
 pub fn transcript_key_set() -> Value {
     let key = ed25519_dalek::SigningKey::from_bytes(&TRANSCRIPT_KEY_SEED).verifying_key();
     serde_json::json!({"keys": [{
@@ -171,7 +174,7 @@ pub fn transcript_key_set() -> Value {
     }]})
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "rust-crypto"))]
 mod tests {
     use serde_json::json;
 

@@ -39,6 +39,7 @@ pub struct SigningKey {
 }
 
 /// A key decoded for verification.
+#[cfg(feature = "rust-crypto")]
 pub(crate) enum KeyMaterial {
     Rsa(rsa::PublicKey),
     P256(p256::ecdsa::VerifyingKey),
@@ -53,9 +54,47 @@ fn bytes(member: Option<&String>) -> Option<Vec<u8>> {
         .filter(|b| !b.is_empty())
 }
 
+/// The bit length of a big-endian unsigned integer.
+fn bit_length(bytes: &[u8]) -> usize {
+    let Some(at) = bytes.iter().position(|b| *b != 0) else {
+        return 0;
+    };
+    (bytes.len() - at) * 8 - bytes[at].leading_zeros() as usize
+}
+
 impl SigningKey {
+    /// Whether this is a public key of a shape tessera verifies with: an RSA modulus of
+    /// 2048–8192 bits (odd) and an exponent from 3 to 2^33 - 1 (odd), a P-256 point of two
+    /// 32-byte coordinates, an Ed25519 key of 32 bytes. The same rule whatever does the
+    /// arithmetic; whether a point is on its curve is found out when verifying (a key
+    /// that is not fails every check).
+    pub(crate) fn admissible(&self) -> bool {
+        match (self.kty.as_str(), self.crv.as_deref()) {
+            ("RSA", _) => {
+                let (Some(n), Some(e)) = (bytes(self.n.as_ref()), bytes(self.e.as_ref())) else {
+                    return false;
+                };
+                let e_bits = bit_length(&e);
+                RSA_BITS.contains(&bit_length(&n))
+                    && n.last().is_some_and(|b| b % 2 == 1)
+                    && (2..=33).contains(&e_bits)
+                    && e.last().is_some_and(|b| b % 2 == 1)
+            }
+            ("EC", Some("P-256")) => {
+                let (x, y) = (bytes(self.x.as_ref()), bytes(self.y.as_ref()));
+                x.is_some_and(|x| x.len() == 32) && y.is_some_and(|y| y.len() == 32)
+            }
+            ("OKP", Some("Ed25519")) => bytes(self.x.as_ref()).is_some_and(|x| x.len() == 32),
+            _ => false,
+        }
+    }
+
     /// The key, decoded; `None` when it is not a usable public key.
+    #[cfg(feature = "rust-crypto")]
     pub(crate) fn material(&self) -> Option<KeyMaterial> {
+        if !self.admissible() {
+            return None;
+        }
         match (self.kty.as_str(), self.crv.as_deref()) {
             ("RSA", _) => {
                 let n = bytes(self.n.as_ref())?;
@@ -108,7 +147,7 @@ pub(crate) fn read_key_set(
         .iter()
         .filter_map(|key| serde_json::from_value::<PublicMembers>(key.clone()).ok())
         .map(PublicMembers::into_key)
-        .filter(|key| key.material().is_some())
+        .filter(SigningKey::admissible)
         .take(MAX_KEYS)
         .collect())
 }

@@ -3,31 +3,98 @@
 //!
 //! Only asymmetric algorithms are accepted: `none` proves nothing, and HMAC would be keyed
 //! with something the client can read (the provider's public key, in the classic
-//! algorithm-confusion attack). Verification is RustCrypto's, pure Rust with no RNG: the
-//! engine stays free of I/O (docs/adr/017).
+//! algorithm-confusion attack). The engine chooses the key and the algorithm; the
+//! arithmetic of one check ([`SignatureCheck`]) is RustCrypto's, pure Rust with no RNG
+//! (feature `rust-crypto`, docs/adr/017), or the host's (WebCrypto in the browser package,
+//! docs/adr/018).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Sha256, Sha384, Sha512};
 
-use super::jwks::{KeyMaterial, SigningKey};
+use super::jwks::SigningKey;
 use crate::error::IdTokenProblem;
 
-/// The algorithms an ID token may be signed with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Algorithm {
+/// The algorithms an ID token may be signed with (RFC 7518 §3.1 names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SignatureAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    #[serde(rename = "RS256")]
     Rs256,
+    #[serde(rename = "RS384")]
     Rs384,
+    #[serde(rename = "RS512")]
     Rs512,
+    /// RSASSA-PSS with SHA-256, MGF1 with SHA-256, a salt as long as the hash.
+    #[serde(rename = "PS256")]
     Ps256,
+    #[serde(rename = "PS384")]
     Ps384,
+    #[serde(rename = "PS512")]
     Ps512,
+    /// ECDSA on P-256 with SHA-256; the signature is R || S (32 bytes each).
+    #[serde(rename = "ES256")]
     Es256,
+    /// Ed25519.
+    #[serde(rename = "EdDSA")]
     EdDsa,
 }
 
-impl Algorithm {
+/// Identifies one [`SignatureCheck`]; its answer
+/// ([`Input::SignatureChecked`](crate::Input)) carries it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CheckId(pub u64);
+
+/// One signature check the engine asks for ([`Effect::VerifySignature`](crate::Effect)):
+/// did `key` sign `signing_input` with `algorithm`, giving `signature`? The engine chose
+/// the key and the algorithm; the answer is only the arithmetic. Any key that cannot be
+/// imported or signature of the wrong shape is "not valid".
+///
+/// `Debug` shows the algorithm and the key, and the message and signature by length only
+/// (the message is the ID token's header and claims).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureCheck {
+    pub id: CheckId,
+    pub algorithm: SignatureAlgorithm,
+    /// The public key as a JWK (its `kty`, `crv`, `n`, `e`, `x`, `y` are what to import).
+    pub key: SigningKey,
+    /// The JWS signing input, `header.payload` (RFC 7515 §5.2), as the bytes to verify.
+    pub signing_input: String,
+    /// The signature, base64url without padding as in the JWS.
+    pub signature: String,
+}
+
+impl std::fmt::Debug for SignatureCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignatureCheck")
+            .field("id", &self.id)
+            .field("algorithm", &self.algorithm)
+            .field("key", &self.key)
+            .field("signing_input_bytes", &self.signing_input.len())
+            .field("signature_bytes", &self.signature.len())
+            .finish()
+    }
+}
+
+pub(crate) use SignatureAlgorithm as Algorithm;
+
+/// A compact JWS's signing input and signature, when the signature is base64url; `None`
+/// when no key could verify it.
+pub(crate) fn signed_parts(token: &str) -> Option<(&str, &str)> {
+    let (signing_input, signature) = token.rsplit_once('.')?;
+    URL_SAFE_NO_PAD.decode(signature).ok()?;
+    Some((signing_input, signature))
+}
+
+impl SignatureAlgorithm {
+    /// The name in a JWS header.
+    pub fn name(self) -> &'static str {
+        self.names()[0]
+    }
+
     fn from_name(name: &str) -> Result<Self, IdTokenProblem> {
         Ok(match name {
             "RS256" => Self::Rs256,
@@ -62,7 +129,7 @@ impl Algorithm {
 /// What the JWS header says about how to verify it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Header {
-    pub alg: Algorithm,
+    pub alg: SignatureAlgorithm,
     pub kid: Option<String>,
 }
 
@@ -113,17 +180,18 @@ pub(crate) fn fits(key: &SigningKey, header: &Header) -> bool {
     kid_ok && alg_ok && use_ok && kty_ok
 }
 
-/// Whether `key` signed `token` with `alg`. Any key that cannot be used (wrong size, not a
-/// point on the curve) or signature of the wrong shape is simply "not verified".
-pub(crate) fn verify(token: &str, alg: Algorithm, key: &SigningKey) -> bool {
-    let Some((signing_input, signature)) = token.rsplit_once('.') else {
+/// The check done by RustCrypto: whether `check.key` signed `check.signing_input` with
+/// `check.algorithm`. Any key that cannot be used (wrong size, not a point on the curve)
+/// or signature of the wrong shape is simply "not valid".
+#[cfg(feature = "rust-crypto")]
+pub fn verify_with_rust_crypto(check: &SignatureCheck) -> bool {
+    use super::jwks::KeyMaterial;
+    use sha2::{Sha256, Sha384, Sha512};
+    let Ok(signature) = URL_SAFE_NO_PAD.decode(&check.signature) else {
         return false;
     };
-    let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else {
-        return false;
-    };
-    let message = signing_input.as_bytes();
-    match (alg, key.material()) {
+    let message = check.signing_input.as_bytes();
+    match (check.algorithm, check.key.material()) {
         (Algorithm::Rs256, Some(KeyMaterial::Rsa(key))) => {
             pkcs1::<Sha256>(key, message, &signature)
         }
@@ -150,6 +218,7 @@ pub(crate) fn verify(token: &str, alg: Algorithm, key: &SigningKey) -> bool {
     }
 }
 
+#[cfg(feature = "rust-crypto")]
 fn pkcs1<D>(key: rsa::PublicKey, message: &[u8], signature: &[u8]) -> bool
 where
     D: sha2::Digest + sha2::digest::const_oid::AssociatedOid + sha2::digest::FixedOutputReset,
@@ -163,6 +232,7 @@ where
         .is_ok()
 }
 
+#[cfg(feature = "rust-crypto")]
 fn pss<D>(key: rsa::PublicKey, message: &[u8], signature: &[u8]) -> bool
 where
     D: sha2::Digest + sha2::digest::FixedOutputReset,
@@ -177,7 +247,7 @@ where
         .is_ok()
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "rust-crypto"))]
 mod tests {
     use serde_json::Value;
 
@@ -191,6 +261,19 @@ mod tests {
 
     fn keys(fixture: &Value) -> Vec<SigningKey> {
         serde_json::from_value(fixture["keys"].clone()).unwrap()
+    }
+
+    fn verify(token: &str, alg: Algorithm, key: &SigningKey) -> bool {
+        let Some((signing_input, signature)) = signed_parts(token) else {
+            return false;
+        };
+        verify_with_rust_crypto(&SignatureCheck {
+            id: CheckId(1),
+            algorithm: alg,
+            key: key.clone(),
+            signing_input: signing_input.to_owned(),
+            signature: signature.to_owned(),
+        })
     }
 
     fn verifies(token: &str, keys: &[SigningKey]) -> bool {
@@ -280,14 +363,22 @@ mod tests {
     #[test]
     fn weak_or_malformed_keys_are_not_keys() {
         let fixture = fixture();
+        assert!(keys(&fixture).iter().all(SigningKey::admissible));
         let mut rsa = keys(&fixture)[0].clone();
         // A 1024-bit modulus.
         rsa.n = Some(URL_SAFE_NO_PAD.encode([0xc5u8; 128]));
+        assert!(!rsa.admissible());
         assert!(rsa.material().is_none());
         rsa.n = None;
-        assert!(rsa.material().is_none());
+        assert!(!rsa.admissible());
         let mut ec = keys(&fixture)[1].clone();
         ec.y = ec.x.clone();
+        // The right shape: kept, and found out when verifying.
+        assert!(ec.admissible());
         assert!(ec.material().is_none(), "not a point on the curve");
+        let es256 = fixture["tokens"]["ES256"].as_str().unwrap();
+        assert!(!verify(es256, Algorithm::Es256, &ec));
+        ec.y = Some(URL_SAFE_NO_PAD.encode([1u8; 31]));
+        assert!(!ec.admissible(), "a coordinate of 31 bytes");
     }
 }

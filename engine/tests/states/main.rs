@@ -4,6 +4,7 @@
 mod scenario;
 
 mod awaiting_callback;
+mod checking_signature;
 mod confirming_grant_loss;
 mod derived;
 mod discovering;

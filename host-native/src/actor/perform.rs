@@ -92,6 +92,16 @@ impl SessionState {
                 }
             }
             Action::Notify(notice) => self.event(HostEvent::from(notice)),
+            // Not asked in practice: the engine answers its signature checks itself with
+            // this same function (its `rust-crypto` verifier, docs/adr/018).
+            Action::VerifySignature(check) => {
+                let valid = tessera_engine::verify_with_rust_crypto(&check);
+                let input = DriverInput::SignatureChecked {
+                    id: check.id,
+                    valid,
+                };
+                let _ = actor.cast(SessionMsg::Io(Box::new(input)));
+            }
         }
     }
 

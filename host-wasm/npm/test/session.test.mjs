@@ -159,6 +159,36 @@ describe('bad input', () => {
     session.close();
   });
 
+  test('the ID token\'s signature is checked by WebCrypto, and a failed check fails the sign-in', async () => {
+    // The package is built without RustCrypto (docs/adr/018): the engine chooses the key
+    // and algorithm, WebCrypto does the arithmetic. The provider signs with RS256.
+    const subtle = globalThis.crypto.subtle;
+    const verify = subtle.verify;
+    const seen = [];
+    let answer = (result) => result;
+    subtle.verify = async function (algorithm, ...rest) {
+      seen.push(algorithm?.name ?? algorithm);
+      return answer(await verify.call(this, algorithm, ...rest));
+    };
+    try {
+      const { session } = await signedIn();
+      assert.deepEqual(seen, ['RSASSA-PKCS1-v1_5'], 'one check, by WebCrypto');
+      session.close();
+
+      seen.length = 0;
+      answer = () => false;
+      const storage = memoryStorage();
+      const refused = await tessera.Session.open(config(), { storage, launcher: redirectFollower().launcher });
+      const error = await rejection(refused.login());
+      assert.ok(seen.length >= 1);
+      assert.match(error.message, /does not verify|forged or altered|signature/i, error.message);
+      assert.equal(storage.map.size, 0, 'nothing stored');
+      refused.close();
+    } finally {
+      subtle.verify = verify;
+    }
+  });
+
   test('a token endpoint answering HTML rejects as a protocol error', async () => {
     const garbage = await garbageServer();
     const { session: good, storage } = await signedIn();

@@ -251,3 +251,51 @@ export function armTimer(ms, callback) {
 export function disarmTimer(id) {
   clearTimeout(id);
 }
+
+// ID-token signatures (docs/adr/018): the engine chose the key and the algorithm; WebCrypto
+// does the arithmetic. RFC 7518 §3: PSS salts are as long as the hash; ES256's R || S is
+// WebCrypto's own ECDSA format.
+const rsa = (name, hash, saltLength) => ({
+  key: { name, hash },
+  verify: saltLength === undefined ? { name } : { name, saltLength },
+});
+const SIGNATURE_ALGORITHMS = {
+  RS256: rsa("RSASSA-PKCS1-v1_5", "SHA-256"),
+  RS384: rsa("RSASSA-PKCS1-v1_5", "SHA-384"),
+  RS512: rsa("RSASSA-PKCS1-v1_5", "SHA-512"),
+  PS256: rsa("RSA-PSS", "SHA-256", 32),
+  PS384: rsa("RSA-PSS", "SHA-384", 48),
+  PS512: rsa("RSA-PSS", "SHA-512", 64),
+  ES256: {
+    key: { name: "ECDSA", namedCurve: "P-256" },
+    verify: { name: "ECDSA", hash: "SHA-256" },
+  },
+  EdDSA: { key: { name: "Ed25519" }, verify: { name: "Ed25519" } },
+};
+
+/** Resolves with whether the public JWK `keyJson` (the engine's JSON of it) signed
+ *  `message` (the JWS signing input) with the JWS algorithm `alg`, giving `signature`
+ *  (base64url). Never rejects: a key WebCrypto cannot import, an algorithm it lacks or a
+ *  signature of the wrong shape is `false`. */
+export async function verifySignature(alg, keyJson, message, signature) {
+  try {
+    const params = Object.hasOwn(SIGNATURE_ALGORITHMS, alg) ? SIGNATURE_ALGORITHMS[alg] : null;
+    if (!params) return false;
+    const key = JSON.parse(keyJson);
+    // Only the key's public members: `alg` and `use` were judged by the engine already.
+    const jwk = { kty: key.kty };
+    for (const member of ["crv", "n", "e", "x", "y"]) {
+      if (typeof key[member] === "string") jwk[member] = key[member];
+    }
+    const imported = await crypto.subtle.importKey("jwk", jwk, params.key, false, ["verify"]);
+    const bytes = Uint8Array.from(atob(signature.replace(/-/g, "+").replace(/_/g, "/")), (c) =>
+      c.charCodeAt(0),
+    );
+    return (
+      (await crypto.subtle.verify(params.verify, imported, bytes, new TextEncoder().encode(message))) ===
+      true
+    );
+  } catch {
+    return false;
+  }
+}

@@ -60,6 +60,11 @@ extern "C" {
     /// Calls `listener(event)`, reporting (not propagating) an exception.
     pub fn notify(listener: &Function, event: &JsValue);
 
+    /// Resolves with whether the JWK `key_json` signed `message` with the JWS algorithm
+    /// `alg`, giving `signature` (base64url): WebCrypto's arithmetic. Never rejects.
+    #[wasm_bindgen(js_name = verifySignature)]
+    fn verify_signature(alg: &str, key_json: &str, message: &str, signature: &str) -> Promise;
+
     /// `new Error(message)` with `name = "TesseraError"` and `code`.
     #[wasm_bindgen(js_name = tesseraError)]
     pub fn tessera_error(code: &str, message: &str) -> JsValue;
@@ -81,6 +86,23 @@ extern "C" {
 
     #[wasm_bindgen(method, catch)]
     pub fn remove(this: &SessionStorage, key: &str) -> Result<JsValue, JsValue>;
+}
+
+/// The engine's signature check done by WebCrypto (`glue.js`): the browser package's
+/// answer to `Action::VerifySignature`. Anything but a plain `true` is "not valid".
+pub async fn verify_with_webcrypto(check: &tessera_engine::SignatureCheck) -> bool {
+    let Ok(key) = serde_json::to_string(&check.key) else {
+        return false;
+    };
+    let promise = verify_signature(
+        check.algorithm.name(),
+        &key,
+        &check.signing_input,
+        &check.signature,
+    );
+    wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .is_ok_and(|valid| valid.as_bool() == Some(true))
 }
 
 /// Awaits a value that may be a promise, turning a rejection or a throw into a message.

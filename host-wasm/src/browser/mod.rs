@@ -13,6 +13,7 @@
 //!                                  OpenBrowser     ── spawn_local ──▶   launcher
 //!                                  Notify          ───────────────▶    onEvent listeners
 //!                                  ArmTimer        ───────────────▶    setTimeout
+//!                                  VerifySignature ── spawn_local ──▶   crypto.subtle
 //! ```
 //!
 //! Nothing here decides anything about OAuth or about the session's I/O: the engine's
@@ -36,5 +37,5 @@ mod session;
 mod storage;
 mod typescript;
 
-pub use glue::{SessionStorage, default_storage};
+pub use glue::{SessionStorage, default_storage, verify_with_webcrypto};
 pub use session::{LoginOptions, LogoutOptions, Session, SessionOptions, TokenOptions};

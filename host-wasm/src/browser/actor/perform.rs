@@ -63,6 +63,15 @@ impl SessionState {
                     self.emit(&event);
                 }
             }
+            // The npm package (no `rust-crypto`): WebCrypto does the arithmetic.
+            Action::VerifySignature(check) => spawn_local(async move {
+                let valid = glue::verify_with_webcrypto(&check).await;
+                let input = DriverInput::SignatureChecked {
+                    id: check.id,
+                    valid,
+                };
+                let _ = mailbox.send(SessionMsg::Io(input));
+            }),
         }
     }
 
