@@ -177,7 +177,7 @@ impl Engine {
     /// Who checks ID-token signatures. With a verifier, every
     /// [`Effect::VerifySignature`] is answered by it within the `handle` that asked, and
     /// never polled: the default with the `rust-crypto` feature
-    /// ([`verify_with_rust_crypto`]). With `None` (the default without it) the host
+    /// (`verify_with_rust_crypto`). With `None` (the default without it) the host
     /// answers each with [`Input::SignatureChecked`], whenever it has the answer.
     pub fn set_signature_verifier(&mut self, verifier: Option<SignatureVerifier>) {
         self.verifier = verifier;
