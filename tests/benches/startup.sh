@@ -16,8 +16,9 @@
 # pam_keyinit gives every login), where the first run caches the derived key for the
 # others (ADR 007). The second needs keyctl (apt-get install keyutils); skipped without.
 #
-# TESSERA_BEFORE_BIN=PATH adds an earlier build of `tessera` to every hyperfine run, on the
-# same session, for before/after rows measured side by side.
+# TESSERA_BEFORE_BIN=PATH adds an earlier build of `tessera` to every hyperfine run, for
+# before/after rows measured side by side; with a store, on a session of its own (its own
+# login, as the stored format may differ between the two builds).
 #
 # Environment: STORES (default `file`, or `file keyring` inside with-secret-service.sh),
 # RUNS (default 200), WARMUP (default 10), ANALYSE=1 (also strace -c, perf stat and a -vv
@@ -73,6 +74,17 @@ before() {
     earlier=()
     if [ -n "$before_bin" ]; then earlier=(-n "before: $1" "$before_bin $2"); fi
 }
+# The earlier build's own session for `store`, made by its own `login` in its own
+# configuration directory: stored formats change between commits (issue 12 raised the
+# session file's scrypt cost), so each build reads only what it wrote. Prints the
+# `--config-dir` argument for its rows.
+before_session() {
+    local dir="$work/config-$1-before"
+    "$before_bin" --config-dir "$dir" --store "$1" login --issuer "$issuer" --client-id tessera-cli \
+        --scope "openid offline_access" >/dev/null 2>"$work/login-$1-before.log" \
+        || { cat "$work/login-$1-before.log" >&2; exit 1; }
+    echo "--config-dir $dir"
+}
 echo "provider: $issuer (access tokens live 3600 s)"
 
 export TESSERA_PASSPHRASE="startup bench passphrase"
@@ -125,9 +137,11 @@ for store in $stores; do
     printf '{"access_token":"%s","token_type":"Bearer","expires_at":%s}\n' \
         "$token" "$(date +%s)" >"$work/token-$store.json"
     [ "$("$print_field" "$work/token-$store.json" access_token)" = "$token" ]
+    before_dir=""
+    [ -z "$before_bin" ] || before_dir="$(before_session "$store") "
     before=$(counter)
 
-    before "tessera --store $store token" "--store $store token"
+    before "tessera --store $store token" "$before_dir--store $store token"
     hyperfine -N --warmup "$warmup" --runs "$runs" \
         --export-json "$out/startup-$store.json" --export-markdown "$out/startup-$store.md" \
         -n "print_field (JSON file, one field)" "$print_field $work/token-$store.json access_token" \
@@ -138,7 +152,7 @@ for store in $stores; do
         if command -v keyctl >/dev/null; then
             echo
             echo "== store: file, inside a login session (kernel session keyring: keyctl session -)"
-            before "tessera --store file token (key cached in the session keyring)" "--store file token"
+            before "tessera --store file token (key cached in the session keyring)" "$before_dir--store file token"
             keyctl session - hyperfine -N --warmup "$warmup" --runs "$runs" \
                 --export-json "$out/startup-file-session.json" \
                 --export-markdown "$out/startup-file-session.md" \
