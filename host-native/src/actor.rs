@@ -1,9 +1,9 @@
 //! The session actor: an executor for the engine's session [`Driver`].
 //!
 //! Each message is one [`DriverInput`]; after it the actor performs every [`Action`] the
-//! driver asks for (`perform.rs`): HTTP, storage and the lock in spawned tasks that send
-//! their outcome back as a message (the handler never awaits I/O), replies to callers,
-//! events, the one timer. Every decision — which event answers which call, write ordering,
+//! driver asks for (`perform.rs`): HTTP and storage in spawned tasks that send their
+//! outcome back as a message, the refresh lock polled before every message
+//! (`locking.rs`; the handler never awaits I/O), replies to callers, events, the one timer. Every decision — which event answers which call, write ordering,
 //! the lock's retries, timers — is the driver's. After each message the session is
 //! published for the lock-free fast path (see [`crate::published`]).
 
@@ -23,10 +23,13 @@ use crate::http::{HttpExecutor, uses_tls};
 use crate::loopback::LoopbackOptions;
 use crate::published::Published;
 use crate::replies::{Waiting, answer};
-use crate::store::{LockGuard, Locked, SessionStore, load_input};
+use crate::store::{LockGuard, Locked, SessionStore, StoreError, load_input};
 
+mod locking;
 mod perform;
 mod redirect;
+
+use locking::Locking;
 
 /// Everything the actor reacts to.
 #[derive(Debug)]
@@ -36,9 +39,8 @@ pub enum SessionMsg {
     /// What an I/O task produced (boxed: every message is as large as the largest, and
     /// a refresh storm queues a thousand calls).
     Io(Box<DriverInput>),
-    /// The refresh lock was taken and the store read (`Some`), stayed busy (`None`), or
-    /// failed.
-    Locked(Result<Option<Box<Locked>>, String>),
+    /// The refresh lock being acquired may have an answer (see `locking.rs`).
+    LockReady,
     TimerFired,
 }
 
@@ -70,6 +72,7 @@ pub struct SessionState {
     http: HttpExecutor,
     waiting: HashMap<CallId, Waiting>,
     lock: Option<LockGuard>,
+    locking: Locking,
     loopback: Option<JoinHandle<()>>,
     timer: Option<JoinHandle<Result<(), ractor::MessagingErr<SessionMsg>>>>,
     /// Whether this session must not be stopped now (see [`crate::shutdown`]).
@@ -114,6 +117,7 @@ impl Actor for SessionActor {
             http,
             waiting: HashMap::new(),
             lock: None,
+            locking: Locking::new(myself.clone()),
             loopback: None,
             timer: None,
             critical: crate::shutdown::Critical::default(),
@@ -143,20 +147,17 @@ impl Actor for SessionActor {
         message: SessionMsg,
         state: &mut SessionState,
     ) -> Result<(), ActorProcessingErr> {
+        // The lock's answer first: the refresh request waits for it, callers can wait.
+        if let Some(outcome) = state.locking.poll() {
+            state.lock_answered(&myself, outcome);
+        }
         let input = match message {
             SessionMsg::Call(command, waiting) => {
                 state.call(&myself, command, waiting).await;
                 None
             }
             SessionMsg::Io(input) => Some(*input),
-            SessionMsg::Locked(Ok(Some(locked))) => {
-                let Locked { guard, read } = *locked;
-                state.lock = Some(guard);
-                let (session, version) = read.map(|r| (r.session, r.version)).unzip();
-                Some(DriverInput::LockAcquired { session, version })
-            }
-            SessionMsg::Locked(Ok(None)) => Some(DriverInput::LockBusy),
-            SessionMsg::Locked(Err(detail)) => Some(DriverInput::LockFailed { detail }),
+            SessionMsg::LockReady => None,
             SessionMsg::TimerFired => Some(DriverInput::TimerFired),
         };
         if let Some(input) = input {
@@ -197,6 +198,27 @@ impl SessionState {
         let call = self.driver.call(now(), command);
         self.waiting.insert(call, waiting);
         self.perform_all(myself);
+    }
+
+    /// The refresh lock was taken and the store read (`Some`), stayed busy (`None`), or
+    /// failed.
+    fn lock_answered(
+        &mut self,
+        myself: &ActorRef<SessionMsg>,
+        outcome: Result<Option<Locked>, StoreError>,
+    ) {
+        let input = match outcome {
+            Ok(Some(Locked { guard, read })) => {
+                self.lock = Some(guard);
+                let (session, version) = read.map(|r| (r.session, r.version)).unzip();
+                DriverInput::LockAcquired { session, version }
+            }
+            Ok(None) => DriverInput::LockBusy,
+            Err(error) => DriverInput::LockFailed {
+                detail: error.to_string(),
+            },
+        };
+        self.feed(myself, input);
     }
 
     /// One input, then every action.

@@ -1,5 +1,6 @@
-//! Performing the driver's actions: HTTP, storage and the lock in spawned tasks whose
-//! outcome comes back as a message, the browser, replies, events and the one timer.
+//! Performing the driver's actions: HTTP and storage in spawned tasks whose outcome comes
+//! back as a message, the lock (polled by the actor, `locking.rs`), the browser, replies,
+//! events and the one timer.
 
 use std::time::Duration;
 
@@ -68,16 +69,12 @@ impl SessionState {
                     Duration::from_millis(wait_ms),
                     Duration::from_millis(lease_ms),
                 );
-                let locking = self.args.store.lock(wait, lease);
-                tokio::spawn(async move {
-                    let outcome = locking
-                        .await
-                        .map(|l| l.map(Box::new))
-                        .map_err(|e| e.to_string());
-                    let _ = actor.cast(SessionMsg::Locked(outcome));
-                });
+                self.locking.start(self.args.store.lock(wait, lease));
             }
-            Action::ReleaseLock => self.lock = None,
+            Action::ReleaseLock => {
+                self.locking.abandon();
+                self.lock = None;
+            }
             Action::ArmTimer { at } => {
                 self.disarm_timer();
                 let delay = Duration::from_millis(now().millis_until(at));
