@@ -9,15 +9,53 @@
 //!   ended on its own leaves them waiting for their own result;
 //! - a dropped call is forgotten: nothing answers it.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
+use std::fmt;
 
 use super::io::CallId;
 use crate::input::WaiterId;
 
+/// A set of calls, kept as a sorted `Vec`: the sets are small and a host numbers its calls
+/// in order, so insertion is mostly a push. Not a `BTreeSet`, whose node code the browser
+/// package would carry for this one key type (BENCHMARKS.md, issue 17); `Debug` prints it
+/// as a set, as before.
+#[derive(Default)]
+struct CallSet(Vec<CallId>);
+
+impl CallSet {
+    fn insert(&mut self, call: CallId) {
+        if let Err(at) = self.0.binary_search(&call) {
+            self.0.insert(at, call);
+        }
+    }
+
+    /// Whether the call was in the set.
+    fn remove(&mut self, call: &CallId) -> bool {
+        match self.0.binary_search(call) {
+            Ok(at) => {
+                self.0.remove(at);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The calls, in order, the set left empty.
+    fn take(&mut self) -> Vec<CallId> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl fmt::Debug for CallSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(&self.0).finish()
+    }
+}
+
 #[derive(Debug, Default)]
 pub(super) struct Calls {
-    token: BTreeSet<CallId>,
-    derived: BTreeSet<CallId>,
+    token: CallSet,
+    derived: CallSet,
     login: VecDeque<CallId>,
     redirect: Vec<CallId>,
     logout: Vec<CallId>,
@@ -90,8 +128,8 @@ impl Calls {
 
     /// Every call still waiting, removed (the host is stopping).
     pub fn all(&mut self) -> Vec<CallId> {
-        let mut calls: Vec<CallId> = std::mem::take(&mut self.token).into_iter().collect();
-        calls.extend(std::mem::take(&mut self.derived));
+        let mut calls = self.token.take();
+        calls.append(&mut self.derived.take());
         calls.extend(self.login.drain(..));
         calls.append(&mut self.redirect);
         calls.append(&mut self.logout);
@@ -123,5 +161,18 @@ mod tests {
         assert_eq!(calls.login_ended(), vec![CallId(1), CallId(3)]);
         assert_eq!(calls.login_refused(), Some(CallId(2)));
         assert_eq!(calls.all(), vec![]);
+    }
+
+    #[test]
+    fn a_call_set_is_a_set_in_order() {
+        let mut set = CallSet::default();
+        for call in [3, 1, 2, 3, 1] {
+            set.insert(CallId(call));
+        }
+        assert_eq!(format!("{set:?}"), "{CallId(1), CallId(2), CallId(3)}");
+        assert!(set.remove(&CallId(2)));
+        assert!(!set.remove(&CallId(2)));
+        assert_eq!(set.take(), vec![CallId(1), CallId(3)]);
+        assert_eq!(format!("{set:?}"), "{}");
     }
 }
