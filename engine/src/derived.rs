@@ -24,7 +24,7 @@
 //! flight under way is then failed (session ended) or started again with the new
 //! session's access token (new login).
 
-use std::collections::BTreeMap;
+use std::fmt;
 
 use crate::Engine;
 use crate::effect::{Effect, Event, Method};
@@ -54,10 +54,66 @@ const MAX_ROUNDS: usize = 8;
 /// The flow's state: the cache and the flights.
 #[derive(Debug, Default)]
 pub(crate) struct Derived {
-    cache: BTreeMap<String, Cached>,
-    flights: BTreeMap<String, Flight>,
+    cache: ByName<Cached>,
+    flights: ByName<Flight>,
     /// The next internal waiter id, counted from [`FIRST_INTERNAL_WAITER`].
     next_waiter: u64,
+}
+
+/// Values by derived-token name, in name order: a `Vec` of pairs sorted by name, with the
+/// part of `BTreeMap`'s interface the flow uses. A configuration names a few derived
+/// tokens; a `BTreeMap` per value type would bring its node code into the browser package
+/// for each (BENCHMARKS.md, issue 17). `Debug` prints it as a map, as before.
+struct ByName<V>(Vec<(String, V)>);
+
+impl<V> Default for ByName<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<V> ByName<V> {
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name))
+    }
+
+    fn get(&self, name: &str) -> Option<&V> {
+        self.find(name).ok().map(|at| &self.0[at].1)
+    }
+
+    fn get_mut(&mut self, name: &str) -> Option<&mut V> {
+        self.find(name).ok().map(|at| &mut self.0[at].1)
+    }
+
+    fn insert(&mut self, name: String, value: V) {
+        match self.find(&name) {
+            Ok(at) => self.0[at].1 = value,
+            Err(at) => self.0.insert(at, (name, value)),
+        }
+    }
+
+    fn remove(&mut self, name: &str) -> Option<V> {
+        self.find(name).ok().map(|at| self.0.remove(at).1)
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// In name order.
+    fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+        self.0.iter().map(|(name, value)| (name, value))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &V> {
+        self.0.iter().map(|(_, value)| value)
+    }
+}
+
+impl<V: fmt::Debug> fmt::Debug for ByName<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
 }
 
 /// A derived token obtained, until it expires.
@@ -508,4 +564,27 @@ fn derived_error(name: &str, problem: DerivedProblem) -> Error {
 /// The flow's waiters and the hosts'.
 fn split(waiters: Vec<WaiterId>) -> (Vec<WaiterId>, Vec<WaiterId>) {
     waiters.into_iter().partition(|w| is_internal(*w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ByName;
+
+    #[test]
+    fn by_name_is_a_map_in_name_order() {
+        let mut map = ByName::default();
+        map.insert("b".to_owned(), 2);
+        map.insert("a".to_owned(), 1);
+        map.insert("c".to_owned(), 3);
+        map.insert("b".to_owned(), 20);
+        assert_eq!(format!("{map:?}"), r#"{"a": 1, "b": 20, "c": 3}"#);
+        assert_eq!(map.get("b"), Some(&20));
+        *map.get_mut("a").unwrap() += 10;
+        assert_eq!(map.remove("c"), Some(3));
+        assert_eq!(map.remove("c"), None);
+        assert_eq!(map.get("c"), None);
+        assert_eq!(map.values().copied().collect::<Vec<_>>(), vec![11, 20]);
+        map.clear();
+        assert_eq!(format!("{map:?}"), "{}");
+    }
 }
