@@ -9,7 +9,6 @@
 //!   ended on its own leaves them waiting for their own result;
 //! - a dropped call is forgotten: nothing answers it.
 
-use std::collections::VecDeque;
 use std::fmt;
 
 use super::io::CallId;
@@ -56,7 +55,8 @@ impl fmt::Debug for CallSet {
 pub(super) struct Calls {
     token: CallSet,
     derived: CallSet,
-    login: VecDeque<CallId>,
+    /// Oldest first (a `Vec`, not a `VecDeque`: a login or two at a time).
+    login: Vec<CallId>,
     redirect: Vec<CallId>,
     logout: Vec<CallId>,
 }
@@ -91,17 +91,21 @@ impl Calls {
     }
 
     pub fn wait_for_login(&mut self, call: CallId) {
-        self.login.push_back(call);
+        self.login.push(call);
     }
 
     /// The login call just refused, or ended by the host: the newest.
     pub fn login_refused(&mut self) -> Option<CallId> {
-        self.login.pop_back()
+        self.login.pop()
     }
 
     /// The calls the end of a login answers: the oldest login call and every redirect.
     pub fn login_ended(&mut self) -> Vec<CallId> {
-        let mut calls: Vec<CallId> = self.login.pop_front().into_iter().collect();
+        let mut calls: Vec<CallId> = if self.login.is_empty() {
+            Vec::new()
+        } else {
+            vec![self.login.remove(0)]
+        };
         calls.append(&mut self.redirect);
         calls
     }
@@ -130,7 +134,7 @@ impl Calls {
     pub fn all(&mut self) -> Vec<CallId> {
         let mut calls = self.token.take();
         calls.append(&mut self.derived.take());
-        calls.extend(self.login.drain(..));
+        calls.append(&mut self.login);
         calls.append(&mut self.redirect);
         calls.append(&mut self.logout);
         calls.sort();
