@@ -19,6 +19,7 @@
 # profile, as before (BENCHMARKS.md reports both).
 WASM_NIGHTLY=nightly-2026-05-20
 
+# EXTRA_RUSTFLAGS, if set, is added to the nightly build's RUSTFLAGS (floor.sh: -Ctarget-cpu=mvp).
 # wasm_release_build FEATURE_FLAGS... — builds tessera-wasm for wasm32-unknown-unknown with
 # the `wasm-release` profile into <target dir>/wasm32-unknown-unknown/wasm-release/.
 wasm_release_build() {
@@ -26,7 +27,7 @@ wasm_release_build() {
     ${CARGO:-cargo} build -q -p tessera-wasm --target wasm32-unknown-unknown --profile wasm-release "$@"
   else
     # RUSTFLAGS with --target apply to the wasm crates only, not to build scripts.
-    RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none --cfg sha2_backend_soft=\"compact\"" \
+    RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none --cfg sha2_backend_soft=\"compact\"${EXTRA_RUSTFLAGS:+ $EXTRA_RUSTFLAGS}" \
       rustup run "$WASM_NIGHTLY" cargo build -q -p tessera-wasm --target wasm32-unknown-unknown \
       --profile wasm-release -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size "$@"
   fi
