@@ -1,4 +1,4 @@
-//! The driver fuzz harness (`tests/fuzz/harness.rs`) on stable, bounded: every saved
+//! The driver fuzz harness (`tests/fuzz/harness/`) on stable, bounded: every saved
 //! regression input (`tests/fuzz/regressions/`), then pseudo-random inputs from a fixed
 //! seed. `make test` runs the default count; `TESSERA_FUZZ_CASES=N` (and
 //! `TESSERA_FUZZ_SEED`) run more. The long campaign is `make fuzz` (cargo-fuzz, nightly).
@@ -6,7 +6,7 @@
 //! A failing input is written to `target/fuzz-driver-failure.bin`: copy it into
 //! `tests/fuzz/regressions/` with the fix.
 
-#[path = "fuzz/harness.rs"]
+#[path = "fuzz/harness/mod.rs"]
 mod harness;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
