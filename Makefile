@@ -12,7 +12,7 @@ CHROMEDRIVER ?= $(or $(shell command -v chromedriver),/usr/bin/chromedriver)
 BROWSER_TMP := $(CURDIR)/target/browser-tmp
 
 .PHONY: test fmt-check lint cross-check unit specs wasm engine-deps provider-test keyring-test demo bench bless fmt
-.PHONY: wasm-tools wasm-nightly wasm-test wasm-size wasm-package wasm-package-test
+.PHONY: wasm-tools wasm-nightly wasm-test wasm-size wasm-floor wasm-package wasm-package-test
 
 ## Everything CI checks, in order of speed of failure.
 test: fmt-check engine-deps lint cross-check unit wasm wasm-test provider-test interop-test keyring-test wasm-package-test extension-test
@@ -73,6 +73,11 @@ wasm-test: wasm-tools
 ## Size of the browser build next to oauth4webapi (BENCHMARKS.md); not part of `test`.
 wasm-size: wasm-tools wasm-nightly
 	host-wasm/size/measure.sh
+
+## The smallest the npm package's module could get with whole dependencies cut out: a
+## floor for issue 17 (host-wasm/size/floor.sh; BENCHMARKS.md, docs/adr/019). Not in `test`.
+wasm-floor: wasm-tools wasm-nightly
+	host-wasm/size/floor.sh
 
 ## The npm package (host-wasm/pkg): wasm-release build, wasm-bindgen, wasm-opt, and its
 ## TypeScript declarations checked by tsc --strict (host-wasm/npm/build.sh).

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # How small the browser module could get if whole dependencies left it: a lower bound for
 # issue 17 (BENCHMARKS.md, "What the budget would take"). Usage: host-wasm/size/floor.sh
+# (or `make wasm-floor`)
 #
 # The module is built as measure.sh builds it (release-build.sh: pinned nightly, std
 # rebuilt, panics as traps), then, for each group of crates below, every function whose
