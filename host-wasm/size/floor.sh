@@ -10,8 +10,11 @@
 # code after each call to them, so a row is *smaller* than any real replacement (JSON.parse
 # and the browser's URL through a trait, integer-only numbers, no texts) could make it:
 # what a row shows is a floor for the code, not an estimate. Data segments are not removed
-# with the functions that read them, so the last column also leaves out all data. Only the .wasm is reported; the JS glue
-# (about 7 KB gzipped, measure.sh) comes on top.
+# with the functions that read them, so the last column also leaves out all data. Only the
+# .wasm is reported; the JS glue (about 7 KB gzipped, measure.sh) comes on top.
+#
+# Read the Engine API only table with care: each of its exports takes or gives JSON, so
+# with serde cut out almost nothing stays reachable.
 #
 # wasm-snip 0.4 cannot read reference types, so this build adds -Ctarget-cpu=mvp; the
 # unsnipped row is reported next to the others to show what that changes (within 0.1 KB of
@@ -33,7 +36,7 @@ target_dir=$($CARGO metadata --format-version 1 --no-deps \
 out="$target_dir/wasm-floor"
 mkdir -p "$out"
 
-# Each group: a name, then wasm-snip patterns (regular expressions on function names).
+# Each group: wasm-snip patterns (regular expressions on function names).
 json=(-p 'serde' -p 'zmij' -p 'itoa')
 urls=(-p 'url\[' -p 'idna' -p 'smallvec' -p 'form_urlencoded' -p 'percent_encoding')
 texts=(-p 'core\[[0-9a-f]+\]::fmt' -p 'flt2dec' -p 'dec2flt' -p 'httpdate')
