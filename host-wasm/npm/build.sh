@@ -14,8 +14,6 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 out="$root/host-wasm/pkg"
-target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps \
-  | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
 
 if [ ! -x "$here/node_modules/.bin/wasm-opt" ] || [ ! -x "$here/node_modules/.bin/tsc" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
@@ -23,6 +21,7 @@ fi
 
 # shellcheck source=../size/release-build.sh
 . "$root/host-wasm/size/release-build.sh"
+target_dir="$(cd "$root" && cargo_target_dir)"
 echo "== cargo build -p tessera-wasm --profile wasm-release --no-default-features --features session${WASM_STABLE:+ (stable)}" >&2
 (cd "$root" && wasm_release_build --no-default-features --features session)
 

@@ -31,8 +31,7 @@ CARGO=${CARGO:-cargo}
 command -v wasm-snip >/dev/null || $CARGO install -q wasm-snip --version 0.4.0
 [ -x "$here/node_modules/.bin/wasm-opt" ] || (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 wasm_opt="$here/node_modules/.bin/wasm-opt"
-target_dir=$($CARGO metadata --format-version 1 --no-deps \
-  | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
+target_dir=$(cargo_target_dir)
 out="$target_dir/wasm-floor"
 mkdir -p "$out"
 

@@ -25,8 +25,7 @@ if [ ! -x "$here/node_modules/.bin/wasm-opt" ] \
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 bin="$here/node_modules/.bin"
-target_dir=$($CARGO metadata --format-version 1 --no-deps \
-  | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
+target_dir=$(cargo_target_dir)
 out="$target_dir/wasm-size"
 rm -rf "$out" && mkdir -p "$out"
 

@@ -1,5 +1,5 @@
-# Sourced by host-wasm/size/measure.sh and host-wasm/npm/build.sh: how the shipped browser
-# module is compiled. Defines WASM_NIGHTLY and wasm_release_build.
+# Sourced by host-wasm/size/measure.sh, floor.sh and host-wasm/npm/build.sh: how the shipped
+# browser module is compiled. Defines WASM_NIGHTLY, wasm_release_build and cargo_target_dir.
 #
 # The shipped module is built with a pinned nightly (the Makefile's `wasm-nightly` target
 # and .ci/run install exactly this one, with rust-src) so that std is rebuilt for it:
@@ -31,4 +31,11 @@ wasm_release_build() {
       rustup run "$WASM_NIGHTLY" cargo build -q -p tessera-wasm --target wasm32-unknown-unknown \
       --profile wasm-release -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size "$@"
   fi
+}
+
+# cargo_target_dir — prints cargo's target directory for this workspace (CARGO_TARGET_DIR
+# or the configured one), where wasm_release_build leaves the module.
+cargo_target_dir() {
+  ${CARGO:-cargo} metadata --format-version 1 --no-deps \
+    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))'
 }

@@ -27,6 +27,19 @@ fn replica(pg: &Pg, profile: &dyn Fn(&std::path::Path), args: &[&str]) -> Serve 
     Serve::start_with(dir, &all, false, &[("TESSERA_SERVE_KEY", KEY)])
 }
 
+/// A profile `test` whose token endpoint is the counting stub (no discovery).
+fn stub_profile(dir: &std::path::Path, stub: &Stub) {
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[profiles.test]\nclient_id = \"tessera-cli\"\ndiscovery = false\n\
+             endpoints = {{ authorization = \"{u}/authorize\", token = \"{u}/token\" }}\n",
+            u = stub.url
+        ),
+    )
+    .expect("config.toml");
+}
+
 /// A profile `test` on `issuer` without an API key: when OAuth cannot answer, `/token`
 /// says why instead of falling back.
 fn oauth_only(dir: &std::path::Path, issuer: &str) {
@@ -163,17 +176,7 @@ async fn import_users(base: &str, users: usize, tag: &str, expires: u64) {
 async fn bench_batch_refresh_three_replicas_against_one() {
     let pg = Pg::start();
     let stub = stub_provider().await;
-    let profile = |dir: &std::path::Path| {
-        std::fs::write(
-            dir.join("config.toml"),
-            format!(
-                "[profiles.test]\nclient_id = \"tessera-cli\"\ndiscovery = false\n\
-                 endpoints = {{ authorization = \"{u}/authorize\", token = \"{u}/token\" }}\n",
-                u = stub.url
-            ),
-        )
-        .unwrap();
-    };
+    let profile = |dir: &std::path::Path| stub_profile(dir, &stub);
     let all: Vec<Serve> = (0..3).map(|_| replica(&pg, &profile, &[])).collect();
     let users: usize = std::env::var("BENCH_USERS")
         .ok()

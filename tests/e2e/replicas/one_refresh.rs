@@ -81,17 +81,7 @@ async fn three_replicas_1000_callers_for_one_expired_user_one_refresh() {
 async fn a_batch_of_10000_users_across_three_replicas_refreshes_each_once() {
     let pg = Pg::start();
     let stub = stub_provider().await;
-    let profile = |dir: &std::path::Path| {
-        std::fs::write(
-            dir.join("config.toml"),
-            format!(
-                "[profiles.test]\nclient_id = \"tessera-cli\"\ndiscovery = false\n\
-                 endpoints = {{ authorization = \"{u}/authorize\", token = \"{u}/token\" }}\n",
-                u = stub.url
-            ),
-        )
-        .unwrap();
-    };
+    let profile = |dir: &std::path::Path| stub_profile(dir, &stub);
     let all: Vec<Serve> = (0..3).map(|_| replica(&pg, &profile, &[])).collect();
     const USERS: usize = 10_000;
     // Expiring in 50 minutes: long after the 5-minute buffer, so the batch, not the
