@@ -89,34 +89,7 @@ async fn a_batch_of_10000_users_across_three_replicas_refreshes_each_once() {
     let expires = now_secs() + 3000;
     let http = reqwest::Client::new();
     let base = all[0].url.clone();
-    let mut imports = tokio::task::JoinSet::new();
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    for _ in 0..16 {
-        let (http, base, next) = (http.clone(), base.clone(), next.clone());
-        imports.spawn(async move {
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= USERS {
-                    return;
-                }
-                let body = json!({"access_token": format!("at0-{i}"), "refresh_token": format!("rt-{i}"),
-                                  "expires_at": expires});
-                let status = http
-                    .put(format!("{base}/users/u{i}/credentials/test"))
-                    .bearer_auth(TOKEN)
-                    .header("content-type", "application/json")
-                    .body(body.to_string())
-                    .send()
-                    .await
-                    .unwrap()
-                    .status();
-                assert_eq!(status, 200);
-            }
-        });
-    }
-    while let Some(done) = imports.join_next().await {
-        done.unwrap();
-    }
+    import_users(&base, USERS, "batch", expires).await;
     assert_eq!(pg.sql("SELECT count(*) FROM sessions"), USERS.to_string());
 
     // The batch, started on every replica at once.
